@@ -1,0 +1,145 @@
+// Package caddymodule is the Caddy glue: it registers the password_reset app (the
+// global option that holds what all sites share), the password_reset handler that
+// places the public routes on a site, and the storage modules; it parses the
+// Caddyfile and turns the JSON config into the reset service. The work itself is
+// done by packages reset, handlers, mail and storage, which do not import Caddy.
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-password-reset/caddy-password-reset/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/storage"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the password_reset app. It holds the configuration all sites share, the
+// store, the SMTP sender and the reset service with its workers.
+type App struct {
+	// PublicURL is the scheme, host and optional path prefix of the site that
+	// serves the reset page. Links in emails are built on it, never on a request's
+	// Host header. Required.
+	PublicURL string `json:"public_url,omitempty"`
+
+	// StorageRaw is where tokens, jobs, templates and the outbox are kept. Default:
+	// the embedded Badger store in Caddy's data directory.
+	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=password_reset.storage inline_key=backend"`
+
+	// SMTP is the mail relay. Default: plain SMTP to 127.0.0.1:25.
+	SMTP *SMTPConfig `json:"smtp,omitempty"`
+
+	// Connections are where users live, by name (Auth0's connection).
+	Connections []ConnectionConfig `json:"connections,omitempty"`
+
+	// Clients are the applications that ask for resets (Auth0's client_id). A
+	// request without client_id is for the first client.
+	Clients []ClientConfig `json:"clients,omitempty"`
+
+	// Emails seed the email templates (reset_email); what is not set keeps the
+	// built-in default. See README for which wins after a runtime edit.
+	Emails []EmailConfig `json:"emails,omitempty"`
+
+	// FriendlyName, SupportEmail and SupportURL fill Auth0's template variables
+	// friendly_name, support_email and support_url.
+	FriendlyName string `json:"friendly_name,omitempty"`
+	SupportEmail string `json:"support_email,omitempty"`
+	SupportURL   string `json:"support_url,omitempty"`
+
+	svc    *reset.Service
+	sender *mail.Sender
+	logger *zap.Logger
+	ctx    caddy.Context
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "password_reset",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision checks the configuration, opens the store and builds the service. It
+// sends nothing and starts no worker: `caddy validate` provisions too.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx, a.logger = ctx, ctx.Logger()
+	store, err := a.loadStorage(ctx)
+	if err != nil {
+		return err
+	}
+	cfg, err := a.serviceConfig()
+	if err != nil {
+		return err
+	}
+	smtp, err := a.smtpConfig()
+	if err != nil {
+		return err
+	}
+	if a.sender, err = mail.NewSender(smtp, a.logger.Named("smtp")); err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	cfg.Store, cfg.Transport, cfg.Logger = store, a.sender, a.logger
+	if a.svc, err = reset.New(cfg); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (a *App) loadStorage(ctx caddy.Context) (storage.Store, error) {
+	if a.StorageRaw == nil {
+		a.StorageRaw = json.RawMessage(`{"backend":"badger"}`)
+	}
+	mod, err := ctx.LoadModule(a, "StorageRaw")
+	if err != nil {
+		return nil, fmt.Errorf("loading storage module: %w", err)
+	}
+	provider, ok := mod.(StoreProvider)
+	if !ok {
+		return nil, fmt.Errorf("storage module %T does not provide a store", mod)
+	}
+	return provider.Store(), nil
+}
+
+// Start seeds the templates and starts the workers.
+func (a *App) Start() error {
+	if err := a.svc.Start(a.ctx); err != nil {
+		return fmt.Errorf("start password reset service: %w", err)
+	}
+	a.logger.Info("password reset service started", zap.String("public_url", a.PublicURL))
+	return nil
+}
+
+// Stop stops the workers; work in flight gets a short grace period, and anything
+// unfinished is picked up again from the store.
+func (a *App) Stop() error {
+	if a.svc != nil {
+		a.svc.Stop()
+	}
+	if a.sender != nil {
+		return a.sender.Close()
+	}
+	return nil
+}
+
+// Service returns the reset service, for the handlers.
+func (a *App) Service() (*reset.Service, error) {
+	if a.svc == nil {
+		return nil, errors.New("password_reset app is not provisioned")
+	}
+	return a.svc, nil
+}
+
+// Interface guards.
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+)

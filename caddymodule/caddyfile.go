@@ -1,0 +1,397 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("password_reset", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("password_reset", parseHandler)
+	// Before rewrite: the plugin sees the original path, ahead of a site's
+	// rewrites and try_files (an SPA's fallback would otherwise swallow /lo/reset)
+	// and ahead of basic_auth/forward_auth, since a user who forgot their password
+	// cannot sign in.
+	httpcaddyfile.RegisterDirectiveOrder("password_reset", httpcaddyfile.Before, "rewrite")
+}
+
+// parseGlobalOption parses the global password_reset block:
+//
+//	password_reset {
+//		public_url <url>
+//		storage badger [<path>] { sync_writes on|off }
+//		friendly_name <name>
+//		support_email <address>
+//		support_url <url>
+//		smtp <host:port> {
+//			security starttls|tls|plain    (or the bare words starttls, tls, plain)
+//			username <user>
+//			password <password>
+//			from <address>
+//			hello_name <name>
+//			timeout <duration>
+//		}
+//		connection <name> [database|social|enterprise] {
+//			upstream <url> {
+//				get_user <path>
+//				change_password <path>
+//				secret <secret>
+//				timeout <duration>
+//			}
+//			password_policy none|low|fair|good|excellent
+//			min_length <n>
+//			max_length <n>
+//		}
+//		client <id> {
+//			name <name>
+//			result_url <url>
+//		}
+//		email reset_email|change_password {
+//			from <address>
+//			subject <subject>
+//			url_lifetime <duration>
+//			result_url <url>
+//			include_email_in_redirect on|off
+//			enabled on|off
+//			html_file <path>
+//			text_file <path>
+//		}
+//	}
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	if existing != nil {
+		return nil, d.Err("password_reset may be declared only once")
+	}
+	var app App
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "password_reset", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile sets up the app from Caddyfile tokens; see parseGlobalOption.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the option's name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		if err := a.unmarshalOption(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *App) unmarshalOption(d *caddyfile.Dispenser) error {
+	switch d.Val() {
+	case "public_url":
+		return oneArg(d, &a.PublicURL)
+	case "friendly_name":
+		return oneArg(d, &a.FriendlyName)
+	case "support_email":
+		return oneArg(d, &a.SupportEmail)
+	case "support_url":
+		return oneArg(d, &a.SupportURL)
+	case "storage":
+		return a.unmarshalStorage(d)
+	case "smtp":
+		return a.unmarshalSMTP(d)
+	case "connection":
+		return a.unmarshalConnection(d)
+	case "client":
+		return a.unmarshalClient(d)
+	case "email":
+		return a.unmarshalEmail(d)
+	}
+	return d.Errf("unrecognized password_reset option '%s'", d.Val())
+}
+
+func (a *App) unmarshalStorage(d *caddyfile.Dispenser) error {
+	if a.StorageRaw != nil {
+		return d.Err("storage already specified")
+	}
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	name := d.Val()
+	mod, err := caddyfile.UnmarshalModule(d, "password_reset.storage."+name)
+	if err != nil {
+		return err
+	}
+	a.StorageRaw = caddyconfig.JSONModuleObject(mod, "backend", name, nil)
+	return nil
+}
+
+// UnmarshalCaddyfile parses `badger [<path>] { sync_writes on|off }`.
+func (b *BadgerStorage) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // "badger"
+	if d.NextArg() {
+		b.Path = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(d.Nesting()) {
+		switch d.Val() {
+		case "sync_writes":
+			on, err := onOff(d)
+			if err != nil {
+				return err
+			}
+			b.SyncWrites = &on
+		default:
+			return d.Errf("unrecognized badger storage option '%s'", d.Val())
+		}
+	}
+	return nil
+}
+
+func (a *App) unmarshalSMTP(d *caddyfile.Dispenser) error {
+	if a.SMTP != nil {
+		return d.Err("smtp already specified")
+	}
+	s := &SMTPConfig{}
+	a.SMTP = s
+	if d.NextArg() {
+		s.Address = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "starttls", "tls", "plain":
+			s.Security = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "security":
+			err = oneArg(d, &s.Security)
+		case "username":
+			err = oneArg(d, &s.Username)
+		case "password":
+			err = oneArg(d, &s.Password)
+		case "from":
+			err = oneArg(d, &s.From)
+		case "hello_name":
+			err = oneArg(d, &s.HelloName)
+		case "timeout":
+			err = durationArg(d, &s.Timeout)
+		default:
+			return d.Errf("unrecognized smtp option '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *App) unmarshalConnection(d *caddyfile.Dispenser) error {
+	var c ConnectionConfig
+	if !d.Args(&c.Name) {
+		return d.ArgErr()
+	}
+	if d.NextArg() {
+		c.Kind = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "upstream":
+			err = c.unmarshalUpstream(d)
+		case "password_policy":
+			err = oneArg(d, &c.PasswordPolicy)
+		case "min_length":
+			err = intArg(d, &c.MinLength)
+		case "max_length":
+			err = intArg(d, &c.MaxLength)
+		default:
+			return d.Errf("unrecognized connection option '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	a.Connections = append(a.Connections, c)
+	return nil
+}
+
+func (c *ConnectionConfig) unmarshalUpstream(d *caddyfile.Dispenser) error {
+	if c.Upstream != nil {
+		return d.Err("upstream already specified")
+	}
+	u := &UpstreamConfig{}
+	c.Upstream = u
+	if !d.Args(&u.URL) {
+		return d.ArgErr()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "get_user":
+			err = oneArg(d, &u.GetUser)
+		case "change_password":
+			err = oneArg(d, &u.ChangePassword)
+		case "secret":
+			err = oneArg(d, &u.Secret)
+		case "timeout":
+			err = durationArg(d, &u.Timeout)
+		default:
+			return d.Errf("unrecognized upstream option '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *App) unmarshalClient(d *caddyfile.Dispenser) error {
+	var c ClientConfig
+	if !d.Args(&c.ID) {
+		return d.ArgErr()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "name":
+			err = oneArg(d, &c.Name)
+		case "result_url":
+			err = oneArg(d, &c.ResultURL)
+		default:
+			return d.Errf("unrecognized client option '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	a.Clients = append(a.Clients, c)
+	return nil
+}
+
+func (a *App) unmarshalEmail(d *caddyfile.Dispenser) error {
+	var e EmailConfig
+	if !d.Args(&e.Template) {
+		return d.ArgErr()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "from":
+			err = oneArg(d, &e.From)
+		case "subject":
+			err = oneArg(d, &e.Subject)
+		case "url_lifetime":
+			err = durationArg(d, &e.URLLifetime)
+		case "result_url":
+			err = oneArg(d, &e.ResultURL)
+		case "include_email_in_redirect":
+			e.IncludeEmailInRedirect, err = onOffPtr(d)
+		case "enabled":
+			e.Enabled, err = onOffPtr(d)
+		case "html_file":
+			err = oneArg(d, &e.HTMLFile)
+		case "text_file":
+			err = oneArg(d, &e.TextFile)
+		default:
+			return d.Errf("unrecognized email option '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	a.Emails = append(a.Emails, e)
+	return nil
+}
+
+// parseHandler parses the site directive `password_reset`, which takes no options:
+// its configuration is the global password_reset block.
+func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // the directive's name
+	if h.NextArg() || h.NextBlock(0) {
+		return nil, h.Err("the password_reset directive takes no options; configure it in the global password_reset block")
+	}
+	return new(Handler), nil
+}
+
+// oneArg reads exactly one argument into dst.
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil {
+		return d.Errf("bad duration %q for %s: %v", s, d.Val(), err)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return d.Errf("bad number %q: %v", s, err)
+	}
+	*dst = n
+	return nil
+}
+
+func onOff(d *caddyfile.Dispenser) (bool, error) {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return false, err
+	}
+	switch s {
+	case "on", "true":
+		return true, nil
+	case "off", "false":
+		return false, nil
+	}
+	return false, d.Errf("want on or off, got %q", s)
+}
+
+func onOffPtr(d *caddyfile.Dispenser) (*bool, error) {
+	v, err := onOff(d)
+	return &v, err
+}
+
+// Interface guards.
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*BadgerStorage)(nil)
+)

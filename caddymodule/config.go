@@ -1,0 +1,354 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-password-reset/caddy-password-reset/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/policy"
+	"github.com/caddy-password-reset/caddy-password-reset/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/templates"
+)
+
+// SMTPConfig is the mail relay.
+type SMTPConfig struct {
+	// Address is host:port. Default: 127.0.0.1:25.
+	Address string `json:"address,omitempty"`
+	// Security is "starttls" (default), "tls" (implicit TLS, port 465) or
+	// "plain" (allowed only to a loopback address). Credentials are never sent
+	// over plaintext to another host.
+	Security string `json:"security,omitempty"`
+	// Username and Password enable AUTH PLAIN. Use {env.X} placeholders.
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	// From is the sender of emails whose template sets none. Default:
+	// no-reply@ the public URL's host.
+	From string `json:"from,omitempty"`
+	// HelloName is the EHLO name. Default: localhost.
+	HelloName string `json:"hello_name,omitempty"`
+	// Timeout bounds dialing and each SMTP command. Default: 30s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+}
+
+// ConnectionConfig is a connection: a database connection reaches users through
+// the app's hooks; social and enterprise connections are declared only so that
+// requests naming them are refused clearly.
+type ConnectionConfig struct {
+	Name string `json:"name"`
+	// Kind is "database" (default), "social" or "enterprise".
+	Kind string `json:"kind,omitempty"`
+	// Upstream is the app's hooks. Required for a database connection.
+	Upstream *UpstreamConfig `json:"upstream,omitempty"`
+	// PasswordPolicy is Auth0's level: none, low, fair, good (default) or
+	// excellent.
+	PasswordPolicy string `json:"password_policy,omitempty"`
+	// MinLength overrides the level's minimum length (code points).
+	MinLength int `json:"min_length,omitempty"`
+	// MaxLength is the longest password accepted (code points). Default: 128.
+	MaxLength int `json:"max_length,omitempty"`
+}
+
+// UpstreamConfig locates the app's hooks.
+type UpstreamConfig struct {
+	// URL is the app's base URL, e.g. http://127.0.0.1:9000.
+	URL string `json:"url"`
+	// GetUser and ChangePassword are the hooks' paths. Defaults:
+	// /internal/users/lookup and /internal/users/password.
+	GetUser        string `json:"get_user,omitempty"`
+	ChangePassword string `json:"change_password,omitempty"`
+	// Secret signs every call (HMAC-SHA256). Required; use {env.X}.
+	Secret string `json:"secret,omitempty"`
+	// Timeout bounds one hook call. Default: 5s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+}
+
+// ClientConfig is an application.
+type ClientConfig struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	// ResultURL is where users go after a reset. Empty: a success page.
+	ResultURL string `json:"result_url,omitempty"`
+}
+
+// EmailConfig seeds an email template. Unset fields keep the built-in defaults.
+type EmailConfig struct {
+	// Template is the template's name: reset_email (or Auth0's legacy name
+	// change_password).
+	Template string `json:"template"`
+	From     string `json:"from,omitempty"`
+	Subject  string `json:"subject,omitempty"`
+	// URLLifetime is how long the emailed link works. Default: 5 days (Auth0).
+	URLLifetime caddy.Duration `json:"url_lifetime,omitempty"`
+	// ResultURL is the "Redirect To" URL after a reset; it overrides the client's.
+	ResultURL string `json:"result_url,omitempty"`
+	// IncludeEmailInRedirect adds the email to the redirect. Default: true.
+	IncludeEmailInRedirect *bool `json:"include_email_in_redirect,omitempty"`
+	// Enabled: a disabled template sends nothing. Default: true.
+	Enabled *bool `json:"enabled,omitempty"`
+	// HTMLFile and TextFile hold the body (Liquid) and an optional text part.
+	HTMLFile string `json:"html_file,omitempty"`
+	TextFile string `json:"text_file,omitempty"`
+}
+
+// Defaults for the hooks' paths.
+const (
+	DefaultGetUserPath        = "/internal/users/lookup"
+	DefaultChangePasswordPath = "/internal/users/password"
+)
+
+// templateAliases maps Auth0's legacy template names to ours.
+var templateAliases = map[string]string{"change_password": templates.ResetEmail}
+
+func (a *App) serviceConfig() (reset.Config, error) {
+	repl := caddy.NewReplacer()
+	public, err := parsePublicURL(repl.ReplaceAll(a.PublicURL, ""))
+	if err != nil {
+		return reset.Config{}, err
+	}
+	cfg := reset.Config{
+		PublicURL: public, FriendlyName: a.FriendlyName, SupportEmail: a.SupportEmail, SupportURL: a.SupportURL,
+		Connections: map[string]*reset.Connection{}, Clients: map[string]*reset.Client{}, Emails: map[string]reset.EmailTemplate{},
+	}
+	if cfg.FriendlyName == "" {
+		cfg.FriendlyName = public.Hostname()
+	}
+	for _, cc := range a.Connections {
+		conn, err := buildConnection(cc, repl)
+		if err != nil {
+			return reset.Config{}, fmt.Errorf("connection %s: %w", cc.Name, err)
+		}
+		if cfg.Connections[cc.Name] != nil {
+			return reset.Config{}, fmt.Errorf("connection %s is declared twice", cc.Name)
+		}
+		cfg.Connections[cc.Name] = conn
+	}
+	if err := a.addClients(&cfg); err != nil {
+		return reset.Config{}, err
+	}
+	for _, ec := range a.Emails {
+		t, err := buildEmail(ec)
+		if err != nil {
+			return reset.Config{}, fmt.Errorf("email %s: %w", ec.Template, err)
+		}
+		cfg.Emails[t.Template] = t
+	}
+	cfg.DefaultFrom = a.defaultFrom(public)
+	return cfg, nil
+}
+
+func parsePublicURL(s string) (*url.URL, error) {
+	if s == "" {
+		return nil, errors.New("public_url is required: links in emails are built on it, never on the Host header")
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("public_url %q must be an absolute http or https URL", s)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("public_url %q must not carry credentials, a query or a fragment", s)
+	}
+	return u, nil
+}
+
+func buildConnection(cc ConnectionConfig, repl *caddy.Replacer) (*reset.Connection, error) {
+	if cc.Name == "" {
+		return nil, errors.New("a connection needs a name")
+	}
+	kind := connection.Database
+	if cc.Kind != "" {
+		var err error
+		if kind, err = connection.ParseKind(cc.Kind); err != nil {
+			return nil, err
+		}
+	}
+	conn := &reset.Connection{Name: cc.Name, Kind: kind}
+	if kind != connection.Database {
+		if cc.Upstream != nil {
+			return nil, fmt.Errorf("a %s connection has no passwords, so no upstream", kind)
+		}
+		return conn, nil
+	}
+	pol, err := buildPolicy(cc)
+	if err != nil {
+		return nil, err
+	}
+	conn.Policy = pol
+	if cc.Upstream == nil {
+		return nil, errors.New("a database connection needs an upstream (the app's hooks)")
+	}
+	if conn.Users, err = buildUpstream(cc.Name, *cc.Upstream, repl); err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	return conn, nil
+}
+
+func buildPolicy(cc ConnectionConfig) (policy.Policy, error) {
+	level := policy.Level("good")
+	if cc.PasswordPolicy != "" {
+		var err error
+		if level, err = policy.ParseLevel(cc.PasswordPolicy); err != nil {
+			return policy.Policy{}, err
+		}
+	}
+	p := policy.Policy{Level: level, MinLength: cc.MinLength, MaxLength: cc.MaxLength}
+	return p, p.Validate()
+}
+
+func buildUpstream(name string, uc UpstreamConfig, repl *caddy.Replacer) (*connection.Upstream, error) {
+	base, err := url.Parse(repl.ReplaceAll(uc.URL, ""))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("url %q must be an absolute http or https URL", uc.URL)
+	}
+	secret := repl.ReplaceAll(uc.Secret, "")
+	if secret == "" {
+		return nil, errors.New("secret is required (it is empty: is the environment variable set?)")
+	}
+	if len(secret) < 16 {
+		return nil, errors.New("secret must be at least 16 characters")
+	}
+	return &connection.Upstream{
+		Connection:        name,
+		GetUserURL:        base.JoinPath(orDefault(uc.GetUser, DefaultGetUserPath)),
+		ChangePasswordURL: base.JoinPath(orDefault(uc.ChangePassword, DefaultChangePasswordPath)),
+		Secret:            []byte(secret),
+		Timeout:           time.Duration(uc.Timeout),
+	}, nil
+}
+
+func (a *App) addClients(cfg *reset.Config) error {
+	for _, c := range a.Clients {
+		if c.ID == "" {
+			return errors.New("a client needs an id")
+		}
+		if cfg.Clients[c.ID] != nil {
+			return fmt.Errorf("client %s is declared twice", c.ID)
+		}
+		if err := checkResultURL(c.ResultURL); err != nil {
+			return fmt.Errorf("client %s: %w", c.ID, err)
+		}
+		cfg.Clients[c.ID] = &reset.Client{ID: c.ID, Name: c.Name, ResultURL: c.ResultURL}
+		if cfg.DefaultClient == "" {
+			cfg.DefaultClient = c.ID
+		}
+	}
+	return nil
+}
+
+// checkResultURL accepts only absolute http(s) URLs without credentials: a result
+// URL is where users are sent with Auth0's parameters, so it must not be a
+// javascript: URL, a scheme-relative //host or a user@host trick.
+func checkResultURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Opaque != "" {
+		return fmt.Errorf("result_url %q must be an absolute http or https URL without credentials", s)
+	}
+	return nil
+}
+
+func buildEmail(ec EmailConfig) (reset.EmailTemplate, error) {
+	name := ec.Template
+	if alias, ok := templateAliases[name]; ok {
+		name = alias
+	}
+	t, err := reset.DefaultEmailTemplate(name)
+	if err != nil {
+		return t, fmt.Errorf("unknown email template %q (want reset_email or change_password)", ec.Template)
+	}
+	if err := checkResultURL(ec.ResultURL); err != nil {
+		return t, err
+	}
+	if ec.URLLifetime < 0 || (ec.URLLifetime > 0 && time.Duration(ec.URLLifetime) < time.Minute) {
+		return t, errors.New("url_lifetime must be at least 1m")
+	}
+	if err := readTemplateFile(ec.HTMLFile, &t.Body); err != nil {
+		return t, err
+	}
+	if ec.HTMLFile != "" {
+		t.Text = "" // a custom body without a text file gets a text part derived from it
+	}
+	if err := readTemplateFile(ec.TextFile, &t.Text); err != nil {
+		return t, err
+	}
+	t.From = orDefault(ec.From, t.From)
+	t.Subject = orDefault(ec.Subject, t.Subject)
+	t.ResultURL = ec.ResultURL
+	if ec.URLLifetime > 0 {
+		t.URLLifetimeInSeconds = int(time.Duration(ec.URLLifetime) / time.Second)
+	}
+	if ec.IncludeEmailInRedirect != nil {
+		t.IncludeEmailInRedirect = *ec.IncludeEmailInRedirect
+	}
+	if ec.Enabled != nil {
+		t.Enabled = *ec.Enabled
+	}
+	return t, nil
+}
+
+func readTemplateFile(path string, dst *string) error {
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("template file: %w", err)
+	}
+	*dst = string(data)
+	return nil
+}
+
+func (a *App) defaultFrom(public *url.URL) string {
+	if a.SMTP != nil && a.SMTP.From != "" {
+		return a.SMTP.From
+	}
+	return "no-reply@" + public.Hostname()
+}
+
+func (a *App) smtpConfig() (mail.Config, error) {
+	sc := a.SMTP
+	if sc == nil {
+		sc = &SMTPConfig{}
+	}
+	repl := caddy.NewReplacer()
+	cfg := mail.Config{
+		Addr:      orDefault(repl.ReplaceAll(sc.Address, ""), "127.0.0.1:25"),
+		Security:  mail.Security(sc.Security),
+		Username:  repl.ReplaceAll(sc.Username, ""),
+		Password:  repl.ReplaceAll(sc.Password, ""),
+		HelloName: sc.HelloName,
+		Timeout:   time.Duration(sc.Timeout),
+	}
+	if sc.Security == "" && isLoopback(cfg.Addr) && cfg.Username == "" {
+		cfg.Security = mail.SecurityPlain // a local relay: the default address
+	}
+	return cfg, cfg.Validate()
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,69 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-password-reset/caddy-password-reset/handlers"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler places the public routes on a site: POST /dbconnections/change_password,
+// the reset page under /lo/reset and the forgot page under /lo/forgot. Every other
+// request goes on to the next handler (the app). The configuration lives in the
+// password_reset app.
+type Handler struct {
+	public *handlers.Public
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.password_reset",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision connects the handler to the password_reset app.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	appModule, err := ctx.App("password_reset")
+	if err != nil {
+		return fmt.Errorf("password_reset app: %w", err)
+	}
+	svc, err := appModule.(*App).Service()
+	if err != nil {
+		return err
+	}
+	h.public, err = handlers.NewPublic(svc, ctx.Logger(), clientIP)
+	return err
+}
+
+// clientIP is the client's address as Caddy determined it, honouring the server's
+// trusted_proxies setting rather than a header any client can send.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
+		return ip
+	}
+	return r.RemoteAddr
+}
+
+// ServeHTTP serves the plugin's routes and passes everything else on.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !handlers.Owns(r.URL.Path) {
+		return next.ServeHTTP(w, r)
+	}
+	h.public.ServeHTTP(w, r)
+	return nil
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,295 @@
+// Package queue is a durable work queue kept in a storage.Store: the reset jobs that
+// the request endpoint stores before it answers, and the mail outbox. An item is
+// claimed under a lease, so two workers (the old and the new config during a
+// reload, or two nodes sharing a distributed store) never run it at once, and an
+// item whose worker died becomes due again when its lease runs out.
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddy-password-reset/caddy-password-reset/storage"
+)
+
+// State is where an item stands.
+type State string
+
+const (
+	// Pending items run when due.
+	Pending State = "pending"
+	// Failed items gave up; they stay visible until requeued or purged.
+	Failed State = "failed"
+)
+
+// Item is one unit of work.
+type Item struct {
+	ID         string          `json:"id"`
+	Payload    json.RawMessage `json:"payload"`
+	State      State           `json:"state"`
+	Attempts   int             `json:"attempts"`
+	CreatedAt  time.Time       `json:"created_at"`
+	NotBefore  time.Time       `json:"not_before"`
+	LeaseOwner string          `json:"lease_owner,omitempty"`
+	LeaseUntil time.Time       `json:"lease_until,omitzero"`
+	LastError  string          `json:"last_error,omitempty"`
+}
+
+// dueAt is when the item may next be claimed: after its backoff and after any lease.
+func (it *Item) dueAt() time.Time {
+	if it.LeaseUntil.After(it.NotBefore) {
+		return it.LeaseUntil
+	}
+	return it.NotBefore
+}
+
+// Errors of Claim and Done.
+var (
+	// ErrNotClaimable means the item is gone, failed, not yet due, leased to
+	// another worker, or was claimed concurrently.
+	ErrNotClaimable = errors.New("queue: item not claimable")
+	// ErrLeaseLost means the lease ran out and the item was claimed again, or the
+	// item is gone; the work must not be committed twice.
+	ErrLeaseLost = errors.New("queue: lease lost")
+)
+
+// Queue is a named queue in a store. Its zero value is not usable; call New.
+type Queue struct {
+	store  storage.Store
+	name   string
+	now    func() time.Time
+	notify chan string
+}
+
+// New returns the queue called name in store. now is the clock (nil: time.Now).
+func New(store storage.Store, name string, now func() time.Time) *Queue {
+	if now == nil {
+		now = time.Now
+	}
+	return &Queue{store: store, name: name, now: now, notify: make(chan string, 4096)}
+}
+
+// Name returns the queue's name.
+func (q *Queue) Name() string { return q.name }
+
+func (q *Queue) itemKey(id string) string { return "q/" + q.name + "/item/" + id }
+func (q *Queue) duePrefix() string        { return "q/" + q.name + "/due/" }
+
+// dueKey sorts by due time: a fixed-width decimal of Unix nanoseconds.
+func (q *Queue) dueKey(at time.Time, id string) string {
+	return fmt.Sprintf("%s%020d/%s", q.duePrefix(), max(at.UnixNano(), 0), id)
+}
+
+// Put adds a pending item inside the caller's transaction, so that enqueueing is
+// atomic with the caller's other writes. Call Notify after the transaction commits.
+func (q *Queue) Put(tx storage.Tx, id string, payload any) error {
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("queue %s: encode payload: %w", q.name, err)
+	}
+	now := q.now()
+	it := &Item{ID: id, Payload: data, State: Pending, CreatedAt: now, NotBefore: now}
+	return q.write(tx, it, nil)
+}
+
+// write stores it and moves its due-index entry from the one of old (if any).
+func (q *Queue) write(tx storage.Tx, it, old *Item) error {
+	if old != nil && old.State == Pending {
+		if err := tx.Delete(q.dueKey(old.dueAt(), old.ID)); err != nil {
+			return err
+		}
+	}
+	data, err := json.Marshal(it)
+	if err != nil {
+		return fmt.Errorf("queue %s: encode item: %w", q.name, err)
+	}
+	if err := tx.Set(q.itemKey(it.ID), data, 0); err != nil {
+		return err
+	}
+	if it.State != Pending {
+		return nil
+	}
+	return tx.Set(q.dueKey(it.dueAt(), it.ID), nil, 0)
+}
+
+// Notify tells this process's worker that id was just put, so it runs at once
+// instead of at the next poll. It never blocks; a full channel only delays the item
+// until the next poll.
+func (q *Queue) Notify(id string) {
+	select {
+	case q.notify <- id:
+	default:
+	}
+}
+
+// Get returns the item id.
+func (q *Queue) Get(ctx context.Context, id string) (*Item, error) {
+	var it *Item
+	err := q.store.View(ctx, func(tx storage.Tx) error {
+		var err error
+		it, err = q.get(tx, id)
+		return err
+	})
+	return it, err
+}
+
+func (q *Queue) get(tx storage.Tx, id string) (*Item, error) {
+	data, err := tx.Get(q.itemKey(id))
+	if err != nil {
+		return nil, err
+	}
+	var it Item
+	if err := json.Unmarshal(data, &it); err != nil {
+		return nil, fmt.Errorf("queue %s: decode item %s: %w", q.name, id, err)
+	}
+	return &it, nil
+}
+
+// Due returns up to limit ids of items due now, oldest due first.
+func (q *Queue) Due(ctx context.Context, limit int) ([]string, error) {
+	now := q.now().UnixNano()
+	var ids []string
+	err := q.store.View(ctx, func(tx storage.Tx) error {
+		return tx.Scan(q.duePrefix(), "", func(key string, _ []byte) error {
+			at, id, ok := parseDueKey(strings.TrimPrefix(key, q.duePrefix()))
+			if !ok {
+				return nil
+			}
+			if at > now || len(ids) >= limit {
+				return storage.ErrStop
+			}
+			ids = append(ids, id)
+			return nil
+		})
+	})
+	return ids, err
+}
+
+func parseDueKey(rest string) (nanos int64, id string, ok bool) {
+	ts, id, ok := strings.Cut(rest, "/")
+	if !ok {
+		return 0, "", false
+	}
+	nanos, err := strconv.ParseInt(ts, 10, 64)
+	return nanos, id, err == nil
+}
+
+// Claim leases the item id to owner for lease and counts an attempt. It returns
+// ErrNotClaimable if the item cannot run now, including when another worker
+// claimed it concurrently.
+func (q *Queue) Claim(ctx context.Context, id, owner string, lease time.Duration) (*Item, error) {
+	var claimed *Item
+	err := q.store.Update(ctx, func(tx storage.Tx) error {
+		it, err := q.get(tx, id)
+		if err != nil {
+			return err
+		}
+		now := q.now()
+		if it.State != Pending || now.Before(it.dueAt()) {
+			return ErrNotClaimable
+		}
+		next := *it
+		next.LeaseOwner, next.LeaseUntil, next.Attempts = owner, now.Add(lease), it.Attempts+1
+		claimed = &next
+		return q.write(tx, &next, it)
+	})
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) {
+		return nil, fmt.Errorf("%w: %s", ErrNotClaimable, id)
+	}
+	return claimed, err
+}
+
+// checkLease reads the current version of claimed inside tx and fails with
+// ErrLeaseLost unless it is still leased to claimed's owner.
+func (q *Queue) checkLease(tx storage.Tx, claimed *Item) (*Item, error) {
+	cur, err := q.get(tx, claimed.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, ErrLeaseLost
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cur.State != Pending || cur.LeaseOwner != claimed.LeaseOwner || !cur.LeaseUntil.Equal(claimed.LeaseUntil) {
+		return nil, ErrLeaseLost
+	}
+	return cur, nil
+}
+
+// Done removes a claimed item inside the caller's transaction, so the item's
+// removal commits together with the work's results.
+func (q *Queue) Done(tx storage.Tx, claimed *Item) error {
+	cur, err := q.checkLease(tx, claimed)
+	if err != nil {
+		return err
+	}
+	if err := tx.Delete(q.dueKey(cur.dueAt(), cur.ID)); err != nil {
+		return err
+	}
+	return tx.Delete(q.itemKey(cur.ID))
+}
+
+// Retry releases a claimed item to run again at notBefore, recording why it failed.
+func (q *Queue) Retry(ctx context.Context, claimed *Item, cause error, notBefore time.Time) error {
+	return q.release(ctx, claimed, func(it *Item) {
+		it.NotBefore, it.LastError = notBefore, cause.Error()
+	})
+}
+
+// Fail marks a claimed item failed: it will not run again unless Requeue is called.
+func (q *Queue) Fail(ctx context.Context, claimed *Item, cause error) error {
+	return q.release(ctx, claimed, func(it *Item) {
+		it.State, it.LastError = Failed, cause.Error()
+	})
+}
+
+func (q *Queue) release(ctx context.Context, claimed *Item, change func(*Item)) error {
+	return q.store.Update(ctx, func(tx storage.Tx) error {
+		cur, err := q.checkLease(tx, claimed)
+		if err != nil {
+			return err
+		}
+		next := *cur
+		next.LeaseOwner, next.LeaseUntil = "", time.Time{}
+		change(&next)
+		return q.write(tx, &next, cur)
+	})
+}
+
+// Requeue makes a failed item pending and due now, with its attempts reset.
+func (q *Queue) Requeue(ctx context.Context, id string) error {
+	err := q.store.Update(ctx, func(tx storage.Tx) error {
+		cur, err := q.get(tx, id)
+		if err != nil {
+			return err
+		}
+		if cur.State != Failed {
+			return fmt.Errorf("queue %s: item %s is %s, not failed", q.name, id, cur.State)
+		}
+		next := *cur
+		next.State, next.Attempts, next.NotBefore = Pending, 0, q.now()
+		return q.write(tx, &next, cur)
+	})
+	if err == nil {
+		q.Notify(id)
+	}
+	return err
+}
+
+// Scan calls fn for every item in the queue, in id order.
+func (q *Queue) Scan(ctx context.Context, fn func(*Item) error) error {
+	prefix := "q/" + q.name + "/item/"
+	return q.store.View(ctx, func(tx storage.Tx) error {
+		return tx.Scan(prefix, "", func(_ string, value []byte) error {
+			var it Item
+			if err := json.Unmarshal(value, &it); err != nil {
+				return fmt.Errorf("queue %s: decode item: %w", q.name, err)
+			}
+			return fn(&it)
+		})
+	})
+}

@@ -1,0 +1,250 @@
+package reset
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-password-reset/caddy-password-reset/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/hook"
+	"github.com/caddy-password-reset/caddy-password-reset/policy"
+	"github.com/caddy-password-reset/caddy-password-reset/storage"
+)
+
+// TicketInfo is what the reset page shows about a usable ticket.
+type TicketInfo struct {
+	Email      string
+	Connection string
+	ClientID   string
+	AppName    string
+	Policy     policy.Policy
+	ExpiresAt  time.Time
+	// ResultURL is where the user goes after the reset ("" for a success page).
+	ResultURL string
+}
+
+// OpenTicket reports whether token can be used and for whom. It changes nothing:
+// mail scanners open links, and a GET must not use them up. Errors are
+// *TicketError or ErrUnavailable.
+func (s *Service) OpenTicket(ctx context.Context, token string) (*TicketInfo, error) {
+	t, err := s.readTicket(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.usable(s.now()); err != nil {
+		return nil, err
+	}
+	conn, ok := s.cfg.Connections[t.Connection]
+	if !ok {
+		return nil, ErrTicketInvalid
+	}
+	client, _ := s.Client(t.ClientID)
+	return &TicketInfo{
+		Email: t.Email, Connection: t.Connection, ClientID: t.ClientID,
+		AppName: s.appName(client), Policy: conn.Policy, ExpiresAt: t.ExpiresAt, ResultURL: t.ResultURL,
+	}, nil
+}
+
+// TicketContext returns the connection and client a ticket was issued for, even if
+// the ticket can no longer be used, so that an error page can offer a new link for
+// the same application. It returns false for a ticket that does not exist.
+func (s *Service) TicketContext(ctx context.Context, token string) (conn, clientID string, ok bool) {
+	t, err := s.readTicket(ctx, token)
+	if err != nil {
+		return "", "", false
+	}
+	return t.Connection, t.ClientID, true
+}
+
+func (s *Service) readTicket(ctx context.Context, token string) (*Ticket, error) {
+	key, err := parseTicket(token)
+	if err != nil {
+		return nil, err
+	}
+	var t *Ticket
+	err = s.cfg.Store.View(ctx, func(tx storage.Tx) error {
+		t, err = getTicket(tx, key)
+		return err
+	})
+	var te *TicketError
+	if errors.As(err, &te) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, s.storeErr("read ticket", err)
+	}
+	return t, nil
+}
+
+// FormError is a mistake in the reset form; nothing was changed.
+type FormError struct{ Message string }
+
+func (e *FormError) Error() string { return e.Message }
+
+// Completion is the outcome of a successful reset.
+type Completion struct {
+	// RedirectURL is the result URL with Auth0's success, message and (unless
+	// disabled) email parameters; empty when there is no result URL.
+	RedirectURL string
+	AppName     string
+}
+
+// SuccessMessage is Auth0's message after a password change.
+const SuccessMessage = "You can now login to the application with the new password."
+
+// CompleteReset sets a new password with a ticket. In order: the form and the
+// policy are checked (a weak password does not use the ticket up); the ticket is
+// claimed atomically, so of many concurrent submits exactly one proceeds; the app's
+// hook sets the password; then the ticket is marked used and the user's other
+// tickets are cancelled. If the hook fails the claim is released and the ticket
+// stays usable. Errors are *FormError, *policy.Error, *TicketError,
+// *TryAgainError or ErrUnavailable.
+func (s *Service) CompleteReset(ctx context.Context, token, password, confirm string) (*Completion, error) {
+	info, err := s.OpenTicket(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkForm(password, confirm); err != nil {
+		return nil, err
+	}
+	if err := info.Policy.Check(password); err != nil {
+		var pe *policy.Error
+		if errors.As(err, &pe) {
+			return nil, err
+		}
+		return nil, &FormError{Message: "The password cannot be read: " + err.Error()}
+	}
+	key, _ := parseTicket(token)
+	t, err := s.claimTicket(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.changePassword(ctx, t, password); err != nil {
+		s.releaseTicket(ctx, key, t)
+		return nil, err
+	}
+	if err := s.finishTicket(ctx, key, t); err != nil {
+		// The password did change. The claim runs out by itself; after that the
+		// link could set a password again, so the failure is logged loudly.
+		s.log.Error("password changed but ticket not marked used", zap.Error(err))
+	}
+	s.log.Info("password reset completed", zap.String("connection", t.Connection), zap.String("client_id", t.ClientID))
+	client, _ := s.Client(t.ClientID)
+	return &Completion{RedirectURL: resultRedirect(t, true, SuccessMessage), AppName: s.appName(client)}, nil
+}
+
+func checkForm(password, confirm string) error {
+	switch {
+	case password == "":
+		return &FormError{Message: "Enter a new password."}
+	case confirm == "":
+		return &FormError{Message: "New password confirmation is missing."}
+	case password != confirm:
+		return &FormError{Message: "Please ensure the password and the confirmation are the same."}
+	}
+	return nil
+}
+
+// claimTicket takes the ticket for one submit. A concurrent claim loses with a
+// conflict, which is reported as "already used".
+func (s *Service) claimTicket(ctx context.Context, key string) (*Ticket, error) {
+	var claimed *Ticket
+	err := s.cfg.Store.Update(ctx, func(tx storage.Tx) error {
+		t, err := getTicket(tx, key)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if err := t.usable(now); err != nil {
+			return err
+		}
+		if now.Before(t.ClaimedUntil) {
+			return ErrTicketUsed
+		}
+		t.ClaimedUntil = now.Add(claimFor)
+		claimed = t
+		return putTicket(tx, key, t, now)
+	})
+	var te *TicketError
+	switch {
+	case err == nil:
+		return claimed, nil
+	case errors.As(err, &te):
+		return nil, err
+	case errors.Is(err, storage.ErrConflict):
+		return nil, ErrTicketUsed
+	}
+	return nil, s.storeErr("claim ticket", err)
+}
+
+func (s *Service) changePassword(ctx context.Context, t *Ticket, password string) error {
+	conn, ok := s.cfg.Connections[t.Connection]
+	if !ok {
+		return ErrTicketInvalid
+	}
+	err := conn.Users.ChangePassword(ctx, connection.ChangeRequest{
+		UserID: t.UserID, Email: t.Email, Password: password, Reason: hook.ReasonReset, EndSessions: true,
+	})
+	var refused *connection.RefusedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &refused):
+		return &TryAgainError{Message: refused.Message, cause: err}
+	}
+	s.log.Error("change_password hook failed", zap.String("connection", t.Connection), zap.Error(err))
+	return &TryAgainError{Message: genericTryAgain, cause: err}
+}
+
+// releaseTicket gives the ticket back after a failed hook call.
+func (s *Service) releaseTicket(ctx context.Context, key string, claimed *Ticket) {
+	err := storage.UpdateRetry(context.WithoutCancel(ctx), s.cfg.Store, func(tx storage.Tx) error {
+		t, err := getTicket(tx, key)
+		if err != nil || !t.ClaimedUntil.Equal(claimed.ClaimedUntil) {
+			return err
+		}
+		t.ClaimedUntil = time.Time{}
+		return putTicket(tx, key, t, s.now())
+	})
+	if err != nil {
+		s.log.Warn("could not release ticket; it becomes usable when the claim runs out", zap.Error(err))
+	}
+}
+
+// finishTicket marks the ticket used and cancels the user's other tickets.
+func (s *Service) finishTicket(ctx context.Context, key string, claimed *Ticket) error {
+	return storage.UpdateRetry(context.WithoutCancel(ctx), s.cfg.Store, func(tx storage.Tx) error {
+		now := s.now()
+		t, err := getTicket(tx, key)
+		if err != nil {
+			return err
+		}
+		t.State, t.ClosedAt, t.ClaimedUntil = TicketUsed, now, time.Time{}
+		if err := putTicket(tx, key, t, now); err != nil {
+			return err
+		}
+		return closeUserTickets(tx, claimed.Connection, claimed.UserID, TicketCancelled, now)
+	})
+}
+
+// resultRedirect returns the ticket's result URL with Auth0's parameters, or "".
+func resultRedirect(t *Ticket, success bool, message string) string {
+	if t.ResultURL == "" {
+		return ""
+	}
+	u, err := url.Parse(t.ResultURL)
+	if err != nil {
+		return ""
+	}
+	q := u.Query()
+	if t.IncludeEmail {
+		q.Set("email", t.Email)
+	}
+	q.Set("message", message)
+	q.Set("success", map[bool]string{true: "true", false: "false"}[success])
+	u.RawQuery = q.Encode()
+	return u.String()
+}

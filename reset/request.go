@@ -1,0 +1,250 @@
+package reset
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-password-reset/caddy-password-reset/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/queue"
+	"github.com/caddy-password-reset/caddy-password-reset/storage"
+	"github.com/caddy-password-reset/caddy-password-reset/templates"
+)
+
+// Request is a reset request, as Auth0's POST /dbconnections/change_password takes it.
+type Request struct {
+	ClientID     string
+	Email        string
+	Connection   string
+	Organization string
+
+	// About the requester, kept with the job for the logs.
+	IP       string
+	Language string
+}
+
+// job is the durable form of an accepted request.
+type job struct {
+	ClientID     string    `json:"client_id,omitempty"`
+	Connection   string    `json:"connection"`
+	Email        string    `json:"email"`
+	Organization string    `json:"organization,omitempty"`
+	IP           string    `json:"ip,omitempty"`
+	Language     string    `json:"language,omitempty"`
+	RequestedAt  time.Time `json:"requested_at"`
+}
+
+// RequestReset checks req and stores it as a job; a worker then looks the user up,
+// issues a ticket and queues the email. When RequestReset returns nil the request
+// is durable. Known and unknown emails take exactly the same path here, so the
+// answer cannot tell them apart. Errors are *RequestError (nothing stored) or
+// ErrUnavailable.
+func (s *Service) RequestReset(ctx context.Context, req Request) error {
+	j, err := s.checkRequest(req)
+	if err != nil {
+		return err
+	}
+	id := newJobID(j.RequestedAt)
+	err = s.cfg.Store.Update(ctx, func(tx storage.Tx) error {
+		return s.jobs.Put(tx, id, j)
+	})
+	if err != nil {
+		return s.storeErr("store reset job", err)
+	}
+	s.jobs.Notify(id)
+	return nil
+}
+
+func (s *Service) checkRequest(req Request) (*job, error) {
+	if req.ClientID != "" {
+		if _, ok := s.cfg.Clients[req.ClientID]; !ok {
+			return nil, &RequestError{Status: 400, Code: "invalid_client", Description: "Unknown client: " + req.ClientID}
+		}
+	}
+	if req.Connection == "" {
+		return nil, badRequest("Missing required parameter: connection")
+	}
+	if err := s.checkConnection(req.Connection); err != nil {
+		return nil, err
+	}
+	email, err := normalizeEmail(req.Email)
+	if err != nil {
+		return nil, err
+	}
+	return &job{
+		ClientID: req.ClientID, Connection: req.Connection, Email: email,
+		Organization: req.Organization, IP: req.IP, Language: req.Language,
+		RequestedAt: s.now(),
+	}, nil
+}
+
+// checkConnection refuses unknown connections and those without passwords.
+func (s *Service) checkConnection(name string) error {
+	conn, ok := s.cfg.Connections[name]
+	if !ok {
+		return &RequestError{Status: 400, Code: "bad.connection", Description: "Connection does not exist: " + name}
+	}
+	if conn.Kind != connection.Database {
+		return &RequestError{Status: 400, Code: "bad.connection", Description: fmt.Sprintf(
+			"%s is a %s connection: its users sign in with their identity provider, so there is no password to reset here", name, conn.Kind)}
+	}
+	return nil
+}
+
+func newJobID(now time.Time) string {
+	return fmt.Sprintf("%016x-%s", now.UnixNano(), strings.ToLower(randomText(10)))
+}
+
+func (s *Service) jobWorker() *queue.Worker {
+	return &queue.Worker{
+		Queue:       s.jobs,
+		Concurrency: 8,
+		Lease:       time.Minute,
+		MinBackoff:  time.Second,
+		MaxBackoff:  30 * time.Second,
+		MaxAge:      24 * time.Hour,
+		Logger:      s.log.Named("jobs"),
+		Handler:     s.runJob,
+	}
+}
+
+// runJob does the work of one reset request: look the user up, issue a ticket and
+// queue the email, committing the ticket, the email and the job's removal together.
+// An app that does not answer leaves the job to be retried.
+func (s *Service) runJob(ctx context.Context, it *queue.Item) error {
+	var j job
+	if err := json.Unmarshal(it.Payload, &j); err != nil {
+		return queue.Permanent(fmt.Errorf("decode reset job: %w", err))
+	}
+	conn, ok := s.cfg.Connections[j.Connection]
+	if !ok || conn.Kind != connection.Database {
+		return s.dropJob(ctx, it, "connection no longer configured")
+	}
+	user, err := conn.Users.LookupUser(ctx, j.Email)
+	switch {
+	case errors.Is(err, connection.ErrUserNotFound):
+		return s.dropJob(ctx, it, "no such user")
+	case err != nil:
+		return err
+	case user.Blocked:
+		return s.dropJob(ctx, it, "user is blocked")
+	}
+	return s.issueAndMail(ctx, it, &j, conn, user)
+}
+
+// dropJob ends a job that sends nothing. The reason is logged at debug level
+// without the address: whether an address has an account is not for the logs.
+func (s *Service) dropJob(ctx context.Context, it *queue.Item, reason string) error {
+	s.log.Debug("reset request ends without email", zap.String("job", it.ID), zap.String("reason", reason))
+	return storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
+		return s.jobs.Done(tx, it)
+	})
+}
+
+func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn *Connection, user *connection.User) error {
+	tpl, err := s.emails.current(ctx, templates.ResetEmail)
+	if err != nil {
+		return err
+	}
+	if !tpl.tpl.Enabled {
+		return s.dropJob(ctx, it, "reset_email template disabled")
+	}
+	client, _ := s.Client(j.ClientID)
+	now := s.now()
+	token, key := newTicketToken()
+	t := &Ticket{
+		Connection: conn.Name, ClientID: clientID(client), UserID: user.UserID, Email: user.Email,
+		Name: user.Name, ResultURL: firstNonEmpty(tpl.tpl.ResultURL, clientResultURL(client)),
+		IncludeEmail: tpl.tpl.IncludeEmailInRedirect, Source: "email", ExpiresAt: now.Add(tpl.tpl.URLLifetime()),
+	}
+	msg, err := s.renderResetEmail(tpl, token, j, conn, client, user)
+	if err != nil {
+		return queue.Permanent(err)
+	}
+	var mailID string
+	err = storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
+		if err := s.jobs.Done(tx, it); err != nil {
+			return err
+		}
+		if err := issueTicket(tx, key, t, now); err != nil {
+			return err
+		}
+		mailID, err = s.outbox.Put(tx, templates.ResetEmail, msg)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.outbox.Notify(mailID)
+	s.log.Info("reset email queued", zap.String("job", it.ID), zap.String("connection", conn.Name),
+		zap.String("client_id", t.ClientID))
+	return nil
+}
+
+func (s *Service) renderResetEmail(tpl compiledVersion, token string, j *job, conn *Connection, client *Client, user *connection.User) (*mail.Message, error) {
+	data := templates.EmailData{
+		URL:         s.ticketURL(token),
+		URLLifetime: lifetimeWords(tpl.tpl.URLLifetime()),
+		User: templates.UserData{UserID: user.UserID, Email: user.Email, Name: user.Name,
+			Nickname: user.Nickname, GivenName: user.GivenName, FamilyName: user.FamilyName,
+			EmailVerified: user.EmailVerified},
+		Application:     templates.ApplicationData{Name: s.appName(client), ClientID: clientID(client)},
+		ConnectionName:  conn.Name,
+		FriendlyName:    s.cfg.FriendlyName,
+		SupportEmail:    s.cfg.SupportEmail,
+		SupportURL:      s.cfg.SupportURL,
+		RequestLanguage: firstNonEmpty(user.Language, j.Language),
+	}
+	r, err := tpl.email.Render(data)
+	if err != nil {
+		return nil, fmt.Errorf("render reset_email version %d: %w", tpl.version, err)
+	}
+	return &mail.Message{
+		From: firstNonEmpty(tpl.tpl.From, s.cfg.DefaultFrom), To: user.Email,
+		Subject: r.Subject, Text: r.Text, HTML: r.HTML,
+	}, nil
+}
+
+// ticketURL builds the link on the configured public URL, never on a request's Host.
+func (s *Service) ticketURL(token string) string {
+	u := *s.cfg.PublicURL
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/lo/reset"
+	u.RawPath, u.RawQuery, u.Fragment = "", "ticket="+token, ""
+	return u.String()
+}
+
+func (s *Service) appName(c *Client) string {
+	if c != nil && c.Name != "" {
+		return c.Name
+	}
+	return s.cfg.FriendlyName
+}
+
+func clientID(c *Client) string {
+	if c == nil {
+		return ""
+	}
+	return c.ID
+}
+
+func clientResultURL(c *Client) string {
+	if c == nil {
+		return ""
+	}
+	return c.ResultURL
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

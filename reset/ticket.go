@@ -1,0 +1,183 @@
+package reset
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caddy-password-reset/caddy-password-reset/storage"
+)
+
+// A ticket is the secret in a reset link. It is 256 bits from crypto/rand, written
+// as 43 characters of unpadded base64url. Only its SHA-256 is stored: a copy of the
+// store does not yield usable links, and at 256 bits a plain hash is enough (ASVS 5
+// 6.5.2).
+const (
+	ticketBytes   = 32
+	ticketLen     = 43 // base64.RawURLEncoding.EncodedLen(ticketBytes)
+	ticketPrefix  = "tk/"
+	userIdxPrefix = "tku/"
+
+	// retainUsed keeps a used or expired ticket's record a while after it died, so
+	// that following its link says "already used" or "expired" rather than
+	// "invalid".
+	retainUsed = 7 * 24 * time.Hour
+
+	// claimFor bounds how long a submit holds a ticket while the app's hook runs.
+	// If the process dies meanwhile, the ticket becomes usable again after it.
+	claimFor = time.Minute
+)
+
+// TicketState is where a ticket stands.
+type TicketState string
+
+// Ticket states.
+const (
+	TicketOpen      TicketState = "open"
+	TicketUsed      TicketState = "used"
+	TicketCancelled TicketState = "cancelled"
+)
+
+// Ticket is what the store keeps for one reset link.
+type Ticket struct {
+	Connection   string      `json:"connection"`
+	ClientID     string      `json:"client_id"`
+	UserID       string      `json:"user_id"`
+	Email        string      `json:"email"`
+	Name         string      `json:"name,omitempty"`
+	ResultURL    string      `json:"result_url,omitempty"`
+	IncludeEmail bool        `json:"include_email"`
+	Source       string      `json:"source"` // "email" or "admin"
+	IssuedAt     time.Time   `json:"issued_at"`
+	ExpiresAt    time.Time   `json:"expires_at"`
+	State        TicketState `json:"state"`
+	ClaimedUntil time.Time   `json:"claimed_until,omitzero"`
+	ClosedAt     time.Time   `json:"closed_at,omitzero"`
+}
+
+// newTicketToken returns a fresh ticket and the store key of its hash.
+func newTicketToken() (token, key string) {
+	b := make([]byte, ticketBytes)
+	rand.Read(b) // never fails (crypto/rand, Go 1.24+)
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, ticketKey(token)
+}
+
+func ticketKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return ticketPrefix + hex.EncodeToString(sum[:])
+}
+
+// parseTicket checks a ticket's shape before it costs a store lookup. A malformed
+// ticket is simply invalid.
+func parseTicket(token string) (key string, err error) {
+	if len(token) != ticketLen {
+		return "", ErrTicketInvalid
+	}
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(token); err != nil {
+		return "", ErrTicketInvalid
+	}
+	return ticketKey(token), nil
+}
+
+// userIndexPrefix is where the keys of one user's open tickets are listed, so that a
+// new ticket or a password change can cancel them. The user is hashed so that any
+// user id (with slashes, say) makes a fixed-shape key.
+func userIndexPrefix(conn, userID string) string {
+	sum := sha256.Sum256([]byte(conn + "\x00" + userID))
+	return userIdxPrefix + hex.EncodeToString(sum[:16]) + "/"
+}
+
+func getTicket(tx storage.Tx, key string) (*Ticket, error) {
+	data, err := tx.Get(key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, ErrTicketInvalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	var t Ticket
+	if err := json.Unmarshal(data, &t); err != nil {
+		return nil, fmt.Errorf("decode ticket: %w", err)
+	}
+	return &t, nil
+}
+
+func putTicket(tx storage.Tx, key string, t *Ticket, now time.Time) error {
+	data, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("encode ticket: %w", err)
+	}
+	return tx.Set(key, data, t.ExpiresAt.Sub(now)+retainUsed)
+}
+
+// usable returns nil if t can be used at now, or the TicketError that says why not.
+func (t *Ticket) usable(now time.Time) error {
+	switch {
+	case t.State == TicketUsed:
+		return ErrTicketUsed
+	case t.State == TicketCancelled:
+		return ErrTicketSuperseded
+	case !now.Before(t.ExpiresAt):
+		return ErrTicketExpired
+	}
+	return nil
+}
+
+// issueTicket stores t under key as the user's only open ticket: it cancels the
+// user's older tickets in the same transaction.
+func issueTicket(tx storage.Tx, key string, t *Ticket, now time.Time) error {
+	if err := closeUserTickets(tx, t.Connection, t.UserID, TicketCancelled, now); err != nil {
+		return err
+	}
+	t.State, t.IssuedAt = TicketOpen, now
+	if err := putTicket(tx, key, t, now); err != nil {
+		return err
+	}
+	idx := userIndexPrefix(t.Connection, t.UserID) + key[len(ticketPrefix):]
+	return tx.Set(idx, nil, t.ExpiresAt.Sub(now)+time.Minute)
+}
+
+// closeUserTickets moves every open ticket of the user to state and empties the
+// user's index.
+func closeUserTickets(tx storage.Tx, conn, userID string, state TicketState, now time.Time) error {
+	prefix := userIndexPrefix(conn, userID)
+	var idxKeys []string
+	err := tx.Scan(prefix, "", func(key string, _ []byte) error {
+		idxKeys = append(idxKeys, key)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list user tickets: %w", err)
+	}
+	for _, idx := range idxKeys {
+		key := ticketPrefix + idx[len(prefix):]
+		if err := closeTicket(tx, key, state, now); err != nil {
+			return err
+		}
+		if err := tx.Delete(idx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func closeTicket(tx storage.Tx, key string, state TicketState, now time.Time) error {
+	t, err := getTicket(tx, key)
+	if errors.Is(err, ErrTicketInvalid) {
+		return nil // expired and cleaned up
+	}
+	if err != nil || t.State != TicketOpen {
+		return err
+	}
+	t.State, t.ClosedAt, t.ClaimedUntil = state, now, time.Time{}
+	return putTicket(tx, key, t, now)
+}
+
+// randomText returns n (at most 26) random base32 characters.
+func randomText(n int) string { return rand.Text()[:n] }

@@ -1,0 +1,83 @@
+package badger
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Sizes chosen for a store of small records (tickets, queue items, templates) that
+// must not dominate the memory of the Caddy process it lives in. Badger's defaults
+// allocate an 85 MB heap at idle; these keep it near 10 MB (see BenchmarkOpenIdleHeap).
+const (
+	// memTableSize is the size of each memtable arena, allocated up front and
+	// counted by the Go GC. Badger's default is 64 MiB.
+	memTableSize = 8 << 20
+
+	// valueThreshold: values up to this size stay in the LSM tree, so reads need
+	// no value-log lookup. Badger requires it to be at most 15% of memTableSize
+	// (its max batch size) and InMemory stores reject larger values, so it is
+	// also the largest value such a store accepts.
+	valueThreshold = 1 << 20
+
+	// valueLogFileSize bounds each value-log file, and so how much space one GC
+	// rewrite must reclaim at once. Badger's default is 1 GiB.
+	valueLogFileSize = 16 << 20
+)
+
+// badgerOptions turns Options into Badger's options.
+func badgerOptions(o Options, log *zap.Logger) badger.Options {
+	opts := badger.DefaultOptions(o.Dir)
+	if o.InMemory {
+		opts = badger.DefaultOptions("").WithInMemory(true)
+	}
+	return tune(opts).
+		WithSyncWrites(o.SyncWrites).
+		WithLogger(zapLogger{log.Named("badger")})
+}
+
+// tune applies the memory-conscious settings to opts. It is separate from
+// badgerOptions so benchmarks can compare a raw Badger with the same settings.
+func tune(opts badger.Options) badger.Options {
+	return opts.
+		WithMemTableSize(memTableSize).
+		WithValueThreshold(valueThreshold).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(4).
+		// Without compression, blocks are read straight from the mmapped tables,
+		// so a block cache only duplicates the page cache.
+		WithCompression(options.None).
+		WithBlockCacheSize(0).
+		// 0 keeps every table index in memory; for a small store they are tiny
+		// and a cache would cost more than it saves.
+		WithIndexCacheSize(0).
+		WithNumCompactors(2).
+		WithValueLogFileSize(valueLogFileSize).
+		WithMetricsEnabled(false).
+		WithDetectConflicts(true)
+}
+
+// zapLogger sends Badger's log lines to zap. Badger logs routine work (compactions,
+// flushes, replay) at info, which is debug for the Caddy operator.
+type zapLogger struct{ l *zap.Logger }
+
+func (z zapLogger) Errorf(f string, a ...any)   { z.log(zapcore.ErrorLevel, f, a) }
+func (z zapLogger) Warningf(f string, a ...any) { z.log(zapcore.WarnLevel, f, a) }
+func (z zapLogger) Infof(f string, a ...any)    { z.log(zapcore.DebugLevel, f, a) }
+func (z zapLogger) Debugf(f string, a ...any)   { z.log(zapcore.DebugLevel, f, a) }
+
+// log formats only when the level is enabled, since Badger's debug lines are
+// frequent, and drops the trailing newlines Badger puts on many of them.
+func (z zapLogger) log(level zapcore.Level, format string, args []any) {
+	if !z.l.Core().Enabled(level) {
+		return
+	}
+	z.l.Log(level, strings.TrimRight(fmt.Sprintf(format, args...), "\n"))
+}
+
+var _ badger.Logger = zapLogger{}

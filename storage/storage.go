@@ -1,0 +1,87 @@
+// Package storage defines the one interface through which the product keeps its state:
+// tickets, the job and mail queues, templates and their versions. The embedded default
+// lives in storage/badger; a distributed backend implements the same interface.
+//
+// The interface is a small transactional key-value store. Everything the flow needs
+// (single-use tickets, leases on queue items, versioned templates) is built above it
+// from Get, Set, Delete and Scan inside Update, so a backend only has to provide
+// optimistic transactions: a transaction that read a key another transaction changed
+// in the meantime fails with ErrConflict and writes nothing.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNotFound is returned by Tx.Get for a key that does not exist or has expired.
+	ErrNotFound = errors.New("storage: key not found")
+
+	// ErrConflict is returned by Store.Update when a key the transaction read was
+	// changed by another transaction before this one committed. Nothing was written.
+	ErrConflict = errors.New("storage: transaction conflict")
+
+	// ErrUnavailable wraps errors that mean the store cannot accept writes right now
+	// (disk full, read-only directory, closed database). Callers answer 503.
+	ErrUnavailable = errors.New("storage: unavailable")
+
+	// ErrStop may be returned by a Scan callback to end the scan early; Scan then
+	// returns nil.
+	ErrStop = errors.New("storage: stop scan")
+)
+
+// Store is a transactional key-value store.
+type Store interface {
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(Tx) error) error
+
+	// Update runs fn in a read-write transaction and commits its writes atomically
+	// if fn returns nil. It returns ErrConflict if a key read by fn was changed
+	// concurrently; callers decide whether to retry.
+	Update(ctx context.Context, fn func(Tx) error) error
+
+	// Close releases the store. Transactions after Close fail with ErrUnavailable.
+	Close() error
+}
+
+// Tx is one transaction. It must not be used after the function it was passed to
+// returns. Values returned by Get and Scan are owned by the caller.
+type Tx interface {
+	// Get returns the value stored at key, or ErrNotFound.
+	Get(key string) ([]byte, error)
+
+	// Set stores value at key. A positive ttl lets the backend delete the key some
+	// time after ttl has passed; it is clean-up only, never a security decision:
+	// records that expire carry their own expiry time, checked against the clock.
+	Set(key string, value []byte, ttl time.Duration) error
+
+	// Delete removes key. Deleting a missing key is not an error.
+	Delete(key string) error
+
+	// Scan calls fn for every key that starts with prefix and sorts at or after
+	// start (all of them if start is empty), in ascending key order. Keys read
+	// by Scan count as read for conflict detection in Update.
+	Scan(prefix, start string, fn func(key string, value []byte) error) error
+}
+
+// maxConflictRetries bounds how often UpdateRetry retries after ErrConflict.
+const maxConflictRetries = 8
+
+// UpdateRetry runs Update until it commits, fn fails with an error other than
+// ErrConflict, or the attempts are used up. Use it for writes whose conflicts are
+// benign (two workers touching one user's index), never for single-use claims,
+// where a conflict means another caller won.
+func UpdateRetry(ctx context.Context, s Store, fn func(Tx) error) error {
+	var err error
+	for range maxConflictRetries {
+		if err = s.Update(ctx, fn); !errors.Is(err, ErrConflict) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return err
+}

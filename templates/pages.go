@@ -1,0 +1,93 @@
+package templates
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+)
+
+// Page names.
+const (
+	PageReset   = "reset"
+	PageMessage = "message"
+	PageForgot  = "forgot"
+)
+
+// PageData is what the pages show. Each page uses the fields it needs.
+type PageData struct {
+	Title      string
+	AppName    string
+	AssetsPath string // where static/ is served, e.g. "/lo/assets"
+	FormAction string
+	CSRF       string
+	Error      string
+
+	// reset
+	Email  string
+	Ticket string
+	Rules  []RuleLine
+
+	// message
+	Message  string
+	LinkURL  string
+	LinkText string
+
+	// forgot
+	ClientID   string
+	Connection string
+	BackURL    string
+}
+
+// RuleLine is one line of the password policy as the reset page lists it.
+type RuleLine struct {
+	Text  string
+	Items []string
+}
+
+// Pages renders the HTML pages.
+type Pages struct {
+	byName map[string]*template.Template
+}
+
+// LoadPages parses the built-in pages.
+func LoadPages() (*Pages, error) {
+	layout, err := template.ParseFS(files, "pages/layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("parse page layout: %w", err)
+	}
+	p := &Pages{byName: map[string]*template.Template{}}
+	for _, name := range []string{PageReset, PageMessage, PageForgot} {
+		t, err := template.Must(layout.Clone()).ParseFS(files, "pages/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parse page %s: %w", name, err)
+		}
+		p.byName[name] = t
+	}
+	return p, nil
+}
+
+// Render writes the named page. It renders into a buffer first so that a template
+// error never leaves a half-written page behind a 200.
+func (p *Pages) Render(w io.Writer, name string, data PageData) error {
+	t, ok := p.byName[name]
+	if !ok {
+		return fmt.Errorf("no page %q", name)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		return fmt.Errorf("render page %s: %w", name, err)
+	}
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// Static returns the files the pages link to (the stylesheet).
+func Static() fs.FS {
+	sub, err := fs.Sub(files, "static")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	return sub
+}
