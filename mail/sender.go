@@ -632,7 +632,10 @@ type opError struct {
 	err error
 }
 
-func (e *opError) Error() string { return "smtp: " + e.op + ": " + e.err.Error() }
+func (e *opError) Error() string {
+	// go-smtp's own errors start with "smtp: " too; say it once.
+	return "smtp: " + e.op + ": " + strings.TrimPrefix(e.err.Error(), "smtp: ")
+}
 func (e *opError) Unwrap() error { return e.err }
 
 // redact removes the password, and the base64 AUTH PLAIN blob that carries

@@ -10,6 +10,10 @@
 // exclusive lock on its directory, so a directory can be opened once per process
 // and by one process at a time; callers inside Caddy share one Store across config
 // reloads (caddy.UsagePool) instead of opening it again.
+//
+// Badger writes its files through mmap, so a full disk kills the process with
+// SIGBUS instead of returning ENOSPC; Update therefore refuses writes with
+// storage.ErrUnavailable while free space is below Options.MinFreeSpace.
 package badger
 
 import (
@@ -53,13 +57,20 @@ type Options struct {
 
 	// Logger receives Badger's own log lines. Nil discards them.
 	Logger *zap.Logger
+
+	// MinFreeSpace is the number of bytes Update keeps free on Dir's filesystem:
+	// below it, writes fail with storage.ErrUnavailable instead of letting Badger
+	// fill the disk, which crashes the process (see DefaultMinFreeSpace).
+	// DefaultMinFreeSpace if zero, no check if negative. Linux and macOS only.
+	MinFreeSpace int64
 }
 
 // Store is a storage.Store backed by a Badger database. It is safe for concurrent
 // use. Create it with Open and release it with Close.
 type Store struct {
-	db  *badger.DB
-	log *zap.Logger
+	db    *badger.DB
+	log   *zap.Logger
+	space *spaceGuard // nil when free space is not checked
 
 	mu       sync.Mutex     // guards closed and the Add side of inflight
 	closed   bool           // set once by Close; no transaction starts after it
@@ -91,6 +102,7 @@ func Open(opts Options) (*Store, error) {
 	s := &Store{
 		db:     db,
 		log:    log,
+		space:  newSpaceGuard(opts),
 		stopGC: make(chan struct{}),
 		gcDone: make(chan struct{}),
 	}
@@ -159,6 +171,11 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("badgerstore: update: not committed: %w", err)
 	}
+	if t.written > 0 {
+		if err := s.space.allow(time.Now(), t.written); err != nil {
+			return err
+		}
+	}
 	if err := txn.Commit(); err != nil {
 		return wrapError("commit", err, "")
 	}
@@ -200,8 +217,9 @@ func (s *Store) begin() error {
 
 // tx adapts a Badger transaction to storage.Tx.
 type tx struct {
-	txn  *badger.Txn
-	done bool // set when the transaction function returned
+	txn     *badger.Txn
+	done    bool // set when the transaction function returned
+	written int  // bytes of keys and values written, for the free-space guard
 }
 
 // errTxDone is returned when a Tx is used after its function returned, which
@@ -238,6 +256,7 @@ func (t *tx) Set(key string, value []byte, ttl time.Duration) error {
 	if err := t.txn.SetEntry(newEntry(key, value, ttl)); err != nil {
 		return wrapError("set", err, key)
 	}
+	t.written += len(key) + len(value)
 	return nil
 }
 
@@ -261,6 +280,7 @@ func (t *tx) Delete(key string) error {
 	if err := t.txn.Delete([]byte(key)); err != nil {
 		return wrapError("delete", err, key)
 	}
+	t.written += len(key)
 	return nil
 }
 

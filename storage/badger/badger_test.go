@@ -2,6 +2,8 @@ package badger_test
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -159,5 +161,55 @@ func TestCloseWaitsForTransaction(t *testing.T) {
 	}
 	if err := <-closed; err != nil {
 		t.Fatalf("Close: %v", err)
+	}
+}
+
+// TestDiskFull fills a real filesystem. It needs a small, dedicated one, so it runs
+// only when BADGERSTORE_SMALL_FS names a directory on it, e.g. as root:
+//
+//	mount -t tmpfs -o size=200m tmpfs /mnt/small
+//	BADGERSTORE_SMALL_FS=/mnt/small go test -run TestDiskFull ./storage/badger/
+func TestDiskFull(t *testing.T) {
+	dir := os.Getenv("BADGERSTORE_SMALL_FS")
+	if dir == "" {
+		t.Skip("BADGERSTORE_SMALL_FS not set")
+	}
+	dir, err := os.MkdirTemp(dir, "badgerstore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s, err := badgerstore.Open(badgerstore.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := make([]byte, 4<<10)
+	for i := 0; ; i++ {
+		err := s.Update(t.Context(), func(tx storage.Tx) error {
+			for j := range 100 {
+				if err := tx.Set(fmt.Sprintf("fill/%06d/%03d", i, j), value, 0); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			if !errors.Is(err, storage.ErrUnavailable) {
+				t.Fatalf("after %d MiB: %v, want ErrUnavailable", i*len(value)*100>>20, err)
+			}
+			t.Logf("refused after %d MiB: %v", i*len(value)*100>>20, err)
+			break
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close after the disk filled: %v", err)
+	}
+	s = open(t, badgerstore.Options{Dir: dir, MinFreeSpace: -1})
+	err = s.View(t.Context(), func(tx storage.Tx) error {
+		_, err := tx.Get("fill/000000/000")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("reading after reopen: %v", err)
 	}
 }

@@ -189,3 +189,71 @@ func TestIdleHeap(t *testing.T) {
 }
 
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
+
+func TestSpaceGuard(t *testing.T) {
+	var free uint64
+	var statErr error
+	calls := 0
+	g := &spaceGuard{dir: "d", min: 100 << 20, free: func(string) (uint64, error) {
+		calls++
+		return free, statErr
+	}}
+	now := time.Unix(1_000_000, 0)
+	step := func(name string, d time.Duration, n int, wantErr bool, wantCalls int) {
+		t.Helper()
+		now = now.Add(d)
+		err := g.allow(now, n)
+		if gotErr := err != nil; gotErr != wantErr {
+			t.Fatalf("%s: allow = %v, want error: %v", name, err, wantErr)
+		}
+		if err != nil && !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("%s: %v does not wrap ErrUnavailable", name, err)
+		}
+		if calls != wantCalls {
+			t.Fatalf("%s: statfs ran %d times, want %d", name, calls, wantCalls)
+		}
+	}
+	free = 200 << 20
+	step("first write checks", 0, 10, false, 1)
+	free = 50 << 20
+	step("cached within the interval", 10*time.Millisecond, 10, false, 1)
+	step("rechecked after the interval", spaceCheckInterval, 10, true, 2)
+	step("refusal is cached too", time.Millisecond, 10, true, 2)
+	free = 200 << 20
+	step("rechecked after many bytes", time.Millisecond, spaceCheckBytes, false, 3)
+	statErr, free = errors.New("statfs failed"), 0
+	step("statfs failure allows", spaceCheckInterval, 10, false, 4)
+
+	var none *spaceGuard
+	if err := none.allow(now, 1); err != nil {
+		t.Fatalf("nil guard: %v", err)
+	}
+}
+
+func TestUpdateRefusedWhenDiskLow(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.space == nil {
+		t.Skip("no free-space guard on this platform")
+	}
+	s.space.free = func(string) (uint64, error) { return 1 << 20, nil }
+	s.space.checked = time.Time{}
+
+	err = s.Update(t.Context(), func(tx storage.Tx) error { return tx.Set("k", []byte("v"), 0) })
+	if !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("Update with the disk nearly full = %v, want ErrUnavailable", err)
+	}
+	err = s.Update(t.Context(), func(tx storage.Tx) error {
+		_, err := tx.Get("k")
+		if !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("refused write landed: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read-only Update with the disk nearly full = %v, want nil", err)
+	}
+}
