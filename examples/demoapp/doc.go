@@ -36,7 +36,8 @@
 // get_user compares emails after strings.ToLower on both sides: simpler than the
 // strict rule (local part exact, domain case-insensitive) and what most apps do.
 // It answers 200 with a hook.User, blocked users included (the plugin refuses them),
-// or 404. change_password finds the user by user_id, refuses with 422 and a
+// or 404. The app has one user database, so the calls' connection field is not
+// checked. change_password finds the user by user_id, refuses with 422 and a
 // hook.ErrorResponse a password equal to the current one, stores the new hash,
 // ends the user's sessions when asked, and answers 204.
 package demoapp

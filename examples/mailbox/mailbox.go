@@ -76,6 +76,8 @@ type Box struct {
 	seq     int           // ID of the last message stored
 	arrived chan struct{} // closed and replaced when a message arrives or the box closes
 	closed  bool
+	// listeners are those given to ServeSMTP, closed by Close.
+	listeners []net.Listener
 }
 
 // New returns a Box configured by cfg, with defaults for its zero fields.
@@ -108,8 +110,14 @@ func (b *Box) Close() error {
 	}
 	b.closed = true
 	close(b.arrived)
+	listeners := b.listeners
 	b.mu.Unlock()
-	if err := b.srv.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+	// The server first, so that Serve takes the listeners' closing for a stop.
+	err := b.srv.Close()
+	for _, ln := range listeners {
+		ln.Close() // most were closed by the server already
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("mailbox: close SMTP server: %w", err)
 	}
 	return nil

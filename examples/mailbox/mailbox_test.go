@@ -623,3 +623,23 @@ func TestAPIEmptyIsArray(t *testing.T) {
 		t.Fatal("not an array")
 	}
 }
+
+// TestCloseRightAfterServe closes the box while ServeSMTP may not have reached the
+// SMTP server yet; ServeSMTP must still return.
+func TestCloseRightAfterServe(t *testing.T) {
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		box := New(Config{})
+		done := make(chan error, 1)
+		go func() { done <- box.ServeSMTP(ln) }()
+		if err := box.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil && !errors.Is(err, ErrClosed) {
+			t.Fatalf("ServeSMTP = %v, want nil or ErrClosed", err)
+		}
+	}
+}

@@ -34,12 +34,15 @@ func (b *Box) newSMTPServer() *smtp.Server {
 // unless Config.AllowRemote is set.
 func (b *Box) ServeSMTP(ln net.Listener) error {
 	b.mu.Lock()
-	closed := b.closed
-	b.mu.Unlock()
-	if closed {
+	if b.closed {
+		b.mu.Unlock()
 		ln.Close()
 		return ErrClosed
 	}
+	// Close closes the listeners registered here too, in case it runs before
+	// Serve has registered ln with the SMTP server.
+	b.listeners = append(b.listeners, ln)
+	b.mu.Unlock()
 	if err := b.srv.Serve(&listener{Listener: ln, box: b}); err != nil {
 		return fmt.Errorf("mailbox: serve SMTP on %s: %w", ln.Addr(), err)
 	}

@@ -171,4 +171,3 @@ func Eventually(t testing.TB, what string, cond func() (bool, error)) {
 func NoRedirects() *http.Client {
 	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
-
