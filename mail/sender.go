@@ -248,8 +248,11 @@ func (s *Sender) send(ctx context.Context, from string, to []string, msg []byte)
 		// already reset (RFC 5321 4.1.1.4), so RSET is sent only when needed:
 		// go-smtp follows it with a new EHLO, two round trips per message.
 		if err := s.reset(ctx); err != nil {
-			s.logger.Debug("smtp: RSET failed; dropping the connection", zap.Error(s.redact(err)))
 			s.discard()
+			if ctx.Err() != nil {
+				return err
+			}
+			s.logger.Debug("smtp: RSET failed; dropping the connection", zap.Error(s.redact(err)))
 			reused = false
 		}
 	}
@@ -271,7 +274,7 @@ func (s *Sender) attempt(ctx context.Context, from string, to []string, msg []by
 		s.conn = c
 	}
 	c := s.conn
-	err, aborted := guard(ctx, c.raw, func() error { return c.transaction(from, to, msg) })
+	aborted, err := guard(ctx, c.raw, func() error { return c.transaction(from, to, msg) })
 	c.used = time.Now()
 	switch {
 	case aborted:
@@ -289,7 +292,7 @@ func (s *Sender) attempt(ctx context.Context, from string, to []string, msg []by
 // reset sends RSET on the open connection.
 func (s *Sender) reset(ctx context.Context) error {
 	c := s.conn
-	err, aborted := guard(ctx, c.raw, c.client.Reset)
+	aborted, err := guard(ctx, c.raw, c.client.Reset)
 	if aborted {
 		return abortError(ctx, err)
 	}
@@ -305,10 +308,10 @@ func (s *Sender) reset(ctx context.Context) error {
 // deadlines per command, so a deadline set from outside would be overwritten;
 // closing is the one signal it cannot miss. aborted reports whether ctx ended
 // during fn; the connection is then unusable.
-func guard(ctx context.Context, raw net.Conn, fn func() error) (err error, aborted bool) {
+func guard(ctx context.Context, raw net.Conn, fn func() error) (aborted bool, err error) {
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	err = fn()
-	return err, !stop()
+	return !stop(), err
 }
 
 // abortError reports that ctx ended during the step that err names.
@@ -386,7 +389,7 @@ func (s *Sender) dial(ctx context.Context) (*conn, error) {
 		return nil, &opError{op: "dial " + s.cfg.Addr, err: err}
 	}
 	var client *smtp.Client
-	err, aborted := guard(ctx, raw, func() (err error) {
+	aborted, err := guard(ctx, raw, func() (err error) {
 		client, err = s.handshake(raw)
 		return err
 	})
