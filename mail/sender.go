@@ -539,15 +539,20 @@ func (c *cappedConn) cap(t time.Time) time.Time {
 	return t
 }
 
-// IsPermanent reports whether err is an SMTP 5xx reply: the server refused
-// and sending the same message again will not help. It is false for 4xx
-// replies, network errors and timeouts, which are worth retrying.
-//
-// A 535 (bad credentials) is permanent by this rule, though the fault is the
-// configuration, not the message.
+// IsPermanent reports whether err is an SMTP 5xx refusal of this message, at
+// RCPT TO (no such mailbox) or DATA (content refused): sending the same message
+// again will not help. It is false for 4xx replies, network errors and timeouts,
+// which are worth retrying, and for 5xx replies at AUTH or MAIL FROM (wrong
+// credentials, a sender address the relay refuses): those are faults of the
+// configuration, and the message must wait until the operator fixes them rather
+// than be thrown away.
 func IsPermanent(err error) bool {
 	var se *smtp.SMTPError
-	return errors.As(err, &se) && se.Code >= 500 && se.Code <= 599
+	if !errors.As(err, &se) || se.Code < 500 || se.Code > 599 {
+		return false
+	}
+	var oe *opError
+	return !errors.As(err, &oe) || (oe.op != "AUTH" && oe.op != "MAIL FROM")
 }
 
 // isStale reports whether err means a kept connection had been closed by the
@@ -656,25 +661,25 @@ func (s *Sender) redact(err error) error {
 	if clean == msg {
 		return err
 	}
-	re := &redactedError{msg: clean}
+	var reply error
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
-		re.reply = &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: r.Replace(se.Message)}
+		reply = &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: r.Replace(se.Message)}
 	}
-	return re
+	var oe *opError
+	if errors.As(err, &oe) && reply != nil {
+		// Keep the step that failed, so IsPermanent can tell AUTH from RCPT TO.
+		reply = &opError{op: oe.op, err: reply}
+	}
+	return &redactedError{msg: clean, reply: reply}
 }
 
 // redactedError is an error whose text had a secret removed.
 type redactedError struct {
 	msg   string
-	reply *smtp.SMTPError // the server's reply, redacted; nil if there was none
+	reply error // the server's reply, redacted, with the step; nil if there was none
 }
 
 func (e *redactedError) Error() string { return e.msg }
 
-func (e *redactedError) Unwrap() error {
-	if e.reply == nil {
-		return nil
-	}
-	return e.reply
-}
+func (e *redactedError) Unwrap() error { return e.reply }

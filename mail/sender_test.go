@@ -309,8 +309,8 @@ func TestSendAuth(t *testing.T) {
 	if !strings.Contains(err.Error(), "AUTH") || !strings.Contains(err.Error(), "535") {
 		t.Errorf("error %q does not say that AUTH failed with 535", err)
 	}
-	if !mail.IsPermanent(err) {
-		t.Errorf("535 is not reported as permanent: %v", err)
+	if mail.IsPermanent(err) {
+		t.Errorf("535 at AUTH is a configuration fault and must be retried, not reported as permanent: %v", err)
 	}
 	if strings.Contains(err.Error(), testPass) {
 		t.Errorf("error contains the password: %q", err)
@@ -347,8 +347,8 @@ func TestSendRedactsPassword(t *testing.T) {
 	if !errors.As(err, &se) || se.Code != 535 || strings.Contains(se.Message, pass) {
 		t.Errorf("redacted error lost or leaked the server reply: %#v", se)
 	}
-	if !mail.IsPermanent(err) {
-		t.Errorf("redacted 535 is not permanent")
+	if mail.IsPermanent(err) {
+		t.Errorf("redacted 535 at AUTH is reported as permanent")
 	}
 }
 

@@ -85,12 +85,15 @@ func parseTicket(token string) (key string, err error) {
 	return ticketKey(token), nil
 }
 
-// userIndexPrefix is where the keys of one user's open tickets are listed, so that a
-// new ticket or a password change can cancel them. The user is hashed so that any
-// user id (with slashes, say) makes a fixed-shape key.
-func userIndexPrefix(conn, userID string) string {
+// userTicketKey holds the store key of the user's open ticket. A user has at most
+// one: a new ticket cancels the older. Writers Get and Set this one key, so two
+// transactions issuing tickets for the same user at once conflict, and one
+// retries and cancels the other's ticket (a prefix scan would not see a key the
+// other transaction inserted). The user is hashed so that any user id makes a
+// fixed-shape key.
+func userTicketKey(conn, userID string) string {
 	sum := sha256.Sum256([]byte(conn + "\x00" + userID))
-	return userIdxPrefix + hex.EncodeToString(sum[:16]) + "/"
+	return userIdxPrefix + hex.EncodeToString(sum[:16])
 }
 
 func getTicket(tx storage.Tx, key string) (*Ticket, error) {
@@ -130,7 +133,7 @@ func (t *Ticket) usable(now time.Time) error {
 }
 
 // issueTicket stores t under key as the user's only open ticket: it cancels the
-// user's older tickets in the same transaction.
+// user's older ticket in the same transaction.
 func issueTicket(tx storage.Tx, key string, t *Ticket, now time.Time) error {
 	if err := closeUserTickets(tx, t.Connection, t.UserID, TicketCancelled, now); err != nil {
 		return err
@@ -139,32 +142,23 @@ func issueTicket(tx storage.Tx, key string, t *Ticket, now time.Time) error {
 	if err := putTicket(tx, key, t, now); err != nil {
 		return err
 	}
-	idx := userIndexPrefix(t.Connection, t.UserID) + key[len(ticketPrefix):]
-	return tx.Set(idx, nil, t.ExpiresAt.Sub(now)+time.Minute)
+	return tx.Set(userTicketKey(t.Connection, t.UserID), []byte(key), t.ExpiresAt.Sub(now)+time.Minute)
 }
 
-// closeUserTickets moves every open ticket of the user to state and empties the
-// user's index.
+// closeUserTickets moves the user's open ticket, if any, to state.
 func closeUserTickets(tx storage.Tx, conn, userID string, state TicketState, now time.Time) error {
-	prefix := userIndexPrefix(conn, userID)
-	var idxKeys []string
-	err := tx.Scan(prefix, "", func(key string, _ []byte) error {
-		idxKeys = append(idxKeys, key)
+	idx := userTicketKey(conn, userID)
+	key, err := tx.Get(idx)
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil
-	})
+	}
 	if err != nil {
-		return fmt.Errorf("list user tickets: %w", err)
+		return fmt.Errorf("read the user's open ticket: %w", err)
 	}
-	for _, idx := range idxKeys {
-		key := ticketPrefix + idx[len(prefix):]
-		if err := closeTicket(tx, key, state, now); err != nil {
-			return err
-		}
-		if err := tx.Delete(idx); err != nil {
-			return err
-		}
+	if err := closeTicket(tx, string(key), state, now); err != nil {
+		return err
 	}
-	return nil
+	return tx.Delete(idx)
 }
 
 func closeTicket(tx storage.Tx, key string, state TicketState, now time.Time) error {

@@ -12,6 +12,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 )
 
@@ -33,6 +34,14 @@ var (
 )
 
 // Store is a transactional key-value store.
+//
+// Rules every backend keeps (storagetest checks them): a context already done
+// makes View and Update return its error without running fn, and a context that
+// ends while fn runs means nothing is committed; Set does not keep the caller's
+// slice; Close is idempotent and waits for running transactions. Keys are
+// non-empty and short (well under 64 KiB); values stay under 1 MiB, and one
+// transaction's writes under about 1 MB, so clean-ups work in batches. fn must
+// not call View, Update or Close.
 type Store interface {
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(Tx) error) error
@@ -61,8 +70,10 @@ type Tx interface {
 	Delete(key string) error
 
 	// Scan calls fn for every key that starts with prefix and sorts at or after
-	// start (all of them if start is empty), in ascending key order. Keys read
-	// by Scan count as read for conflict detection in Update.
+	// start (all of them if start is empty), in ascending key order. The keys
+	// Scan returns count as read for conflict detection in Update, but a key
+	// another transaction inserts under the prefix does not: to make concurrent
+	// writers conflict, have them Get and Set one shared key.
 	Scan(prefix, start string, fn func(key string, value []byte) error) error
 }
 
@@ -75,12 +86,17 @@ const maxConflictRetries = 8
 // where a conflict means another caller won.
 func UpdateRetry(ctx context.Context, s Store, fn func(Tx) error) error {
 	var err error
-	for range maxConflictRetries {
+	for attempt := range maxConflictRetries {
 		if err = s.Update(ctx, fn); !errors.Is(err, ErrConflict) {
 			return err
 		}
-		if ctx.Err() != nil {
+		// A short random pause keeps the losers of a conflict from meeting
+		// again at once.
+		pause := time.Duration(rand.Int64N(int64(time.Millisecond) << attempt))
+		select {
+		case <-ctx.Done():
 			return ctx.Err()
+		case <-time.After(pause):
 		}
 	}
 	return err

@@ -271,3 +271,43 @@ func BenchmarkOpenIdleHeap(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSetSyncWrites is BenchmarkSet with SyncWrites on, as the Caddy module
+// configures it by default: each commit waits for the WAL to reach the disk.
+func BenchmarkSetSyncWrites(b *testing.B) {
+	ctx := context.Background()
+	b.Run("store", func(b *testing.B) {
+		s, err := Open(Options{Dir: b.TempDir(), GCInterval: -1, SyncWrites: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			err := s.Update(ctx, func(tx storage.Tx) error {
+				return tx.Set(benchKey("set", i), benchValue, 0)
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("raw-tuned", func(b *testing.B) {
+		db, err := badger.Open(tune(badger.DefaultOptions(b.TempDir())).WithLogger(nil).WithSyncWrites(true))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			err := db.Update(func(txn *badger.Txn) error {
+				return txn.Set([]byte(benchKey("set", i)), benchValue)
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
