@@ -26,10 +26,13 @@ need_go() {
 	command -v go >/dev/null 2>&1 || die "Go is not installed (want Go 1.26: https://go.dev/dl/)"
 }
 
-# stale reports whether bin/caddy is missing or older than any source file.
+# stale reports whether bin/caddy is missing or older than any file it is built
+# from (tests and the examples are not part of it).
 stale() {
 	[ ! -x bin/caddy ] && return 0
-	[ -n "$(find . -path ./.demo -prune -o \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' -o -path './templates/*' \) -newer bin/caddy -print -quit)" ]
+	[ -n "$(find . \( -path ./.demo -o -path ./.git -o -path ./examples -o -path ./e2e \) -prune -o \
+		\( \( -name '*.go' ! -name '*_test.go' \) -o -name go.mod -o -name go.sum -o -path './templates/*' \) \
+		-newer bin/caddy -print -quit)" ]
 }
 
 build() {
@@ -40,7 +43,7 @@ build() {
 		go run "$XCADDY" build "$CADDY_VERSION" --output bin/caddy --with "$MODULE@$PSEUDO=./"
 	fi
 	go build -o bin/ ./examples/demoapp/cmd/demoapp ./examples/mailbox/cmd/mailbox
-	bin/caddy list-modules | grep -q '^http.handlers.password_reset$' || die "bin/caddy lacks the plugin"
+	grep -qx 'http.handlers.password_reset' <<<"$(bin/caddy list-modules)" || die "bin/caddy lacks the plugin"
 }
 
 demo() {

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# test.sh runs every test of the project, exactly as CI does (.ci/run calls it):
+# it installs what is missing (Debian's Chromium for the browser tests), builds
+# Caddy with the plugin (./xcaddy.sh build: the demo test runs that binary), checks
+# formatting, go vet and staticcheck, then runs go test. A skipped test fails the
+# run: a test that did not run proves nothing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+readonly STATICCHECK=honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+die() { echo "test.sh: $*" >&2; exit 1; }
+
+ensure_chromium() {
+	command -v chromium >/dev/null 2>&1 && return
+	echo "test.sh: installing Debian's chromium for the browser tests" >&2
+	local sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+	command -v chromium >/dev/null 2>&1 || die "chromium is still missing"
+}
+
+ensure_chromium
+command -v go >/dev/null 2>&1 || die "Go is not installed (want Go 1.26)"
+./xcaddy.sh build
+
+# Caddy writes its autosave and certificates under the XDG directories: keep the
+# tests' out of the user's.
+work=$(mktemp -d)
+export XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data"
+export CADDY_BINARY="$PWD/bin/caddy"
+
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+[ -z "$unformatted" ] || die "gofmt would change: $unformatted"
+go vet ./...
+go run "$STATICCHECK" ./...
+
+log="$work/go-test.log"
+echo "test.sh: go test (full log: $log)" >&2
+status=0
+go test -count=1 -timeout 25m -v ./... >"$log" 2>&1 || status=$?
+# The summary: each package's result and every failed or skipped test, with what
+# the failed ones said.
+grep -E '^(ok|FAIL|panic:)|^\s*--- SKIP' "$log" || true
+if [ "$status" -ne 0 ]; then
+	grep -E -A25 '^\s*--- FAIL|^panic:' "$log" | grep -v '^{' || true
+fi
+if grep -qE '^\s*--- SKIP' "$log"; then
+	die "tests were skipped; every test must run"
+fi
+[ "$status" -eq 0 ] || die "go test failed (exit $status)"
+echo "test.sh: all tests passed" >&2
