@@ -30,7 +30,7 @@ func (p *Public) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	err = p.svc.RequestReset(r.Context(), reset.Request{
 		ClientID: fields["client_id"], Email: fields["email"], Connection: fields["connection"],
-		Organization: fields["organization"], IP: p.clientIP(r), Language: r.Header.Get("Accept-Language"),
+		Organization: fields["organization"], IP: p.clientIP(r), Language: requestLanguage(r),
 	})
 	if err != nil {
 		p.writeRequestError(w, err)

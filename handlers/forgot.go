@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/caddy-password-reset/caddy-password-reset/connection"
 	"github.com/caddy-password-reset/caddy-password-reset/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
@@ -15,32 +16,33 @@ var forgotFields = fieldSpec{allowed: []string{"_csrf", "client_id", "connection
 // links to /lo/forgot?client_id=...&connection=....
 func (p *Public) forgotPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	form, err := p.forgotForm(q.Get("client_id"), q.Get("connection"))
-	if err != nil {
-		p.renderMessage(w, http.StatusBadRequest, "Please Try Again", err.Error(), "", "")
+	form, problem := p.forgotForm(q.Get("client_id"), q.Get("connection"))
+	if problem != "" {
+		p.renderMessage(w, http.StatusBadRequest, "Please Try Again", problem, "", "")
 		return
 	}
 	form.CSRF = p.csrf.token(w, r)
 	p.render(w, http.StatusOK, templates.PageForgot, form)
 }
 
-// forgotForm checks the client and connection a forgot page is for.
-func (p *Public) forgotForm(clientID, conn string) (templates.PageData, error) {
+// forgotForm checks the client and connection a forgot page is for; problem says
+// what is wrong with them, for the user.
+func (p *Public) forgotForm(clientID, conn string) (form templates.PageData, problem string) {
 	client, ok := p.svc.Client(clientID)
 	if clientID != "" && !ok {
-		return templates.PageData{}, errors.New("This link names an application that does not exist.")
+		return form, "This link names an application that does not exist."
 	}
 	if conn == "" {
 		conn = p.svc.DefaultConnection()
 	}
-	if _, ok := p.svc.Connection(conn); !ok || conn == "" {
-		return templates.PageData{}, errors.New("This link names a connection that does not exist.")
+	if c, ok := p.svc.Connection(conn); !ok || c.Kind != connection.Database {
+		return form, "This link names a connection that does not exist or has no passwords to reset."
 	}
 	data := templates.PageData{Title: "Forgot Your Password?", FormAction: "forgot", ClientID: clientID, Connection: conn}
 	if client != nil {
 		data.AppName, data.BackURL = client.Name, client.ResultURL
 	}
-	return data, nil
+	return data, ""
 }
 
 // forgotSubmit asks for a reset and always says "Check Your Email" for a well-formed
@@ -51,9 +53,9 @@ func (p *Public) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		p.badForm(w, err)
 		return
 	}
-	form, err := p.forgotForm(fields["client_id"], fields["connection"])
-	if err != nil {
-		p.renderMessage(w, http.StatusBadRequest, "Please Try Again", err.Error(), "", "")
+	form, problem := p.forgotForm(fields["client_id"], fields["connection"])
+	if problem != "" {
+		p.renderMessage(w, http.StatusBadRequest, "Please Try Again", problem, "", "")
 		return
 	}
 	if !p.csrf.check(r, fields["_csrf"]) {
@@ -63,7 +65,7 @@ func (p *Public) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	err = p.svc.RequestReset(r.Context(), reset.Request{
 		ClientID: fields["client_id"], Email: fields["email"], Connection: form.Connection,
-		IP: p.clientIP(r), Language: r.Header.Get("Accept-Language"),
+		IP: p.clientIP(r), Language: requestLanguage(r),
 	})
 	var re *reset.RequestError
 	switch {

@@ -115,3 +115,16 @@ func (p *Public) render(w http.ResponseWriter, status int, name string, data tem
 		p.log.Error("render page", zap.String("page", name), zap.Error(err))
 	}
 }
+
+// requestLanguage returns the first language tag of Accept-Language, if it looks
+// like one: it is kept with the job for the email's request_language variable, so
+// it is bounded and restricted to the characters of a BCP 47 tag.
+func requestLanguage(r *http.Request) string {
+	tag, _, _ := strings.Cut(r.Header.Get("Accept-Language"), ",")
+	tag, _, _ = strings.Cut(tag, ";")
+	tag = strings.TrimSpace(tag)
+	if len(tag) == 0 || len(tag) > 35 || strings.Trim(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+		return ""
+	}
+	return tag
+}
