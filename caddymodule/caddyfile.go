@@ -346,13 +346,14 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 }
 
 func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	name := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
 	dur, err := caddy.ParseDuration(s)
 	if err != nil {
-		return d.Errf("bad duration %q for %s: %v", s, d.Val(), err)
+		return d.Errf("bad duration %q for %s: %v", s, name, err)
 	}
 	*dst = caddy.Duration(dur)
 	return nil

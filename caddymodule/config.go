@@ -138,6 +138,9 @@ func (a *App) serviceConfig() (reset.Config, error) {
 		if err != nil {
 			return reset.Config{}, fmt.Errorf("email %s: %w", ec.Template, err)
 		}
+		if _, dup := cfg.Emails[t.Template]; dup {
+			return reset.Config{}, fmt.Errorf("email %s is declared twice (change_password is another name for reset_email)", ec.Template)
+		}
 		cfg.Emails[t.Template] = t
 	}
 	cfg.DefaultFrom = a.defaultFrom(public)
@@ -320,8 +323,12 @@ func (a *App) smtpConfig() (mail.Config, error) {
 		sc = &SMTPConfig{}
 	}
 	repl := caddy.NewReplacer()
+	addr := repl.ReplaceAll(sc.Address, "")
+	if sc.Address != "" && addr == "" {
+		return mail.Config{}, fmt.Errorf("smtp address %q is empty once expanded: is the environment variable set?", sc.Address)
+	}
 	cfg := mail.Config{
-		Addr:      orDefault(repl.ReplaceAll(sc.Address, ""), "127.0.0.1:25"),
+		Addr:      orDefault(addr, "127.0.0.1:25"),
 		Security:  mail.Security(sc.Security),
 		Username:  repl.ReplaceAll(sc.Username, ""),
 		Password:  repl.ReplaceAll(sc.Password, ""),

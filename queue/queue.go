@@ -38,6 +38,17 @@ type Item struct {
 	LeaseOwner string          `json:"lease_owner,omitempty"`
 	LeaseUntil time.Time       `json:"lease_until,omitzero"`
 	LastError  string          `json:"last_error,omitempty"`
+	// RequeuedAt is when an operator last requeued the failed item; the worker's
+	// MaxAge counts from it, so a requeued item gets a full round of retries.
+	RequeuedAt time.Time `json:"requeued_at,omitzero"`
+}
+
+// since is when the item's current round of attempts began.
+func (it *Item) since() time.Time {
+	if it.RequeuedAt.After(it.CreatedAt) {
+		return it.RequeuedAt
+	}
+	return it.CreatedAt
 }
 
 // dueAt is when the item may next be claimed: after its backoff and after any lease.
@@ -271,7 +282,8 @@ func (q *Queue) Requeue(ctx context.Context, id string) error {
 			return fmt.Errorf("queue %s: item %s is %s, not failed", q.name, id, cur.State)
 		}
 		next := *cur
-		next.State, next.Attempts, next.NotBefore = Pending, 0, q.now()
+		now := q.now()
+		next.State, next.Attempts, next.NotBefore, next.RequeuedAt = Pending, 0, now, now
 		return q.write(tx, &next, cur)
 	})
 	if err == nil {

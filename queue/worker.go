@@ -53,6 +53,7 @@ type Worker struct {
 
 	owner    string
 	inflight sync.Map // id -> struct{}: ids this worker is running
+	again    sync.Map // id -> struct{}: ids announced while running, to run once more
 }
 
 func (w *Worker) defaults() {
@@ -97,6 +98,9 @@ func (w *Worker) Run(ctx context.Context) {
 	defer tick.Stop()
 	dispatch := func(id string) {
 		if _, busy := w.inflight.LoadOrStore(id, struct{}{}); busy {
+			// The item may have been requeued while this run settles it: look at
+			// it again when the run ends rather than at the next poll.
+			w.again.Store(id, struct{}{})
 			return
 		}
 		select {
@@ -106,7 +110,13 @@ func (w *Worker) Run(ctx context.Context) {
 			return
 		}
 		wg.Go(func() {
-			defer func() { <-sem; w.inflight.Delete(id) }()
+			defer func() {
+				<-sem
+				w.inflight.Delete(id)
+				if _, ok := w.again.LoadAndDelete(id); ok {
+					w.Queue.Notify(id)
+				}
+			}()
 			w.runOne(ctx, work, id)
 		})
 	}
@@ -161,7 +171,7 @@ func (w *Worker) settle(ctx context.Context, it *Item, cause error) {
 	log := w.Logger.With(zap.String("queue", w.Queue.name), zap.String("item", it.ID),
 		zap.Int("attempt", it.Attempts), zap.Error(cause))
 	now := w.Queue.now()
-	if IsPermanent(cause) || now.Sub(it.CreatedAt) > w.MaxAge {
+	if IsPermanent(cause) || now.Sub(it.since()) > w.MaxAge {
 		log.Error("queue item failed; not retrying")
 		if err := w.Queue.Fail(ctx, it, cause); err != nil {
 			log.Error("mark queue item failed", zap.NamedError("store_error", err))

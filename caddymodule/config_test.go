@@ -1,0 +1,486 @@
+package caddymodule
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-password-reset/caddy-password-reset/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/templates"
+)
+
+// checkErr fails unless err matches want: nil for "", else an error containing want.
+func checkErr(t *testing.T, err error, want string) bool {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("unexpected error: %v", err)
+		return false
+	case want != "" && err == nil:
+		t.Errorf("no error, want one containing %q", want)
+		return false
+	case want != "" && !strings.Contains(err.Error(), want):
+		t.Errorf("error %q does not contain %q", err, want)
+		return false
+	}
+	return err == nil
+}
+
+func TestParsePublicURL(t *testing.T) {
+	tests := []struct {
+		in      string
+		wantErr string
+	}{
+		{"https://app.example.com", ""},
+		{"https://app.example.com/auth", ""},
+		{"http://localhost:8080", ""},
+		{"http://127.0.0.1:2015/prefix/", ""},
+		{"", "public_url is required"},
+		{"app.example.com", "absolute http or https URL"},
+		{"/auth", "absolute http or https URL"},
+		{"//app.example.com", "absolute http or https URL"},
+		{"ftp://app.example.com", "absolute http or https URL"},
+		{"javascript:alert(1)", "absolute http or https URL"},
+		{"https:app.example.com", "absolute http or https URL"},
+		{"https://", "absolute http or https URL"},
+		{"https://app.example.com:port", "absolute http or https URL"},
+		{"https://user:pw@app.example.com", "must not carry credentials"},
+		{"https://app.example.com/?next=x", "must not carry credentials, a query or a fragment"},
+		{"https://app.example.com/#top", "must not carry credentials, a query or a fragment"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			u, err := parsePublicURL(tc.in)
+			if checkErr(t, err, tc.wantErr) && u.String() != tc.in {
+				t.Errorf("parsed %q as %q", tc.in, u)
+			}
+		})
+	}
+}
+
+func TestCheckResultURL(t *testing.T) {
+	tests := []struct {
+		in string
+		ok bool
+	}{
+		{"", true}, // no result URL: the success page
+		{"https://app.example.com/login", true},
+		{"http://localhost:3000/after-reset?from=email", true},
+		{"HTTPS://APP.EXAMPLE.COM/", true},
+		{"javascript:alert(document.cookie)", false},
+		{"JavaScript:alert(1)", false},
+		{"javascript://app.example.com/%0aalert(1)", false},
+		{"//evil.example/login", false},
+		{"///evil.example", false},
+		{"https://app.example.com@evil.example/", false},
+		{"https://user:password@app.example.com/", false},
+		{"https://@evil.example/", false},
+		{"/login", false},
+		{"login", false},
+		{"data:text/html,<script>alert(1)</script>", false},
+		{"vbscript:msgbox(1)", false},
+		{"ftp://app.example.com/", false},
+		{"https:evil.example", false},
+		{"https:/evil.example", false},
+		{"https://", false},
+		{" https://app.example.com", false},
+		{"https://app.example.com\n.evil.example", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			err := checkResultURL(tc.in)
+			if tc.ok && err != nil {
+				t.Errorf("refused: %v", err)
+			}
+			if !tc.ok && err == nil {
+				t.Errorf("accepted %q", tc.in)
+			}
+		})
+	}
+}
+
+// writeFile writes content to name in a temporary directory and returns its path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestBuildEmail(t *testing.T) {
+	def, err := reset.DefaultEmailTemplate(templates.ResetEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Text == "" || def.Body == "" {
+		t.Fatal("the built-in reset_email has no text or HTML part; the tests below rely on both")
+	}
+	html := writeFile(t, "reset.html", "<p>Reset: {{ url }}</p>")
+	text := writeFile(t, "reset.txt", "Reset: {{ url }}")
+	missing := filepath.Join(t.TempDir(), "missing.html")
+	dir := t.TempDir()
+
+	tests := []struct {
+		name    string
+		in      EmailConfig
+		wantErr string
+		check   func(t *testing.T, got reset.EmailTemplate)
+	}{
+		{
+			name: "defaults",
+			in:   EmailConfig{Template: "reset_email"},
+			check: func(t *testing.T, got reset.EmailTemplate) {
+				if got != def {
+					t.Errorf("got %+v, want the built-in %+v", got, def)
+				}
+			},
+		},
+		{
+			name: "Auth0's change_password is an alias",
+			in:   EmailConfig{Template: "change_password"},
+			check: func(t *testing.T, got reset.EmailTemplate) {
+				if got.Template != templates.ResetEmail || got.Body != def.Body {
+					t.Errorf("template %q, want the built-in %q", got.Template, templates.ResetEmail)
+				}
+			},
+		},
+		{name: "unknown template", in: EmailConfig{Template: "verify_email"}, wantErr: `unknown email template "verify_email"`},
+		{name: "empty template name", in: EmailConfig{}, wantErr: "unknown email template"},
+		{
+			name: "every field set",
+			in: EmailConfig{
+				Template: "reset_email", From: "Accounts <accounts@example.com>", Subject: "Reset it",
+				URLLifetime: caddy.Duration(90 * time.Minute), ResultURL: "https://app.example.com/done",
+				IncludeEmailInRedirect: ptr(false), Enabled: ptr(false),
+			},
+			check: func(t *testing.T, got reset.EmailTemplate) {
+				want := def
+				want.From, want.Subject, want.URLLifetimeInSeconds = "Accounts <accounts@example.com>", "Reset it", 5400
+				want.ResultURL, want.IncludeEmailInRedirect, want.Enabled = "https://app.example.com/done", false, false
+				if got != want {
+					t.Errorf("got %+v\nwant %+v", got, want)
+				}
+			},
+		},
+		{
+			name: "url_lifetime of exactly 1m",
+			in:   EmailConfig{Template: "reset_email", URLLifetime: caddy.Duration(time.Minute)},
+			check: func(t *testing.T, got reset.EmailTemplate) {
+				if got.URLLifetimeInSeconds != 60 {
+					t.Errorf("URLLifetimeInSeconds = %d, want 60", got.URLLifetimeInSeconds)
+				}
+			},
+		},
+		{name: "url_lifetime below 1m", in: EmailConfig{Template: "reset_email", URLLifetime: caddy.Duration(59 * time.Second)}, wantErr: "at least 1m"},
+		{name: "url_lifetime of 1ns", in: EmailConfig{Template: "reset_email", URLLifetime: 1}, wantErr: "at least 1m"},
+		{name: "negative url_lifetime", in: EmailConfig{Template: "reset_email", URLLifetime: caddy.Duration(-time.Hour)}, wantErr: "at least 1m"},
+		{name: "bad result_url", in: EmailConfig{Template: "reset_email", ResultURL: "javascript:alert(1)"}, wantErr: "result_url"},
+		{
+			name: "html_file only clears the built-in text part",
+			in:   EmailConfig{Template: "reset_email", HTMLFile: html},
+			check: func(t *testing.T, got reset.EmailTemplate) {
+				if got.Body != "<p>Reset: {{ url }}</p>" {
+					t.Errorf("Body = %q", got.Body)
+				}
+				if got.Text != "" {
+					t.Errorf("Text = %q, want empty (derived from the custom body)", got.Text)
+				}
+			},
+		},
+		{
+			name: "html_file and text_file",
+			in:   EmailConfig{Template: "reset_email", HTMLFile: html, TextFile: text},
+			check: func(t *testing.T, got reset.EmailTemplate) {
+				if got.Body != "<p>Reset: {{ url }}</p>" || got.Text != "Reset: {{ url }}" {
+					t.Errorf("Body %q Text %q", got.Body, got.Text)
+				}
+			},
+		},
+		{
+			name: "text_file only keeps the built-in body",
+			in:   EmailConfig{Template: "reset_email", TextFile: text},
+			check: func(t *testing.T, got reset.EmailTemplate) {
+				if got.Body != def.Body || got.Text != "Reset: {{ url }}" {
+					t.Errorf("Body changed or Text %q", got.Text)
+				}
+			},
+		},
+		{name: "missing html_file", in: EmailConfig{Template: "reset_email", HTMLFile: missing}, wantErr: "template file"},
+		{name: "missing text_file", in: EmailConfig{Template: "reset_email", HTMLFile: html, TextFile: missing}, wantErr: "template file"},
+		{name: "html_file is a directory", in: EmailConfig{Template: "reset_email", HTMLFile: dir}, wantErr: "template file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := buildEmail(tc.in)
+			if checkErr(t, err, tc.wantErr) && tc.check != nil {
+				tc.check(t, got)
+			}
+		})
+	}
+}
+
+func TestSMTPConfig(t *testing.T) {
+	t.Setenv("TEST_SMTP_ADDR", "smtp.example.com:587")
+	t.Setenv("TEST_SMTP_USER", "mailer")
+	t.Setenv("TEST_SMTP_PASS", "s3cret")
+
+	tests := []struct {
+		name    string
+		in      *SMTPConfig
+		want    mail.Config
+		wantErr string
+	}{
+		{
+			name:    "address from an unset variable",
+			in:      &SMTPConfig{Address: "{env.TEST_SMTP_NOT_SET_ANYWHERE}"},
+			wantErr: "is the environment variable set",
+		},
+		{
+			name: "no smtp block: plain to the local relay",
+			in:   nil,
+			want: mail.Config{Addr: "127.0.0.1:25", Security: mail.SecurityPlain},
+		},
+		{
+			name: "empty smtp block: the same",
+			in:   &SMTPConfig{},
+			want: mail.Config{Addr: "127.0.0.1:25", Security: mail.SecurityPlain},
+		},
+		{
+			name: "localhost without credentials defaults to plain",
+			in:   &SMTPConfig{Address: "localhost:1025"},
+			want: mail.Config{Addr: "localhost:1025", Security: mail.SecurityPlain},
+		},
+		{
+			name: "IPv6 loopback without credentials defaults to plain",
+			in:   &SMTPConfig{Address: "[::1]:25"},
+			want: mail.Config{Addr: "[::1]:25", Security: mail.SecurityPlain},
+		},
+		{
+			name: "loopback with credentials defaults to starttls",
+			in:   &SMTPConfig{Address: "127.0.0.1:587", Username: "u", Password: "p"},
+			want: mail.Config{Addr: "127.0.0.1:587", Security: mail.SecurityStartTLS, Username: "u", Password: "p"},
+		},
+		{
+			name: "non-loopback defaults to starttls",
+			in:   &SMTPConfig{Address: "smtp.example.com:587"},
+			want: mail.Config{Addr: "smtp.example.com:587", Security: mail.SecurityStartTLS},
+		},
+		{
+			name: "explicit security is kept",
+			in:   &SMTPConfig{Address: "127.0.0.1:465", Security: "tls"},
+			want: mail.Config{Addr: "127.0.0.1:465", Security: mail.SecurityTLS},
+		},
+		{
+			name: "every field, with placeholders expanded",
+			in: &SMTPConfig{
+				Address: "{env.TEST_SMTP_ADDR}", Security: "starttls", Username: "{env.TEST_SMTP_USER}",
+				Password: "{env.TEST_SMTP_PASS}", HelloName: "app.example.com", Timeout: caddy.Duration(7 * time.Second),
+			},
+			want: mail.Config{
+				Addr: "smtp.example.com:587", Security: mail.SecurityStartTLS, Username: "mailer",
+				Password: "s3cret", HelloName: "app.example.com", Timeout: 7 * time.Second,
+			},
+		},
+		{name: "plain to another host", in: &SMTPConfig{Address: "smtp.example.com:25", Security: "plain"}, wantErr: "only allowed to a loopback host"},
+		{name: "plain credentials to another host", in: &SMTPConfig{Address: "smtp.example.com:25", Security: "plain", Username: "u", Password: "p"}, wantErr: "clear text"},
+		{name: "unknown security", in: &SMTPConfig{Address: "smtp.example.com:465", Security: "ssl"}, wantErr: "unknown security"},
+		{name: "address without port", in: &SMTPConfig{Address: "smtp.example.com"}, wantErr: "smtp: addr"},
+		{name: "password without username", in: &SMTPConfig{Address: "smtp.example.com:587", Username: "{env.TEST_SMTP_UNSET}", Password: "p"}, wantErr: "without a username"},
+		{name: "hello name with a space", in: &SMTPConfig{Address: "smtp.example.com:587", HelloName: "my host"}, wantErr: "hello name"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := (&App{SMTP: tc.in}).smtpConfig()
+			if !checkErr(t, err, tc.wantErr) {
+				return
+			}
+			// The zero Security means starttls to package mail.
+			if got.Security == "" {
+				got.Security = mail.SecurityStartTLS
+			}
+			if got != tc.want {
+				t.Errorf("got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBuildUpstream(t *testing.T) {
+	const secret = "0123456789abcdef" // 16 characters, the shortest accepted
+	t.Setenv("TEST_HOOK_SECRET", "secret-from-the-environment")
+	t.Setenv("TEST_APP_URL", "http://app.internal:9000")
+	t.Setenv("TEST_EMPTY", "")
+
+	tests := []struct {
+		name        string
+		in          UpstreamConfig
+		wantErr     string
+		wantGetUser string
+		wantChange  string
+		wantSecret  string
+	}{
+		{
+			name:        "default hook paths",
+			in:          UpstreamConfig{URL: "http://127.0.0.1:9000", Secret: secret},
+			wantGetUser: "http://127.0.0.1:9000/internal/users/lookup",
+			wantChange:  "http://127.0.0.1:9000/internal/users/password",
+			wantSecret:  secret,
+		},
+		{
+			name:        "default paths under a base path",
+			in:          UpstreamConfig{URL: "https://app.example.com/api/", Secret: secret},
+			wantGetUser: "https://app.example.com/api/internal/users/lookup",
+			wantChange:  "https://app.example.com/api/internal/users/password",
+			wantSecret:  secret,
+		},
+		{
+			name:        "custom paths",
+			in:          UpstreamConfig{URL: "http://127.0.0.1:9000", GetUser: "/hooks/lookup", ChangePassword: "hooks/password", Secret: secret},
+			wantGetUser: "http://127.0.0.1:9000/hooks/lookup",
+			wantChange:  "http://127.0.0.1:9000/hooks/password",
+			wantSecret:  secret,
+		},
+		{
+			name:        "placeholders expanded from the environment",
+			in:          UpstreamConfig{URL: "{env.TEST_APP_URL}", Secret: "{env.TEST_HOOK_SECRET}"},
+			wantGetUser: "http://app.internal:9000/internal/users/lookup",
+			wantChange:  "http://app.internal:9000/internal/users/password",
+			wantSecret:  "secret-from-the-environment",
+		},
+		{name: "secret one character short", in: UpstreamConfig{URL: "http://app", Secret: secret[:15]}, wantErr: "at least 16 characters"},
+		{name: "empty secret", in: UpstreamConfig{URL: "http://app"}, wantErr: "secret is required"},
+		{name: "secret from an empty variable", in: UpstreamConfig{URL: "http://app", Secret: "{env.TEST_EMPTY}"}, wantErr: "secret is required"},
+		{name: "secret from an unset variable", in: UpstreamConfig{URL: "http://app", Secret: "{env.TEST_NOT_SET_ANYWHERE}"}, wantErr: "is the environment variable set?"},
+		{name: "url without scheme", in: UpstreamConfig{URL: "127.0.0.1:9000", Secret: secret}, wantErr: "absolute http or https URL"},
+		{name: "url with another scheme", in: UpstreamConfig{URL: "unix:///run/app.sock", Secret: secret}, wantErr: "absolute http or https URL"},
+		{name: "relative url", in: UpstreamConfig{URL: "/hooks", Secret: secret}, wantErr: "absolute http or https URL"},
+		{name: "empty url", in: UpstreamConfig{Secret: secret}, wantErr: "absolute http or https URL"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in.Timeout = caddy.Duration(3 * time.Second)
+			u, err := buildUpstream("users", tc.in, caddy.NewReplacer())
+			if !checkErr(t, err, tc.wantErr) {
+				if err != nil && strings.Contains(err.Error(), "secret-from-the-environment") {
+					t.Errorf("error %q reveals the secret", err)
+				}
+				return
+			}
+			if u.Connection != "users" || u.Timeout != 3*time.Second {
+				t.Errorf("connection %q timeout %v", u.Connection, u.Timeout)
+			}
+			if u.GetUserURL.String() != tc.wantGetUser || u.ChangePasswordURL.String() != tc.wantChange {
+				t.Errorf("hooks %s and %s, want %s and %s", u.GetUserURL, u.ChangePasswordURL, tc.wantGetUser, tc.wantChange)
+			}
+			if string(u.Secret) != tc.wantSecret {
+				t.Errorf("secret %q, want %q", u.Secret, tc.wantSecret)
+			}
+		})
+	}
+}
+
+func TestBuildConnection(t *testing.T) {
+	up := &UpstreamConfig{URL: "http://127.0.0.1:9000", Secret: "0123456789abcdef"}
+	tests := []struct {
+		name     string
+		in       ConnectionConfig
+		wantErr  string
+		wantKind connection.Kind
+	}{
+		{name: "database by default", in: ConnectionConfig{Name: "users", Upstream: up}, wantKind: connection.Database},
+		{name: "social without upstream", in: ConnectionConfig{Name: "google-oauth2", Kind: "social"}, wantKind: connection.Social},
+		{name: "enterprise without upstream", in: ConnectionConfig{Name: "corp", Kind: "enterprise"}, wantKind: connection.Enterprise},
+		{name: "no name", in: ConnectionConfig{Upstream: up}, wantErr: "needs a name"},
+		{name: "unknown kind", in: ConnectionConfig{Name: "x", Kind: "passwordless"}, wantErr: "unknown connection kind"},
+		{name: "database without upstream", in: ConnectionConfig{Name: "users"}, wantErr: "needs an upstream"},
+		{name: "social with upstream", in: ConnectionConfig{Name: "g", Kind: "social", Upstream: up}, wantErr: "no upstream"},
+		{name: "unknown policy", in: ConnectionConfig{Name: "users", Upstream: up, PasswordPolicy: "strong"}, wantErr: "unknown level"},
+		{name: "min above max", in: ConnectionConfig{Name: "users", Upstream: up, MinLength: 40, MaxLength: 20}, wantErr: "policy"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := buildConnection(tc.in, caddy.NewReplacer())
+			if checkErr(t, err, tc.wantErr) && (c.Kind != tc.wantKind || c.Name != tc.in.Name) {
+				t.Errorf("connection %+v, want kind %s", c, tc.wantKind)
+			}
+		})
+	}
+}
+
+func TestServiceConfig(t *testing.T) {
+	up := &UpstreamConfig{URL: "http://127.0.0.1:9000", Secret: "0123456789abcdef"}
+	base := func() App {
+		return App{
+			PublicURL:   "https://app.example.com/auth",
+			Connections: []ConnectionConfig{{Name: "users", Upstream: up}, {Name: "google-oauth2", Kind: "social"}},
+			Clients:     []ClientConfig{{ID: "web"}, {ID: "mobile", ResultURL: "https://app.example.com/m"}},
+			Emails:      []EmailConfig{{Template: "change_password", Subject: "Reset"}},
+		}
+	}
+
+	t.Run("valid", func(t *testing.T) {
+		a := base()
+		cfg, err := a.serviceConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.PublicURL.String() != "https://app.example.com/auth" || cfg.FriendlyName != "app.example.com" {
+			t.Errorf("public URL %s friendly name %q", cfg.PublicURL, cfg.FriendlyName)
+		}
+		if cfg.DefaultClient != "web" || len(cfg.Clients) != 2 || len(cfg.Connections) != 2 {
+			t.Errorf("default client %q, %d clients, %d connections", cfg.DefaultClient, len(cfg.Clients), len(cfg.Connections))
+		}
+		if e, ok := cfg.Emails[templates.ResetEmail]; !ok || e.Subject != "Reset" {
+			t.Errorf("emails %v: the change_password block should seed reset_email", cfg.Emails)
+		}
+		if cfg.DefaultFrom != "no-reply@app.example.com" {
+			t.Errorf("DefaultFrom %q", cfg.DefaultFrom)
+		}
+	})
+
+	t.Run("from and friendly name set", func(t *testing.T) {
+		a := base()
+		a.SMTP, a.FriendlyName = &SMTPConfig{From: "Example <hi@example.com>"}, "Example"
+		cfg, err := a.serviceConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.DefaultFrom != "Example <hi@example.com>" || cfg.FriendlyName != "Example" {
+			t.Errorf("DefaultFrom %q FriendlyName %q", cfg.DefaultFrom, cfg.FriendlyName)
+		}
+	})
+
+	errs := []struct {
+		name    string
+		change  func(*App)
+		wantErr string
+	}{
+		{"no public_url", func(a *App) { a.PublicURL = "" }, "public_url is required"},
+		{"public_url from an unset variable", func(a *App) { a.PublicURL = "{env.TEST_NOT_SET_ANYWHERE}" }, "public_url is required"},
+		{"connection declared twice", func(a *App) { a.Connections = append(a.Connections, a.Connections[0]) }, "declared twice"},
+		{"bad connection", func(a *App) { a.Connections[0].Upstream = nil }, "connection users"},
+		{"client declared twice", func(a *App) { a.Clients = append(a.Clients, ClientConfig{ID: "web"}) }, "client web is declared twice"},
+		{"client without id", func(a *App) { a.Clients[0].ID = "" }, "needs an id"},
+		{"client with a javascript: result_url", func(a *App) { a.Clients[1].ResultURL = "javascript:alert(1)" }, "client mobile"},
+		{"bad email", func(a *App) { a.Emails[0].URLLifetime = caddy.Duration(time.Second) }, "email change_password"},
+		{"email declared twice under its two names", func(a *App) {
+			a.Emails = append(a.Emails, EmailConfig{Template: "reset_email"})
+		}, "email reset_email is declared twice"},
+	}
+	for _, tc := range errs {
+		t.Run(tc.name, func(t *testing.T) {
+			a := base()
+			tc.change(&a)
+			_, err := a.serviceConfig()
+			checkErr(t, err, tc.wantErr)
+		})
+	}
+}
