@@ -50,6 +50,7 @@ func init() {
 //		client <id> {
 //			name <name>
 //			result_url <url>
+//			allowed_urls <url>...
 //		}
 //		email reset_email|change_password {
 //			from <address>
@@ -274,6 +275,11 @@ func (a *App) unmarshalClient(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &c.Name)
 		case "result_url":
 			err = oneArg(d, &c.ResultURL)
+		case "allowed_urls":
+			c.AllowedURLs = append(c.AllowedURLs, d.RemainingArgs()...)
+			if len(c.AllowedURLs) == 0 {
+				err = d.ArgErr()
+			}
 		default:
 			return d.Errf("unrecognized client option '%s'", d.Val())
 		}

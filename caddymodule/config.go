@@ -76,6 +76,10 @@ type ClientConfig struct {
 	Name string `json:"name,omitempty"`
 	// ResultURL is where users go after a reset. Empty: a success page.
 	ResultURL string `json:"result_url,omitempty"`
+	// AllowedURLs are where a ticket's result_url may send this client's users:
+	// each an exact origin and a path prefix. Default: the origin of ResultURL
+	// (or of the public URL when there is none).
+	AllowedURLs []string `json:"allowed_urls,omitempty"`
 }
 
 // EmailConfig seeds an email template. Unset fields keep the built-in defaults.
@@ -234,15 +238,44 @@ func (a *App) addClients(cfg *reset.Config) error {
 		if cfg.Clients[c.ID] != nil {
 			return fmt.Errorf("client %s is declared twice", c.ID)
 		}
-		if err := checkResultURL(c.ResultURL); err != nil {
+		client, err := buildClient(c, cfg.PublicURL)
+		if err != nil {
 			return fmt.Errorf("client %s: %w", c.ID, err)
 		}
-		cfg.Clients[c.ID] = &reset.Client{ID: c.ID, Name: c.Name, ResultURL: c.ResultURL}
+		cfg.Clients[c.ID] = client
 		if cfg.DefaultClient == "" {
 			cfg.DefaultClient = c.ID
 		}
 	}
 	return nil
+}
+
+func buildClient(c ClientConfig, public *url.URL) (*reset.Client, error) {
+	if err := checkResultURL(c.ResultURL); err != nil {
+		return nil, err
+	}
+	allowed := c.AllowedURLs
+	if len(allowed) == 0 {
+		base := public
+		if c.ResultURL != "" {
+			base, _ = url.Parse(c.ResultURL)
+		}
+		allowed = []string{base.Scheme + "://" + base.Host + "/"}
+	}
+	client := &reset.Client{ID: c.ID, Name: c.Name, ResultURL: c.ResultURL}
+	for _, raw := range allowed {
+		a, err := reset.ParseAllowedURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("allowed_urls: %w", err)
+		}
+		client.AllowedURLs = append(client.AllowedURLs, a)
+	}
+	if c.ResultURL != "" {
+		if err := client.CheckResultURL(c.ResultURL); err != nil {
+			return nil, fmt.Errorf("result_url is outside the client's allowed_urls: %w", err)
+		}
+	}
+	return client, nil
 }
 
 // checkResultURL accepts only absolute http(s) URLs without credentials: a result
@@ -252,11 +285,7 @@ func checkResultURL(s string) error {
 	if s == "" {
 		return nil
 	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Opaque != "" {
-		return fmt.Errorf("result_url %q must be an absolute http or https URL without credentials", s)
-	}
-	return nil
+	return reset.ValidateResultURL(s)
 }
 
 func buildEmail(ec EmailConfig) (reset.EmailTemplate, error) {

@@ -103,7 +103,7 @@ func TestConfigLoadErrors(t *testing.T) {
 		}, "must be an absolute http or https URL"},
 		"result_url with userinfo": {func(c string) string {
 			return strings.Replace(c, "%EXTRA%", "client app {\n result_url https://app.example.com@evil.example/\n}", 1)
-		}, "without credentials"},
+		}, "must not carry credentials"},
 		"empty hook secret": {func(c string) string {
 			return strings.Replace(c, "secret 0123456789abcdef0123", "secret {env.E2E_UNSET_SECRET}", 1)
 		}, "secret is required"},

@@ -37,6 +37,10 @@ type Client struct {
 	// ResultURL is where the user goes after a reset, unless the email template or
 	// the ticket says otherwise. Empty: a success page.
 	ResultURL string
+	// AllowedURLs lists where a ticket may send this client's users after a
+	// reset (an admin ticket's result_url must fall under one). Configuration
+	// fills it with ResultURL's origin when it is not set.
+	AllowedURLs []AllowedURL
 }
 
 // Config is what the service needs. Everything but Store and Transport comes from
