@@ -6,11 +6,14 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
 
 	"github.com/caddy-password-reset/caddy-password-reset/mail"
@@ -48,11 +51,18 @@ type App struct {
 	// built-in default. See README for which wins after a runtime edit.
 	Emails []EmailConfig `json:"emails,omitempty"`
 
+	// RateLimits are the rate limits; see RateLimitsConfig for the defaults.
+	RateLimits *RateLimitsConfig `json:"rate_limits,omitempty"`
+
 	// FriendlyName, SupportEmail and SupportURL fill Auth0's template variables
 	// friendly_name, support_email and support_url.
 	FriendlyName string `json:"friendly_name,omitempty"`
 	SupportEmail string `json:"support_email,omitempty"`
 	SupportURL   string `json:"support_url,omitempty"`
+
+	// AuditRetention is how long the audit log keeps an entry (admin actions,
+	// completed resets). Default: 90 days.
+	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
 
 	svc    *reset.Service
 	sender *mail.Sender
@@ -88,6 +98,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("smtp: %w", err)
 	}
 	cfg.Store, cfg.Transport, cfg.Logger = store, a.sender, a.logger
+	if cfg.OnEvent, err = a.eventEmitter(ctx); err != nil {
+		return err
+	}
+	cfg.AuditRetention = time.Duration(a.AuditRetention)
 	if a.svc, err = reset.New(cfg); err != nil {
 		return err
 	}
@@ -107,6 +121,22 @@ func (a *App) loadStorage(ctx caddy.Context) (storage.Store, error) {
 		return nil, fmt.Errorf("storage module %T does not provide a store", mod)
 	}
 	return provider.Store(), nil
+}
+
+// eventEmitter hands the service's events to Caddy's events app, where the
+// operator can subscribe to them (`events { on password_reset.completed ... }`).
+func (a *App) eventEmitter(ctx caddy.Context) (func(context.Context, string, map[string]any), error) {
+	mod, err := ctx.App("events")
+	if err != nil {
+		return nil, fmt.Errorf("events app: %w", err)
+	}
+	events, ok := mod.(*caddyevents.App)
+	if !ok {
+		return nil, fmt.Errorf("events app is %T", mod)
+	}
+	return func(_ context.Context, name string, data map[string]any) {
+		events.Emit(a.ctx, name, data)
+	}, nil
 }
 
 // Start seeds the templates and starts the workers.

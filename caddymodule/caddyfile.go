@@ -52,6 +52,14 @@ func init() {
 //			result_url <url>
 //			allowed_urls <url>...
 //		}
+//		rate_limit off | {
+//			ip <burst> <interval>|off
+//			ip_email <burst> <interval>|off
+//			email <burst> <interval>|off
+//			reset_ticket <burst> <interval>|off
+//			reset_ip <burst> <interval>|off
+//			mail_per_hour <n>
+//		}
 //		email reset_email|change_password {
 //			from <address>
 //			subject <subject>
@@ -62,6 +70,7 @@ func init() {
 //			html_file <path>
 //			text_file <path>
 //		}
+//		audit_retention <duration>
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -108,6 +117,10 @@ func (a *App) unmarshalOption(d *caddyfile.Dispenser) error {
 		return a.unmarshalClient(d)
 	case "email":
 		return a.unmarshalEmail(d)
+	case "audit_retention":
+		return durationArg(d, &a.AuditRetention)
+	case "rate_limit":
+		return a.unmarshalRateLimits(d)
 	}
 	return d.Errf("unrecognized password_reset option '%s'", d.Val())
 }
@@ -327,6 +340,65 @@ func (a *App) unmarshalEmail(d *caddyfile.Dispenser) error {
 	}
 	a.Emails = append(a.Emails, e)
 	return nil
+}
+
+func (a *App) unmarshalRateLimits(d *caddyfile.Dispenser) error {
+	if a.RateLimits != nil {
+		return d.Err("rate_limit already specified")
+	}
+	rl := &RateLimitsConfig{}
+	a.RateLimits = rl
+	if d.NextArg() {
+		if d.Val() != "off" || d.NextArg() {
+			return d.Errf("rate_limit takes a block, or the single word off")
+		}
+		rl.Off = true
+		return nil
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "ip":
+			rl.IP, err = limitArgs(d)
+		case "ip_email":
+			rl.IPEmail, err = limitArgs(d)
+		case "email":
+			rl.Email, err = limitArgs(d)
+		case "reset_ticket":
+			rl.ResetTicket, err = limitArgs(d)
+		case "reset_ip":
+			rl.ResetIP, err = limitArgs(d)
+		case "mail_per_hour":
+			err = intArg(d, &rl.MailPerHour)
+		default:
+			return d.Errf("unrecognized rate_limit option '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// limitArgs parses `<burst> <interval>`, or `off`.
+func limitArgs(d *caddyfile.Dispenser) (*LimitConfig, error) {
+	name := d.Val()
+	args := d.RemainingArgs()
+	if len(args) == 1 && args[0] == "off" {
+		return &LimitConfig{}, nil
+	}
+	if len(args) != 2 {
+		return nil, d.Errf("%s takes a burst and an interval (e.g. %s 10 1m), or off", name, name)
+	}
+	burst, err := strconv.Atoi(args[0])
+	if err != nil || burst < 1 {
+		return nil, d.Errf("bad burst %q for %s", args[0], name)
+	}
+	every, err := caddy.ParseDuration(args[1])
+	if err != nil || every <= 0 {
+		return nil, d.Errf("bad interval %q for %s", args[1], name)
+	}
+	return &LimitConfig{Burst: burst, Every: caddy.Duration(every)}, nil
 }
 
 // parseHandler parses the site directive `password_reset`, which takes no options:

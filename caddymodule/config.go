@@ -14,6 +14,7 @@ import (
 	"github.com/caddy-password-reset/caddy-password-reset/connection"
 	"github.com/caddy-password-reset/caddy-password-reset/mail"
 	"github.com/caddy-password-reset/caddy-password-reset/policy"
+	"github.com/caddy-password-reset/caddy-password-reset/ratelimit"
 	"github.com/caddy-password-reset/caddy-password-reset/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
@@ -68,6 +69,59 @@ type UpstreamConfig struct {
 	Secret string `json:"secret,omitempty"`
 	// Timeout bounds one hook call. Default: 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+}
+
+// RateLimitsConfig sets the rate limits. Each limit is a burst and the interval
+// after which one more request is allowed; an unset limit keeps its default.
+type RateLimitsConfig struct {
+	// Off disables every limit (for load tests; never in production).
+	Off bool `json:"off,omitempty"`
+	// IP counts reset requests per client IP (an IPv6 client per /64), as Caddy
+	// determines it from its trusted_proxies setting. Default: 20, then 1 per 6s.
+	IP *LimitConfig `json:"ip,omitempty"`
+	// IPEmail counts per client IP and target email: Auth0's limit. Default: 10,
+	// then 1 per minute.
+	IPEmail *LimitConfig `json:"ip_email,omitempty"`
+	// Email counts per target email from any IP. Default: 20, then 1 per 5m.
+	Email *LimitConfig `json:"email,omitempty"`
+	// ResetTicket and ResetIP count the reset form's submits per ticket and per
+	// IP. Defaults: 10, then 1 per minute; 30, then 1 per 2s.
+	ResetTicket *LimitConfig `json:"reset_ticket,omitempty"`
+	ResetIP     *LimitConfig `json:"reset_ip,omitempty"`
+	// MailPerHour is the global budget of emails per hour; past it, emails wait.
+	// Default: 1000; 0 keeps the default, -1 disables it.
+	MailPerHour int `json:"mail_per_hour,omitempty"`
+}
+
+// LimitConfig is one limit: Burst requests at once, then one per Every.
+type LimitConfig struct {
+	Burst int            `json:"burst"`
+	Every caddy.Duration `json:"every"`
+}
+
+func (c *RateLimitsConfig) limits() (reset.Limits, error) {
+	l := reset.DefaultLimits()
+	if c == nil {
+		return l, nil
+	}
+	if c.Off {
+		return reset.Limits{}, nil
+	}
+	for _, set := range []struct {
+		from *LimitConfig
+		to   *ratelimit.Limit
+	}{{c.IP, &l.IP}, {c.IPEmail, &l.IPEmail}, {c.Email, &l.Email}, {c.ResetTicket, &l.ResetTicket}, {c.ResetIP, &l.ResetIP}} {
+		if set.from != nil {
+			*set.to = ratelimit.Limit{Burst: set.from.Burst, Every: time.Duration(set.from.Every)}
+		}
+	}
+	switch {
+	case c.MailPerHour < 0:
+		l.MailPerHour = 0
+	case c.MailPerHour > 0:
+		l.MailPerHour = c.MailPerHour
+	}
+	return l, l.Validate()
 }
 
 // ClientConfig is an application.
@@ -148,6 +202,9 @@ func (a *App) serviceConfig() (reset.Config, error) {
 		cfg.Emails[t.Template] = t
 	}
 	cfg.DefaultFrom = a.defaultFrom(public)
+	if cfg.Limits, err = a.RateLimits.limits(); err != nil {
+		return reset.Config{}, err
+	}
 	return cfg, nil
 }
 
@@ -295,7 +352,7 @@ func buildEmail(ec EmailConfig) (reset.EmailTemplate, error) {
 	}
 	t, err := reset.DefaultEmailTemplate(name)
 	if err != nil {
-		return t, fmt.Errorf("unknown email template %q (want reset_email or change_password)", ec.Template)
+		return t, fmt.Errorf("unknown email template %q (want reset_email, its Auth0 name change_password, or password_changed)", ec.Template)
 	}
 	if err := checkResultURL(ec.ResultURL); err != nil {
 		return t, err

@@ -41,6 +41,9 @@ type ChangeRequest struct {
 	Password    string
 	Reason      string // hook.ReasonReset or hook.ReasonAdmin
 	EndSessions bool
+	// MarkEmailVerified: the user proved the address (an admin ticket created
+	// with mark_email_as_verified).
+	MarkEmailVerified bool
 }
 
 // ErrUserNotFound means the app has no such user.

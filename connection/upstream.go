@@ -69,6 +69,8 @@ func (u *Upstream) ChangePassword(ctx context.Context, req ChangeRequest) error 
 		Password:    req.Password,
 		Reason:      req.Reason,
 		EndSessions: req.EndSessions,
+
+		MarkEmailVerified: req.MarkEmailVerified,
 	}
 	var refusal hook.ErrorResponse
 	status, err := u.call(ctx, hook.ChangePassword, u.ChangePasswordURL, body, &refusal)

@@ -166,12 +166,21 @@ func (s *stack) resetLink(email string) string {
 	return testenv.ResetLink(s.t, s.box.WaitMail(s.t, email, after))
 }
 
-var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+var (
+	csrfField   = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+	metaRefresh = regexp.MustCompile(`<meta http-equiv="refresh" content="0; url=reset">`)
+)
 
-// openForm GETs a reset link and returns the form's CSRF token.
+// openForm follows a reset link as a browser does: the link's page moves the
+// ticket into a cookie and refreshes to /lo/reset, which shows the form. It
+// returns the form's CSRF token.
 func (s *stack) openForm(link string) string {
 	s.t.Helper()
 	resp, page := s.do("GET", strings.TrimPrefix(link, base), "", "")
+	if resp.StatusCode != 200 || !metaRefresh.MatchString(page) {
+		s.t.Fatalf("GET reset link: %d\n%s", resp.StatusCode, page)
+	}
+	resp, page = s.do("GET", "/lo/reset", "", "")
 	if resp.StatusCode != 200 {
 		s.t.Fatalf("GET reset page: %d\n%s", resp.StatusCode, page)
 	}

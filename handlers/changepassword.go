@@ -28,10 +28,11 @@ func (p *Public) changePassword(w http.ResponseWriter, r *http.Request) {
 		p.writeRequestError(w, err)
 		return
 	}
-	err = p.svc.RequestReset(r.Context(), reset.Request{
+	limit, err := p.svc.RequestReset(r.Context(), reset.Request{
 		ClientID: fields["client_id"], Email: fields["email"], Connection: fields["connection"],
 		Organization: fields["organization"], IP: p.clientIP(r), Language: requestLanguage(r),
 	})
+	setRateLimitHeaders(w.Header(), limit)
 	if err != nil {
 		p.writeRequestError(w, err)
 		return

@@ -63,12 +63,20 @@ func (p *Public) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 			"Your session expired or the form was sent from another site. Reload the page and try again.", "", "")
 		return
 	}
-	err = p.svc.RequestReset(r.Context(), reset.Request{
+	_, err = p.svc.RequestReset(r.Context(), reset.Request{
 		ClientID: fields["client_id"], Email: fields["email"], Connection: form.Connection,
 		IP: p.clientIP(r), Language: requestLanguage(r),
 	})
-	var re *reset.RequestError
+	var (
+		re *reset.RequestError
+		rl *reset.RateLimitError
+	)
 	switch {
+	case errors.As(err, &rl):
+		setRateLimitHeaders(w.Header(), rl.Decision)
+		p.renderMessage(w, http.StatusTooManyRequests, "Please Try Again",
+			"You have exceeded the amount of emails. Wait a few minutes and try again.", "", "")
+		return
 	case errors.As(err, &re):
 		form.CSRF, form.Email, form.Error = p.csrf.token(w, r), fields["email"], forgotProblem(re)
 		p.render(w, http.StatusBadRequest, templates.PageForgot, form)

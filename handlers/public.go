@@ -37,6 +37,9 @@ type Public struct {
 	log   *zap.Logger
 	csrf  csrf
 	mux   *http.ServeMux
+	// resetPath is the reset page's path as browsers see it (under the public
+	// URL's prefix): the ticket cookie is bound to it.
+	resetPath string
 	// clientIP returns the client's address as the server trusts it (Caddy's
 	// trusted_proxies logic); it is recorded, never used to build links.
 	clientIP func(*http.Request) string
@@ -53,12 +56,15 @@ func NewPublic(svc *reset.Service, logger *zap.Logger, clientIP func(*http.Reque
 	}
 	p := &Public{
 		svc: svc, pages: pages, log: logger, clientIP: clientIP,
-		csrf: csrf{secure: svc.PublicURL().Scheme == "https"},
-		mux:  http.NewServeMux(),
+		csrf:      csrf{secure: svc.PublicURL().Scheme == "https"},
+		mux:       http.NewServeMux(),
+		resetPath: externalPath(svc.PublicURL(), PathReset),
 	}
 	p.mux.HandleFunc("POST "+PathChangePassword, p.changePassword)
 	p.mux.HandleFunc("GET "+PathReset, p.resetPage) // GET also answers HEAD
 	p.mux.HandleFunc("POST "+PathReset, p.resetSubmit)
+	p.mux.HandleFunc("GET "+PathCancel, p.cancelPage)
+	p.mux.HandleFunc("POST "+PathCancel, p.cancelSubmit)
 	p.mux.HandleFunc("GET "+PathForgot, p.forgotPage)
 	p.mux.HandleFunc("POST "+PathForgot, p.forgotSubmit)
 	p.mux.Handle("GET "+pathAssets, http.StripPrefix(pathAssets, assets()))
@@ -91,6 +97,12 @@ func (p *Public) writeRequestError(w http.ResponseWriter, err error) {
 	var re *reset.RequestError
 	if errors.As(err, &re) {
 		writeJSON(w, re.Status, re)
+		return
+	}
+	var rl *reset.RateLimitError
+	if errors.As(err, &rl) {
+		writeJSON(w, http.StatusTooManyRequests, &reset.RequestError{Code: "too_many_requests",
+			Description: "You have reached the limit on password change attempts. Please wait before trying again."})
 		return
 	}
 	if errors.Is(err, reset.ErrUnavailable) {

@@ -39,8 +39,14 @@ type GetUserRequest struct {
 	// Connection is the name of the database connection the user belongs to.
 	Connection string `json:"connection"`
 	// Email is the address the user typed, trimmed and with its domain lower-cased.
-	// The app compares it with its own records however it normally does.
-	Email string `json:"email"`
+	// The app compares it with its own records however it normally does. Empty
+	// when UserID is set.
+	Email string `json:"email,omitempty"`
+	// UserID, when set, asks for the user with this id (the user_id the app
+	// returned before) instead of an email: admin tickets and the Management
+	// API's PATCH /api/v2/users/{id} name users by id. Apps that predate it see
+	// an empty email and answer 404.
+	UserID string `json:"user_id,omitempty"`
 }
 
 // User is the answer to get_user when the user exists (status 200). An unknown user
@@ -78,6 +84,10 @@ type ChangePasswordRequest struct {
 	// EndSessions asks the app to end the user's other sessions, as Auth0 does after
 	// a password change.
 	EndSessions bool `json:"end_sessions"`
+	// MarkEmailVerified asks the app to mark the user's email as verified: an
+	// admin ticket created with Auth0's mark_email_as_verified, used by the user
+	// who received it, proves the address.
+	MarkEmailVerified bool `json:"mark_email_verified,omitempty"`
 }
 
 // Reasons for a password change.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 var levels = []Level{LevelNone, LevelLow, LevelFair, LevelGood, LevelExcellent}
@@ -195,15 +197,18 @@ func TestDescribe(t *testing.T) {
 	if got, want := (Policy{}).Describe(), describeGolden[DefaultLevel]; got != want {
 		t.Errorf("zero Policy: Describe() =\n%s\nwant\n%s", got, want)
 	}
-	overrides := map[Policy]string{
-		{Level: LevelNone, MinLength: 12}: "* At least 12 characters in length",
-		{Level: LevelLow, MinLength: 1}:   "* Non-empty password required",
-		{Level: LevelGood, MinLength: 15}: strings.Replace(describeGolden[LevelGood], "8", "15", 1),
-		{Level: LevelGood, MaxLength: 64}: describeGolden[LevelGood],
+	overrides := []struct {
+		p    Policy
+		want string
+	}{
+		{Policy{Level: LevelNone, MinLength: 12}, "* At least 12 characters in length"},
+		{Policy{Level: LevelLow, MinLength: 1}, "* Non-empty password required"},
+		{Policy{Level: LevelGood, MinLength: 15}, strings.Replace(describeGolden[LevelGood], "8", "15", 1)},
+		{Policy{Level: LevelGood, MaxLength: 64}, describeGolden[LevelGood]},
 	}
-	for p, want := range overrides {
-		if got := p.Describe(); got != want {
-			t.Errorf("%+v: Describe() =\n%s\nwant\n%s", p, got, want)
+	for _, tt := range overrides {
+		if got := tt.p.Describe(); got != tt.want {
+			t.Errorf("%+v: Describe() =\n%s\nwant\n%s", tt.p, got, tt.want)
 		}
 	}
 }
@@ -416,17 +421,21 @@ func TestValidate(t *testing.T) {
 }
 
 func TestEffective(t *testing.T) {
-	tests := map[Policy]Policy{
-		{}:                            {Level: LevelGood, MinLength: 8, MaxLength: 128},
-		{Level: LevelNone}:            {Level: LevelNone, MinLength: 1, MaxLength: 128},
-		{Level: LevelLow}:             {Level: LevelLow, MinLength: 6, MaxLength: 128},
-		{Level: LevelFair}:            {Level: LevelFair, MinLength: 8, MaxLength: 128},
-		{Level: LevelExcellent}:       {Level: LevelExcellent, MinLength: 10, MaxLength: 128},
-		{MinLength: 3, MaxLength: 64}: {Level: LevelGood, MinLength: 3, MaxLength: 64},
+	tests := []struct{ in, want Policy }{
+		{Policy{}, Policy{Level: LevelGood, MinLength: 8, MaxLength: 128}},
+		{Policy{Level: LevelNone}, Policy{Level: LevelNone, MinLength: 1, MaxLength: 128}},
+		{Policy{Level: LevelLow}, Policy{Level: LevelLow, MinLength: 6, MaxLength: 128}},
+		{Policy{Level: LevelFair}, Policy{Level: LevelFair, MinLength: 8, MaxLength: 128}},
+		{Policy{Level: LevelExcellent}, Policy{Level: LevelExcellent, MinLength: 10, MaxLength: 128}},
+		{Policy{MinLength: 3, MaxLength: 64}, Policy{Level: LevelGood, MinLength: 3, MaxLength: 64}},
+		{Policy{Level: LevelNIST}, Policy{Level: LevelNIST, MinLength: 15, MaxLength: 128, Dictionary: true}},
+		{Policy{Level: LevelNIST, MinLength: 8, MaxLength: 256}, Policy{Level: LevelNIST, MinLength: 8, MaxLength: 256, Dictionary: true}},
+		{Policy{History: 5, NoPersonalInfo: true, MinZxcvbnScore: 3, Dictionary: true, CustomWords: []string{"acme"}},
+			Policy{Level: LevelGood, MinLength: 8, MaxLength: 128, History: 5, NoPersonalInfo: true, MinZxcvbnScore: 3, Dictionary: true, CustomWords: []string{"acme"}}},
 	}
-	for in, want := range tests {
-		if got := in.Effective(); got != want {
-			t.Errorf("%+v.Effective() = %+v, want %+v", in, got, want)
+	for _, tt := range tests {
+		if got := tt.in.Effective(); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%+v.Effective() = %+v, want %+v", tt.in, got, tt.want)
 		}
 	}
 }
@@ -452,6 +461,7 @@ var (
 // in code points and the maximum length added, to cross-check Check.
 func reference(p Policy, pw string) bool {
 	e := p.Effective()
+	pw = norm.NFC.String(pw)
 	runes := []rune(pw)
 	if len(runes) < e.MinLength || len(runes) > e.MaxLength {
 		return false
@@ -510,7 +520,7 @@ func checkProperties(t *testing.T, p Policy, pw string) {
 	var pe *Error
 	switch {
 	case err == nil:
-		n := utf8.RuneCountInString(pw)
+		n := utf8.RuneCountInString(norm.NFC.String(pw))
 		if !utf8.ValidString(pw) || len(pw) > MaxBytes || n < e.MinLength || n > e.MaxLength {
 			t.Fatalf("%+v accepted %q (%d code points, %d bytes)", p, pw, n, len(pw))
 		}

@@ -20,6 +20,14 @@ const (
 	CodeUpperCase         = "upperCase"
 	CodeNumbers           = "numbers"
 	CodeSpecialCharacters = "specialCharacters"
+
+	// Ours, for the rules Auth0 keeps outside sheriff (its connection options
+	// password_dictionary, password_no_personal_info, password_history) and for
+	// the zxcvbn score, which Auth0 does not have.
+	CodeNotCommon      = "notCommon"
+	CodeNoPersonalInfo = "noPersonalInfo"
+	CodeNotReused      = "notReused"
+	CodeStrengthScore  = "strengthScore"
 )
 
 // Rule is one line of a policy, as sheriff's explain() and missing() give it. Message
@@ -125,6 +133,16 @@ func (w *objectWriter) field(name string, v any) {
 	w.buf.Truncate(w.buf.Len() - 1) // Encode ends each value with a newline
 }
 
+// value encodes v alone, as field does.
+func (w *objectWriter) value(v any) ([]byte, error) {
+	enc := json.NewEncoder(&w.buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(w.buf.Bytes(), []byte("\n")), nil
+}
+
 func (w *objectWriter) bytes() ([]byte, error) {
 	if w.err != nil {
 		return nil, w.err
@@ -134,12 +152,33 @@ func (w *objectWriter) bytes() ([]byte, error) {
 }
 
 // Rules returns the policy's rules, sheriff's explain(): what a page lists under
-// "Your password must contain:". The maximum length is not among them, because
+// "Your password must contain:". After sheriff's rules come ours, each when its
+// option is on: the strength score ("Be hard to guess (strength score at least
+// %d of 4)"), the dictionary ("Not a commonly used password"), personal
+// information ("Not based on your name or email address") and history ("Not one
+// of your last %d passwords"). The maximum length is not among them, because
 // Auth0's lists do not have it; it appears in Error.Description only when broken.
 // Verified is false throughout. The slice is new on each call. For a policy that
 // fails Validate the list is not meaningful.
 func (p Policy) Rules() []Rule {
 	e := p.Effective()
+	rules := e.strengthRules()
+	if e.Dictionary {
+		rules = append(rules, Rule{Message: "Not a commonly used password", Code: CodeNotCommon})
+	}
+	if e.NoPersonalInfo {
+		rules = append(rules, Rule{Message: "Not based on your name or email address", Code: CodeNoPersonalInfo})
+	}
+	if e.History > 0 {
+		rules = append(rules, Rule{Message: "Not one of your last %d passwords", Format: []any{e.History}, Code: CodeNotReused})
+	}
+	return rules
+}
+
+// strengthRules are the rules a PasswordStrengthError describes: sheriff's for
+// the level, then the zxcvbn score. The dictionary, personal-information and
+// history rules have errors of their own. e is an effective policy.
+func (e Policy) strengthRules() []Rule {
 	rules := []Rule{lengthRule(e.MinLength)}
 	switch e.Level {
 	case LevelFair:
@@ -161,6 +200,13 @@ func (p Policy) Rules() []Rule {
 			Message: `No more than %d identical characters in a row (e.g., "%s" not allowed)`,
 			Format:  []any{maxIdentical, strings.Repeat("a", maxIdentical+1)},
 			Code:    CodeIdenticalChars,
+		})
+	}
+	if e.MinZxcvbnScore > 0 {
+		rules = append(rules, Rule{
+			Message: "Be hard to guess (strength score at least %d of %d)",
+			Format:  []any{e.MinZxcvbnScore, MaxZxcvbnScore},
+			Code:    CodeStrengthScore,
 		})
 	}
 	return rules
@@ -207,13 +253,20 @@ var classOfCode = map[string]class{
 	CodeSpecialCharacters: classSpecial,
 }
 
-// verify sets r.Verified from the password's stats, items first, with the same
-// checks Check applies. e is an effective policy.
-func (e Policy) verify(r *Rule, st stats) {
+// facts is what the strength rules need to know about a password.
+type facts struct {
+	st    stats
+	score int // zxcvbn's score; meaningful only when the policy sets MinZxcvbnScore
+}
+
+// verify sets r.Verified from the password's facts, items first, with the same
+// checks CheckFor applies. e is an effective policy.
+func (e Policy) verify(r *Rule, f facts) {
+	st := f.st
 	r.checked = true
 	passed := 0
 	for i := range r.Items {
-		e.verify(&r.Items[i], st)
+		e.verify(&r.Items[i], f)
 		if r.Items[i].Verified {
 			passed++
 		}
@@ -229,6 +282,8 @@ func (e Policy) verify(r *Rule, st stats) {
 		r.Verified = passed >= atLeast
 	case CodeIdenticalChars:
 		r.Verified = st.maxRun <= maxIdentical
+	case CodeStrengthScore:
+		r.Verified = e.scoreOK(f.score)
 	default:
 		r.Verified = st.hasAll(classOfCode[r.Code])
 	}
@@ -264,32 +319,83 @@ func flatten(b *strings.Builder, rules []Rule, depth int) {
 	}
 }
 
-// Description is sheriff's missing() result: every rule with whether the password
-// satisfies it, and whether it satisfies them all.
+// Description is the "description" of an error. For a PasswordStrengthError it is
+// sheriff's missing() result: every strength rule with whether the password
+// satisfies it, and whether it satisfies them all. For Auth0's other errors it is
+// a sentence, Text, which encodes as a JSON string, as Auth0 sends it.
 type Description struct {
 	Rules    []Rule `json:"rules"`
 	Verified bool   `json:"verified"`
+
+	// Text, when not empty, is the whole description, and Rules and Verified are
+	// not encoded.
+	Text string `json:"-"`
+}
+
+// MarshalJSON encodes a Text description as a string, and any other as
+// {"rules":[...],"verified":false}, without escaping HTML (see objectWriter).
+func (d Description) MarshalJSON() ([]byte, error) {
+	var w objectWriter
+	if d.Text != "" {
+		return w.value(d.Text)
+	}
+	w.field("rules", d.Rules)
+	w.field("verified", d.Verified)
+	return w.bytes()
+}
+
+// UnmarshalJSON reads either form MarshalJSON writes, so a client in Go can
+// decode any of the four bodies into an Error.
+func (d *Description) UnmarshalJSON(b []byte) error {
+	var text string
+	if err := json.Unmarshal(b, &text); err == nil {
+		*d = Description{Text: text}
+		return nil
+	}
+	type object Description // without these methods
+	var o object
+	if err := json.Unmarshal(b, &o); err != nil {
+		return fmt.Errorf("policy: decoding description: %w", err)
+	}
+	*d = Description(o)
+	return nil
 }
 
 // Error is a password that breaks the policy. Its JSON encoding is the body of
-// Auth0's 400 answer to POST /lo/reset (and to signup):
+// Auth0's 400 answer to POST /lo/reset, one of four by Name:
 //
 //	{"name":"PasswordStrengthError","message":"Password is too weak","code":"invalid_password",
 //	 "description":{"rules":[...],"verified":false},"policy":"* At least 8 ...","statusCode":400}
+//	{"name":"PasswordDictionaryError","message":"Password is too common","code":"invalid_password",
+//	 "description":"Password is not allowed, it might be too common.","statusCode":400}
+//	{"name":"PasswordNoUserInfoError","message":"Password contains user information","code":"invalid_password",
+//	 "description":"Password is based on user information","statusCode":400}
+//	{"name":"PasswordHistoryError","message":"Password has previously been used","code":"invalid_password",
+//	 "description":"You may not reuse any of the last 5 passwords. This password was used a minute ago.","statusCode":400}
 //
-// Encode it with SetEscapeHTML(false) to get Auth0's bytes exactly; the default
-// encoder writes "&" as \u0026, which is the same JSON.
+// Only PasswordStrengthError has a "policy"; the others have a string
+// description (see Description). Encode with SetEscapeHTML(false) to get Auth0's
+// bytes exactly; the default encoder writes "&" as \u0026, which is the same JSON.
 type Error struct {
-	Name        string      `json:"name"`        // "PasswordStrengthError"
-	Message     string      `json:"message"`     // "Password is too weak"
-	Code        string      `json:"code"`        // "invalid_password"
-	Description Description `json:"description"` // which rules the password broke
-	Policy      string      `json:"policy"`      // Describe()
-	StatusCode  int         `json:"statusCode"`  // 400
+	Name        string      `json:"name"`             // NameStrength, NameDictionary, NameNoUserInfo or NameHistory
+	Message     string      `json:"message"`          // "Password is too weak", ...
+	Code        string      `json:"code"`             // ErrorCode, "invalid_password"
+	Description Description `json:"description"`      // which rules the password broke, or a sentence
+	Policy      string      `json:"policy,omitempty"` // Describe(), for PasswordStrengthError
+	StatusCode  int         `json:"statusCode"`       // 400
 }
 
-// Error names the broken rules by code. It never contains the password.
+// Error says which rule the password broke, naming strength rules by code. It
+// never contains the password.
 func (e *Error) Error() string {
+	switch e.Name {
+	case NameDictionary:
+		return "policy: password is too common"
+	case NameNoUserInfo:
+		return "policy: password contains user information"
+	case NameHistory:
+		return "policy: password has previously been used"
+	}
 	var broken []string
 	for _, r := range e.Description.Rules {
 		if !r.Verified {
@@ -299,14 +405,15 @@ func (e *Error) Error() string {
 	return "policy: password is too weak (breaks " + strings.Join(broken, ", ") + ")"
 }
 
-// weak builds the error for a password with stats st. e is an effective policy.
-func (e Policy) weak(st stats) *Error {
-	rules := e.Rules()
-	if !e.maxOK(st) {
+// weak builds the PasswordStrengthError for a password with facts f. e is an
+// effective policy.
+func (e Policy) weak(f facts) *Error {
+	rules := e.strengthRules()
+	if !e.maxOK(f.st) {
 		rules = append(rules, maxLengthRule(e.MaxLength))
 	}
 	for i := range rules {
-		e.verify(&rules[i], st)
+		e.verify(&rules[i], f)
 	}
 	return e.newError(rules)
 }
@@ -322,9 +429,9 @@ func (e Policy) tooLong() *Error {
 
 func (e Policy) newError(rules []Rule) *Error {
 	return &Error{
-		Name:        "PasswordStrengthError",
+		Name:        NameStrength,
 		Message:     "Password is too weak",
-		Code:        "invalid_password",
+		Code:        ErrorCode,
 		Description: Description{Rules: rules, Verified: false},
 		Policy:      e.Describe(),
 		StatusCode:  400,

@@ -10,8 +10,11 @@ import (
 
 	"github.com/caddy-password-reset/caddy-password-reset/connection"
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
+	"github.com/caddy-password-reset/caddy-password-reset/mail"
 	"github.com/caddy-password-reset/caddy-password-reset/policy"
+	"github.com/caddy-password-reset/caddy-password-reset/ratelimit"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
+	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
 
 // TicketInfo is what the reset page shows about a usable ticket.
@@ -95,16 +98,28 @@ type Completion struct {
 // SuccessMessage is Auth0's message after a password change.
 const SuccessMessage = "You can now login to the application with the new password."
 
-// CompleteReset sets a new password with a ticket. In order: the form and the
-// policy are checked (a weak password does not use the ticket up); the ticket is
-// claimed atomically, so of many concurrent submits exactly one proceeds; the app's
-// hook sets the password; then the ticket is marked used and the user's other
-// tickets are cancelled. If the hook fails the claim is released and the ticket
-// stays usable. Errors are *FormError, *policy.Error, *TicketError,
-// *TryAgainError or ErrUnavailable.
-func (s *Service) CompleteReset(ctx context.Context, token, password, confirm string) (*Completion, error) {
+// ResetForm is a submitted reset form.
+type ResetForm struct {
+	Ticket, Password, Confirm string
+	// IP is the client's address, for the per-IP limit.
+	IP string
+}
+
+// CompleteReset sets a new password with a ticket. In order: the rate limits (per
+// ticket and per IP, so a ticket cannot hammer the app's hook); the form and the
+// policy (a weak password does not use the ticket up); the ticket is claimed
+// atomically, so of many concurrent submits exactly one proceeds; the app's hook
+// sets the password; then the ticket is marked used and the user's other tickets
+// are cancelled. If the hook fails the claim is released and the ticket stays
+// usable. Errors are *FormError, *policy.Error, *TicketError, *TryAgainError,
+// *RateLimitError or ErrUnavailable.
+func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completion, error) {
+	token, password, confirm := form.Ticket, form.Password, form.Confirm
 	info, err := s.OpenTicket(ctx, token)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.limitSubmit(ctx, token, form.IP); err != nil {
 		return nil, err
 	}
 	if err := checkForm(password, confirm); err != nil {
@@ -126,14 +141,33 @@ func (s *Service) CompleteReset(ctx context.Context, token, password, confirm st
 		s.releaseTicket(ctx, key, t)
 		return nil, err
 	}
-	if err := s.finishTicket(ctx, key, t); err != nil {
+	notice := s.renderNotice(ctx, t, form.IP)
+	if err := s.finishTicket(ctx, key, t, notice); err != nil {
 		// The password did change. The claim runs out by itself; after that the
 		// link could set a password again, so the failure is logged loudly.
 		s.log.Error("password changed but ticket not marked used", zap.Error(err))
 	}
+	s.emit(ctx, EventCompleted, map[string]any{
+		"connection": t.Connection, "client_id": t.ClientID, "user_id": t.UserID, "source": t.Source,
+	})
 	s.log.Info("password reset completed", zap.String("connection", t.Connection), zap.String("client_id", t.ClientID))
+	s.auditReset(ctx, t)
 	client, _ := s.Client(t.ClientID)
 	return &Completion{RedirectURL: resultRedirect(t, true, SuccessMessage), AppName: s.appName(client)}, nil
+}
+
+// limitSubmit applies the reset form's limits. The ticket is counted by its hash.
+func (s *Service) limitSubmit(ctx context.Context, token, ip string) error {
+	d, err := s.limiter.Allow(ctx,
+		ratelimit.Check{Name: "reset_ticket", Key: ticketKey(token), Limit: s.cfg.Limits.ResetTicket},
+		ratelimit.Check{Name: "reset_ip", Key: ipKey(ip), Limit: s.cfg.Limits.ResetIP})
+	if err != nil {
+		return s.storeErr("check rate limits", err)
+	}
+	if !d.Allowed {
+		return &RateLimitError{Decision: d}
+	}
+	return nil
 }
 
 func checkForm(password, confirm string) error {
@@ -187,6 +221,7 @@ func (s *Service) changePassword(ctx context.Context, t *Ticket, password string
 	}
 	err := conn.Users.ChangePassword(ctx, connection.ChangeRequest{
 		UserID: t.UserID, Email: t.Email, Password: password, Reason: hook.ReasonReset, EndSessions: true,
+		MarkEmailVerified: t.MarkEmailVerified,
 	})
 	var refused *connection.RefusedError
 	switch {
@@ -214,9 +249,11 @@ func (s *Service) releaseTicket(ctx context.Context, key string, claimed *Ticket
 	}
 }
 
-// finishTicket marks the ticket used and cancels the user's other tickets.
-func (s *Service) finishTicket(ctx context.Context, key string, claimed *Ticket) error {
-	return storage.UpdateRetry(context.WithoutCancel(ctx), s.cfg.Store, func(tx storage.Tx) error {
+// finishTicket marks the ticket used, cancels the user's other tickets and queues
+// the "password changed" notice (if any), in one transaction.
+func (s *Service) finishTicket(ctx context.Context, key string, claimed *Ticket, notice *mail.Message) error {
+	var mailID string
+	err := storage.UpdateRetry(context.WithoutCancel(ctx), s.cfg.Store, func(tx storage.Tx) error {
 		now := s.now()
 		t, err := getTicket(tx, key)
 		if err != nil {
@@ -226,8 +263,53 @@ func (s *Service) finishTicket(ctx context.Context, key string, claimed *Ticket)
 		if err := putTicket(tx, key, t, now); err != nil {
 			return err
 		}
-		return closeUserTickets(tx, claimed.Connection, claimed.UserID, TicketCancelled, now)
+		if err := closeUserTickets(tx, claimed.Connection, claimed.UserID, TicketCancelled, now); err != nil {
+			return err
+		}
+		if notice == nil {
+			return nil
+		}
+		mailID, err = s.outbox.Put(tx, templates.PasswordChanged, notice)
+		return err
 	})
+	if err == nil && mailID != "" {
+		s.outbox.Notify(mailID)
+	}
+	return err
+}
+
+// EventCompleted is emitted after a password was reset: the app may want to end
+// the user's sessions (the change_password hook also says so).
+const EventCompleted = "password_reset.completed"
+
+// renderNotice renders the "your password was changed" email for t's user, or
+// returns nil when the template is disabled. A failure is logged and sends no
+// notice: the password has already changed, and the reset must still succeed.
+func (s *Service) renderNotice(ctx context.Context, t *Ticket, ip string) *mail.Message {
+	tpl, err := s.emails.current(ctx, templates.PasswordChanged)
+	if err != nil {
+		s.log.Error("password_changed template", zap.Error(err))
+		return nil
+	}
+	if !tpl.tpl.Enabled {
+		return nil
+	}
+	client, _ := s.Client(t.ClientID)
+	r, err := tpl.email.Render(templates.EmailData{
+		User:           templates.UserData{UserID: t.UserID, Email: t.Email, Name: t.Name},
+		Application:    templates.ApplicationData{Name: s.appName(client), ClientID: t.ClientID},
+		ConnectionName: t.Connection,
+		ChangedAt:      s.now().UTC().Format("Mon, 02 Jan 2006 15:04 MST"),
+		RemoteIP:       ip,
+		ForgotURL:      s.forgotURL(t.ClientID, t.Connection),
+		FriendlyName:   s.cfg.FriendlyName, SupportEmail: s.cfg.SupportEmail, SupportURL: s.cfg.SupportURL,
+	})
+	if err != nil {
+		s.log.Error("render password_changed", zap.Int("version", tpl.version), zap.Error(err))
+		return nil
+	}
+	return &mail.Message{From: firstNonEmpty(tpl.tpl.From, s.cfg.DefaultFrom), To: t.Email,
+		Subject: r.Subject, Text: r.Text, HTML: r.HTML}
 }
 
 // resultRedirect returns the ticket's result URL with Auth0's parameters, or "".

@@ -15,9 +15,11 @@ import (
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
 
-// DefaultURLLifetime is how long an emailed link lives unless configured: Auth0's
-// default of 432000 seconds.
-const DefaultURLLifetime = 5 * 24 * time.Hour
+// DefaultURLLifetime is how long an emailed link lives unless configured: one
+// hour, as OWASP's testing guide asks ("rarely more than an hour"), long enough
+// for slow mail (Authelia's five minutes drew complaints). Auth0's default is
+// 432000 seconds (5 days): `url_lifetime 5d` restores it.
+const DefaultURLLifetime = time.Hour
 
 // EmailTemplate is an email template in the shape of Auth0's Management API object.
 // Templates are runtime data: seeded from the Caddyfile, kept with their versions
@@ -66,6 +68,9 @@ type TemplateVersion struct {
 	Source    string        `json:"source"` // "caddyfile" or "api"
 	Author    string        `json:"author,omitempty"`
 	CreatedAt time.Time     `json:"created_at"`
+
+	// RestoredFrom is the version this one copies, for a restore.
+	RestoredFrom int `json:"restored_from,omitempty"`
 }
 
 func tplHeadKey(name string) string           { return "tpl/" + name + "/head" }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/caddy-password-reset/caddy-password-reset/connection"
 	"github.com/caddy-password-reset/caddy-password-reset/mail"
 	"github.com/caddy-password-reset/caddy-password-reset/queue"
+	"github.com/caddy-password-reset/caddy-password-reset/ratelimit"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
@@ -24,9 +26,14 @@ type Request struct {
 	Connection   string
 	Organization string
 
-	// About the requester, kept with the job for the logs.
+	// About the requester: the IP is what the IP rate limits count (as the server
+	// trusts it, behind trusted proxies); both are kept with the job.
 	IP       string
 	Language string
+
+	// Admin marks a request made from the admin API or dashboard: it is not
+	// rate-limited (the admin's own IP would be counted).
+	Admin bool
 }
 
 // job is the durable form of an accepted request.
@@ -40,25 +47,36 @@ type job struct {
 	RequestedAt  time.Time `json:"requested_at"`
 }
 
-// RequestReset checks req and stores it as a job; a worker then looks the user up,
-// issues a ticket and queues the email. When RequestReset returns nil the request
-// is durable. Known and unknown emails take exactly the same path here, so the
-// answer cannot tell them apart. Errors are *RequestError (nothing stored) or
-// ErrUnavailable.
-func (s *Service) RequestReset(ctx context.Context, req Request) error {
+// RequestReset checks req, applies the rate limits and stores the request as a
+// job; a worker then looks the user up, issues a ticket and queues the email. When
+// RequestReset returns a nil error the request is durable. Known and unknown
+// emails take exactly the same path here, limits included, so the answer cannot
+// tell them apart. The Decision is the tightest limit's state, for the
+// X-RateLimit headers. Errors are *RequestError (nothing stored),
+// *RateLimitError or ErrUnavailable.
+func (s *Service) RequestReset(ctx context.Context, req Request) (ratelimit.Decision, error) {
 	j, err := s.checkRequest(req)
 	if err != nil {
-		return err
+		return ratelimit.Decision{}, err
+	}
+	var d ratelimit.Decision
+	if !req.Admin {
+		if d, err = s.limiter.Allow(ctx, s.requestChecks(req.IP, j.Email)...); err != nil {
+			return d, s.storeErr("check rate limits", err)
+		}
+		if !d.Allowed {
+			return d, &RateLimitError{Decision: d}
+		}
 	}
 	id := newJobID(j.RequestedAt)
 	err = s.cfg.Store.Update(ctx, func(tx storage.Tx) error {
 		return s.jobs.Put(tx, id, j)
 	})
 	if err != nil {
-		return s.storeErr("store reset job", err)
+		return d, s.storeErr("store reset job", err)
 	}
 	s.jobs.Notify(id)
-	return nil
+	return d, nil
 }
 
 func (s *Service) checkRequest(req Request) (*job, error) {
@@ -155,6 +173,9 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 	if !tpl.tpl.Enabled {
 		return s.dropJob(ctx, it, "reset_email template disabled")
 	}
+	if err := s.spendMailBudget(ctx); err != nil {
+		return err
+	}
 	client, _ := s.Client(j.ClientID)
 	now := s.now()
 	token, key := newTicketToken()
@@ -187,10 +208,26 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 	return nil
 }
 
+// spendMailBudget takes one email from the global hourly budget. Past the budget
+// the job fails this attempt and waits for its retry: mail is delayed, never
+// dropped, and requests keep their 200.
+func (s *Service) spendMailBudget(ctx context.Context) error {
+	d, err := s.limiter.Allow(ctx, ratelimit.Check{Name: "mail", Key: "global", Limit: s.cfg.Limits.mailBudget()})
+	if err != nil {
+		return err
+	}
+	if !d.Allowed {
+		return fmt.Errorf("the hourly mail budget is spent; the email waits %s", d.RetryAfter.Round(time.Second))
+	}
+	return nil
+}
+
 func (s *Service) renderResetEmail(tpl compiledVersion, token string, j *job, conn *Connection, client *Client, user *connection.User) (*mail.Message, error) {
 	data := templates.EmailData{
 		URL:         s.ticketURL(token),
 		URLLifetime: lifetimeWords(tpl.tpl.URLLifetime()),
+		CancelURL:   s.pageURL("/lo/cancel", url.Values{"id": {cancelID(token)}}),
+		ForgotURL:   s.forgotURL(clientID(client), conn.Name),
 		User: templates.UserData{UserID: user.UserID, Email: user.Email, Name: user.Name,
 			Nickname: user.Nickname, GivenName: user.GivenName, FamilyName: user.FamilyName,
 			EmailVerified: user.EmailVerified},
@@ -211,12 +248,18 @@ func (s *Service) renderResetEmail(tpl compiledVersion, token string, j *job, co
 	}, nil
 }
 
-// ticketURL builds the link on the configured public URL, never on a request's Host.
+// ticketURL is the reset link for token.
 func (s *Service) ticketURL(token string) string {
-	u := *s.cfg.PublicURL
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/lo/reset"
-	u.RawPath, u.RawQuery, u.Fragment = "", "ticket="+token, ""
-	return u.String()
+	return s.pageURL("/lo/reset", url.Values{"ticket": {token}})
+}
+
+// forgotURL is the forgot page for a client and connection.
+func (s *Service) forgotURL(clientID, conn string) string {
+	q := url.Values{"connection": {conn}}
+	if clientID != "" {
+		q.Set("client_id", clientID)
+	}
+	return s.pageURL("/lo/forgot", q)
 }
 
 func (s *Service) appName(c *Client) string {

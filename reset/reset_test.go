@@ -3,7 +3,9 @@ package reset_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 	"github.com/caddy-password-reset/caddy-password-reset/mail"
 	"github.com/caddy-password-reset/caddy-password-reset/policy"
+	"github.com/caddy-password-reset/caddy-password-reset/ratelimit"
 	"github.com/caddy-password-reset/caddy-password-reset/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 	badgerstore "github.com/caddy-password-reset/caddy-password-reset/storage/badger"
@@ -104,7 +107,7 @@ func newHarness(t *testing.T, smtpAddr string, opts ...option) *harness {
 func (h *harness) request(t *testing.T, email, to string) string {
 	t.Helper()
 	after := h.box.LastID()
-	if err := h.svc.RequestReset(context.Background(), reset.Request{ClientID: "demo-app", Email: email, Connection: conn}); err != nil {
+	if _, err := h.svc.RequestReset(context.Background(), reset.Request{ClientID: "demo-app", Email: email, Connection: conn}); err != nil {
 		t.Fatalf("RequestReset: %v", err)
 	}
 	msg := h.box.WaitMail(t, to, after)
@@ -124,7 +127,7 @@ const newPassword = "Correct-Horse-9-battery"
 func TestResetFlow(t *testing.T) {
 	h := newHarness(t, "")
 	after := h.box.LastID()
-	if err := h.svc.RequestReset(context.Background(), reset.Request{ClientID: "demo-app", Email: "alice@example.com", Connection: conn}); err != nil {
+	if _, err := h.svc.RequestReset(context.Background(), reset.Request{ClientID: "demo-app", Email: "alice@example.com", Connection: conn}); err != nil {
 		t.Fatal(err)
 	}
 	msg := h.box.WaitMail(t, "alice@example.com", after)
@@ -132,7 +135,7 @@ func TestResetFlow(t *testing.T) {
 	if !strings.HasPrefix(link, "https://app.example.com/lo/reset?ticket=") {
 		t.Errorf("link %q is not built on the public URL", link)
 	}
-	if msg.Subject != "Reset your password" || !strings.Contains(msg.Text, "expires in 5 days") {
+	if msg.Subject != "Reset your password" || !strings.Contains(msg.Text, "expires in 1 hour") {
 		t.Errorf("unexpected mail: subject %q, text %q", msg.Subject, msg.Text)
 	}
 	ticket := testenv.Ticket(t, link)
@@ -143,7 +146,7 @@ func TestResetFlow(t *testing.T) {
 	if _, err := h.svc.OpenTicket(context.Background(), ticket); err != nil {
 		t.Fatalf("opening the link twice used it up: %v", err)
 	}
-	done, err := h.svc.CompleteReset(context.Background(), ticket, newPassword, newPassword)
+	done, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
 	if err != nil {
 		t.Fatalf("CompleteReset: %v", err)
 	}
@@ -156,7 +159,7 @@ func TestResetFlow(t *testing.T) {
 	if !h.app.CheckPassword("alice@example.com", newPassword) {
 		t.Error("the app's password did not change")
 	}
-	if _, err := h.svc.CompleteReset(context.Background(), ticket, "Another-Pass-77", "Another-Pass-77"); !errors.Is(err, reset.ErrTicketUsed) {
+	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "Another-Pass-77", Confirm: "Another-Pass-77"}); !errors.Is(err, reset.ErrTicketUsed) {
 		t.Errorf("second use: got %v, want ErrTicketUsed", err)
 	}
 }
@@ -176,7 +179,7 @@ func TestMailGoesToTheAddressTheAppReturned(t *testing.T) {
 func TestUnknownAndBlockedUsersGetNoMail(t *testing.T) {
 	h := newHarness(t, "")
 	for _, email := range []string{"nobody@example.com", "carol@example.com"} {
-		if err := h.svc.RequestReset(context.Background(), reset.Request{Email: email, Connection: conn}); err != nil {
+		if _, err := h.svc.RequestReset(context.Background(), reset.Request{Email: email, Connection: conn}); err != nil {
 			t.Fatalf("%s: %v", email, err)
 		}
 	}
@@ -207,7 +210,7 @@ func TestRequestValidation(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := h.svc.RequestReset(context.Background(), c.req)
+			_, err := h.svc.RequestReset(context.Background(), c.req)
 			var re *reset.RequestError
 			if !errors.As(err, &re) || re.Code != c.code || re.Status != 400 {
 				t.Fatalf("got %v, want a 400 %s", err, c.code)
@@ -232,7 +235,7 @@ func TestTicketExpiry(t *testing.T) {
 		t.Fatalf("at expiry OpenTicket: got %v, want ErrTicketExpired", err)
 	}
 	// The POST checks expiry too (Flarum CVE-2026-39923).
-	if _, err := h.svc.CompleteReset(context.Background(), ticket, newPassword, newPassword); !errors.Is(err, reset.ErrTicketExpired) {
+	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); !errors.Is(err, reset.ErrTicketExpired) {
 		t.Fatalf("at expiry CompleteReset: got %v, want ErrTicketExpired", err)
 	}
 	if h.app.PasswordChanges() != 0 {
@@ -247,7 +250,7 @@ func TestNewerTicketCancelsOlder(t *testing.T) {
 	if _, err := h.svc.OpenTicket(context.Background(), first); !errors.Is(err, reset.ErrTicketSuperseded) {
 		t.Fatalf("older ticket: got %v, want ErrTicketSuperseded", err)
 	}
-	if _, err := h.svc.CompleteReset(context.Background(), second, newPassword, newPassword); err != nil {
+	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: second, Password: newPassword, Confirm: newPassword}); err != nil {
 		t.Fatalf("newest ticket: %v", err)
 	}
 }
@@ -256,7 +259,7 @@ func TestUsingOneTicketCancelsTheUsersOthers(t *testing.T) {
 	h := newHarness(t, "")
 	ticket := h.request(t, "bob@example.com", "bob@example.com")
 	other := h.request(t, "alice@example.com", "alice@example.com")
-	if _, err := h.svc.CompleteReset(context.Background(), ticket, newPassword, newPassword); err != nil {
+	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.svc.OpenTicket(context.Background(), other); err != nil {
@@ -296,7 +299,7 @@ func TestConcurrentSubmitsOneWins(t *testing.T) {
 	for range n {
 		wg.Go(func() {
 			start.Wait()
-			_, err := h.svc.CompleteReset(context.Background(), ticket, newPassword, newPassword)
+			_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
 			switch {
 			case err == nil:
 				wins.Add(1)
@@ -320,16 +323,16 @@ func TestConcurrentSubmitsOneWins(t *testing.T) {
 func TestWeakPasswordKeepsTicket(t *testing.T) {
 	h := newHarness(t, "")
 	ticket := h.request(t, "alice@example.com", "alice@example.com")
-	_, err := h.svc.CompleteReset(context.Background(), ticket, "weak", "weak")
+	_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "weak", Confirm: "weak"})
 	var pe *policy.Error
 	if !errors.As(err, &pe) || pe.Name != "PasswordStrengthError" {
 		t.Fatalf("got %v, want a PasswordStrengthError", err)
 	}
 	var fe *reset.FormError
-	if _, err := h.svc.CompleteReset(context.Background(), ticket, newPassword, newPassword+"x"); !errors.As(err, &fe) {
+	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword + "x"}); !errors.As(err, &fe) {
 		t.Fatalf("mismatch: got %v, want a FormError", err)
 	}
-	if _, err := h.svc.CompleteReset(context.Background(), ticket, newPassword, newPassword); err != nil {
+	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
 		t.Fatalf("the ticket was spent by refused attempts: %v", err)
 	}
 }
@@ -338,13 +341,13 @@ func TestHookFailureLeavesTicketUsable(t *testing.T) {
 	h := newHarness(t, "")
 	ticket := h.request(t, "alice@example.com", "alice@example.com")
 	h.app.Stop()
-	_, err := h.svc.CompleteReset(context.Background(), ticket, newPassword, newPassword)
+	_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
 	var ta *reset.TryAgainError
 	if !errors.As(err, &ta) || !strings.Contains(ta.Message, "try again") {
 		t.Fatalf("app down: got %v, want a TryAgainError", err)
 	}
 	h.app.Restart(t)
-	if _, err := h.svc.CompleteReset(context.Background(), ticket, newPassword, newPassword); err != nil {
+	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
 		t.Fatalf("after the app came back: %v", err)
 	}
 	if !h.app.CheckPassword("alice@example.com", newPassword) {
@@ -356,7 +359,7 @@ func TestAppRefusalIsShownAndTicketKept(t *testing.T) {
 	h := newHarness(t, "")
 	ticket := h.request(t, "alice@example.com", "alice@example.com")
 	// The demo app refuses the current password as the new one.
-	_, err := h.svc.CompleteReset(context.Background(), ticket, "alice-old-password-1", "alice-old-password-1")
+	_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "alice-old-password-1", Confirm: "alice-old-password-1"})
 	var ta *reset.TryAgainError
 	if !errors.As(err, &ta) || !strings.Contains(ta.Message, "differ") {
 		t.Fatalf("got %v, want the app's refusal", err)
@@ -369,7 +372,7 @@ func TestAppRefusalIsShownAndTicketKept(t *testing.T) {
 func TestAppDownWhenRequestedJobWaits(t *testing.T) {
 	h := newHarness(t, "")
 	h.app.Stop()
-	if err := h.svc.RequestReset(context.Background(), reset.Request{Email: "alice@example.com", Connection: conn}); err != nil {
+	if _, err := h.svc.RequestReset(context.Background(), reset.Request{Email: "alice@example.com", Connection: conn}); err != nil {
 		t.Fatalf("the request must be accepted while the app is down: %v", err)
 	}
 	testenv.Eventually(t, "the job to be retried", func() (bool, error) {
@@ -387,7 +390,7 @@ func TestAppDownWhenRequestedJobWaits(t *testing.T) {
 func TestSMTPDownThenUp(t *testing.T) {
 	addr := testenv.FreeAddr(t)
 	h := newHarness(t, addr)
-	if err := h.svc.RequestReset(context.Background(), reset.Request{Email: "alice@example.com", Connection: conn}); err != nil {
+	if _, err := h.svc.RequestReset(context.Background(), reset.Request{Email: "alice@example.com", Connection: conn}); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, "the mail to be retried", func() (bool, error) {
@@ -399,5 +402,143 @@ func TestSMTPDownThenUp(t *testing.T) {
 	h.drained(t)
 	if n := h.box.Count(); n != 1 {
 		t.Errorf("%d mails, want exactly 1", n)
+	}
+}
+
+func TestPasswordChangedNoticeAndEvent(t *testing.T) {
+	var events []string
+	var mu sync.Mutex
+	h := newHarness(t, "", func(c *reset.Config) {
+		c.OnEvent = func(_ context.Context, name string, data map[string]any) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, fmt.Sprintf("%s %v %v", name, data["user_id"], data["connection"]))
+		}
+	})
+	ticket := h.request(t, "alice@example.com", "alice@example.com")
+	after := h.box.LastID()
+	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword,
+		Confirm: newPassword, IP: "192.0.2.7"}); err != nil {
+		t.Fatal(err)
+	}
+	notice := h.box.WaitMail(t, "alice@example.com", after)
+	if notice.Subject != "Your password was changed" || !strings.Contains(notice.Text, "from the address 192.0.2.7") ||
+		!strings.Contains(notice.Text, "https://app.example.com/lo/forgot?") || strings.Contains(notice.Text+notice.HTML, newPassword) {
+		t.Errorf("notice: %q\n%s", notice.Subject, notice.Text)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != 1 || events[0] != "password_reset.completed user-alice "+conn {
+		t.Errorf("events %q", events)
+	}
+}
+
+func TestNoticeCanBeDisabled(t *testing.T) {
+	tpl, err := reset.DefaultEmailTemplate("password_changed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl.Enabled = false
+	h := newHarness(t, "", func(c *reset.Config) { c.Emails = map[string]reset.EmailTemplate{"password_changed": tpl} })
+	ticket := h.request(t, "bob@example.com", "bob@example.com")
+	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
+		t.Fatal(err)
+	}
+	h.drained(t)
+	if n := h.box.Count(); n != 1 {
+		t.Errorf("%d mails with the notice disabled, want only the reset email", n)
+	}
+}
+
+var cancelLink = regexp.MustCompile(`https://app\.example\.com/lo/cancel\?id=([0-9a-f]{64})`)
+
+// TestCancelLink is the email's "this wasn't me": it kills the ticket without
+// revealing it, and checking it changes nothing.
+func TestCancelLink(t *testing.T) {
+	h := newHarness(t, "")
+	after := h.box.LastID()
+	if _, err := h.svc.RequestReset(context.Background(), reset.Request{Email: "alice@example.com", Connection: conn}); err != nil {
+		t.Fatal(err)
+	}
+	msg := h.box.WaitMail(t, "alice@example.com", after)
+	ticket := testenv.Ticket(t, testenv.ResetLink(t, msg))
+	m := cancelLink.FindStringSubmatch(msg.Text)
+	if m == nil || strings.Contains(m[0], ticket) {
+		t.Fatalf("no cancel link without the ticket in:\n%s", msg.Text)
+	}
+	if err := h.svc.CheckCancel(context.Background(), m[1]); err != nil {
+		t.Fatalf("CheckCancel: %v", err)
+	}
+	if _, err := h.svc.OpenTicket(context.Background(), ticket); err != nil {
+		t.Fatalf("checking the cancel link cancelled the ticket: %v", err)
+	}
+	if err := h.svc.CancelTicket(context.Background(), m[1], "192.0.2.8"); err != nil {
+		t.Fatalf("CancelTicket: %v", err)
+	}
+	if _, err := h.svc.OpenTicket(context.Background(), ticket); !errors.Is(err, reset.ErrTicketSuperseded) {
+		t.Fatalf("after cancel: %v, want the ticket dead", err)
+	}
+	if err := h.svc.CancelTicket(context.Background(), m[1], ""); !errors.Is(err, reset.ErrTicketSuperseded) {
+		t.Errorf("cancelling twice: %v", err)
+	}
+	for _, bad := range []string{"", "xyz", strings.Repeat("g", 64), strings.ToUpper(m[1])} {
+		if err := h.svc.CancelTicket(context.Background(), bad, ""); !errors.Is(err, reset.ErrTicketInvalid) {
+			t.Errorf("CancelTicket(%q) = %v", bad, err)
+		}
+	}
+}
+
+// TestRequestRateLimits: Auth0's per IP and email limit, counted the same for an
+// unknown address, and independent per IP.
+func TestRequestRateLimits(t *testing.T) {
+	h := newHarness(t, "", func(c *reset.Config) { c.Limits = reset.DefaultLimits() })
+	ask := func(email, ip string) (ratelimit.Decision, error) {
+		return h.svc.RequestReset(context.Background(), reset.Request{Email: email, Connection: conn, IP: ip})
+	}
+	for _, email := range []string{"alice@example.com", "nobody@example.com"} {
+		for i := range 10 {
+			d, err := ask(email, "192.0.2.1")
+			if err != nil || d.Remaining != 9-i {
+				t.Fatalf("%s request %d: %+v %v", email, i+1, d, err)
+			}
+		}
+		_, err := ask(email, "192.0.2.1")
+		var rl *reset.RateLimitError
+		if !errors.As(err, &rl) || rl.Decision.Name != "ip_email" || rl.Decision.RetryAfter <= 59*time.Second || rl.Decision.RetryAfter > time.Minute {
+			t.Fatalf("%s 11th: %v", email, err)
+		}
+	}
+	// Case and Unicode variants count as the same address.
+	if _, err := ask("ALICE@EXAMPLE.COM", "192.0.2.1"); err == nil {
+		t.Error("a case variant escaped the limit")
+	}
+	if _, err := ask("alice@example.com", "192.0.2.2"); err != nil {
+		t.Errorf("another IP is limited separately: %v", err)
+	}
+	h.clock.Advance(time.Minute)
+	if _, err := ask("alice@example.com", "192.0.2.1"); err != nil {
+		t.Errorf("a minute later: %v", err)
+	}
+}
+
+func TestResetFormRateLimits(t *testing.T) {
+	h := newHarness(t, "", func(c *reset.Config) { c.Limits = reset.DefaultLimits() })
+	ticket := h.request(t, "alice@example.com", "alice@example.com")
+	for i := range 10 {
+		if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "weak", Confirm: "weak", IP: "192.0.2.9"}); err == nil {
+			t.Fatalf("attempt %d accepted a weak password", i)
+		}
+	}
+	_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword, IP: "192.0.2.10"})
+	var rl *reset.RateLimitError
+	if !errors.As(err, &rl) || rl.Decision.Name != "reset_ticket" {
+		t.Fatalf("11th submit of one ticket: %v", err)
+	}
+	if h.app.HookCalls("change_password") != 0 {
+		t.Error("the hook was called")
+	}
+	h.clock.Advance(time.Minute)
+	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword, IP: "192.0.2.10"}); err != nil {
+		t.Fatalf("a minute later: %v", err)
 	}
 }

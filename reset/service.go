@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/caddy-password-reset/caddy-password-reset/mail"
 	"github.com/caddy-password-reset/caddy-password-reset/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/queue"
+	"github.com/caddy-password-reset/caddy-password-reset/ratelimit"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
@@ -62,6 +64,19 @@ type Config struct {
 
 	FriendlyName, SupportEmail, SupportURL string
 
+	// AuditRetention is how long audit log entries are kept (admin actions and
+	// completed resets); zero means DefaultAuditRetention.
+	AuditRetention time.Duration
+
+	// Limits are the rate limits; the zero value turns them all off
+	// (DefaultLimits are what the Caddyfile starts from).
+	Limits Limits
+
+	// OnEvent is told of what an operator may want to react to, such as
+	// "password_reset.completed" (the app should end the user's sessions). The
+	// Caddy module emits these through Caddy's events app. Nil: nothing.
+	OnEvent func(ctx context.Context, name string, data map[string]any)
+
 	Store     storage.Store
 	Transport mail.Transport
 	Logger    *zap.Logger
@@ -71,12 +86,13 @@ type Config struct {
 
 // Service is the password-reset service.
 type Service struct {
-	cfg    Config
-	log    *zap.Logger
-	now    func() time.Time
-	jobs   *queue.Queue
-	outbox *mail.Outbox
-	emails *emailTemplates
+	cfg     Config
+	log     *zap.Logger
+	now     func() time.Time
+	jobs    *queue.Queue
+	outbox  *mail.Outbox
+	emails  *emailTemplates
+	limiter *ratelimit.Limiter
 
 	runMu  sync.Mutex
 	cancel context.CancelFunc
@@ -97,12 +113,13 @@ func New(cfg Config) (*Service, error) {
 		log = zap.NewNop()
 	}
 	return &Service{
-		cfg:    cfg,
-		log:    log,
-		now:    now,
-		jobs:   queue.New(cfg.Store, "reset", now),
-		outbox: mail.NewOutbox(cfg.Store, now),
-		emails: &emailTemplates{store: cfg.Store, now: now, compiled: map[string]compiledVersion{}},
+		cfg:     cfg,
+		log:     log,
+		now:     now,
+		jobs:    queue.New(cfg.Store, "reset", now),
+		outbox:  mail.NewOutbox(cfg.Store, now),
+		emails:  &emailTemplates{store: cfg.Store, now: now, compiled: map[string]compiledVersion{}},
+		limiter: ratelimit.New(cfg.Store, now),
 	}, nil
 }
 
@@ -114,6 +131,9 @@ func (c *Config) validate() error {
 		return errors.New("no store")
 	case c.Transport == nil:
 		return errors.New("no mail transport")
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return err
 	}
 	if c.DefaultClient != "" && c.Clients[c.DefaultClient] == nil {
 		return fmt.Errorf("default client %q is not declared", c.DefaultClient)
@@ -149,6 +169,7 @@ func (s *Service) Start(ctx context.Context) error {
 		var wg sync.WaitGroup
 		wg.Go(func() { jobs.Run(runCtx) })
 		wg.Go(func() { deliver.Run(runCtx) })
+		wg.Go(func() { s.limiter.Run(runCtx, time.Second) })
 		wg.Wait()
 	}()
 	return nil
@@ -169,7 +190,7 @@ func (s *Service) Stop() {
 }
 
 func (s *Service) seedEmails(ctx context.Context) error {
-	for _, name := range []string{templates.ResetEmail} {
+	for _, name := range templates.EmailNames() {
 		t, ok := s.cfg.Emails[name]
 		if !ok {
 			var err error
@@ -213,6 +234,22 @@ func (s *Service) Client(id string) (*Client, bool) {
 	}
 	c, ok := s.cfg.Clients[id]
 	return c, ok
+}
+
+// pageURL returns the address of one of the plugin's pages on the public URL,
+// never on a request's Host header.
+func (s *Service) pageURL(route string, query url.Values) string {
+	u := *s.cfg.PublicURL
+	u.Path = strings.TrimSuffix(u.Path, "/") + route
+	u.RawPath, u.RawQuery, u.Fragment = "", query.Encode(), ""
+	return u.String()
+}
+
+// emit tells OnEvent, if set.
+func (s *Service) emit(ctx context.Context, name string, data map[string]any) {
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(ctx, name, data)
+	}
 }
 
 // PublicURL returns the base of every link.

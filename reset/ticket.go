@@ -58,6 +58,11 @@ type Ticket struct {
 	State        TicketState `json:"state"`
 	ClaimedUntil time.Time   `json:"claimed_until,omitzero"`
 	ClosedAt     time.Time   `json:"closed_at,omitzero"`
+
+	// MarkEmailVerified and Organization come with an admin ticket (Auth0's
+	// mark_email_as_verified and organization_id).
+	MarkEmailVerified bool   `json:"mark_email_verified,omitempty"`
+	Organization      string `json:"organization_id,omitempty"`
 }
 
 // newTicketToken returns a fresh ticket and the store key of its hash.

@@ -21,7 +21,8 @@ var files embed.FS
 // Email template names. ResetEmail is Auth0's "Change Password (Link)"; Auth0's
 // legacy name change_password is accepted as an alias by callers.
 const (
-	ResetEmail = "reset_email"
+	ResetEmail      = "reset_email"
+	PasswordChanged = "password_changed" // the notice after a reset (ours; Auth0 uses an Action)
 )
 
 // EmailSource is the text of one email template, as stored and edited.
@@ -57,6 +58,10 @@ func DefaultEmail(name string) (EmailSource, error) {
 type EmailData struct {
 	URL             string // the reset link
 	URLLifetime     string // how long the link lives, in words ("1 hour")
+	CancelURL       string // "this wasn't me": cancels the link
+	ForgotURL       string // where to ask for a new link
+	ChangedAt       string // when the password changed (the notice)
+	RemoteIP        string // from where (the notice)
 	User            UserData
 	Application     ApplicationData
 	ConnectionName  string
@@ -82,6 +87,10 @@ func SampleData() EmailData {
 	return EmailData{
 		URL:         "https://app.example.com/lo/reset?ticket=SAMPLE-TICKET",
 		URLLifetime: "1 hour",
+		CancelURL:   "https://app.example.com/lo/cancel?id=SAMPLE-ID",
+		ForgotURL:   "https://app.example.com/lo/forgot?client_id=example-app",
+		ChangedAt:   "Mon, 02 Jan 2006 15:04 UTC",
+		RemoteIP:    "192.0.2.10",
 		User: UserData{UserID: "user-123", Email: "jane@example.com", Name: "Jane Doe",
 			Nickname: "jane", GivenName: "Jane", FamilyName: "Doe", EmailVerified: true},
 		Application:     ApplicationData{Name: "Example App", ClientID: "example-app"},
@@ -105,6 +114,10 @@ func (d EmailData) bindings(esc func(string) string) liquid.Bindings {
 	return liquid.Bindings{
 		"url":              esc(d.URL),
 		"url_lifetime":     esc(d.URLLifetime),
+		"cancel_url":       esc(d.CancelURL),
+		"forgot_url":       esc(d.ForgotURL),
+		"changed_at":       esc(d.ChangedAt),
+		"remote_ip":        esc(d.RemoteIP),
 		"user":             user,
 		"application":      app,
 		"client":           app, // Auth0's alias

@@ -13,6 +13,7 @@ const (
 	PageReset   = "reset"
 	PageMessage = "message"
 	PageForgot  = "forgot"
+	PageCancel  = "cancel"
 )
 
 // PageData is what the pages show. Each page uses the fields it needs.
@@ -25,14 +26,17 @@ type PageData struct {
 	Error      string
 
 	// reset
-	Email  string
-	Ticket string
-	Rules  []RuleLine
+	Email string
+	Rules []RuleLine
+	// cancel: the hash that names the ticket to cancel (never the ticket)
+	CancelID string
 
 	// message
 	Message  string
 	LinkURL  string
 	LinkText string
+	// RefreshURL makes the page move on to that URL at once (a meta refresh).
+	RefreshURL string
 
 	// forgot
 	ClientID   string
@@ -58,7 +62,7 @@ func LoadPages() (*Pages, error) {
 		return nil, fmt.Errorf("parse page layout: %w", err)
 	}
 	p := &Pages{byName: map[string]*template.Template{}}
-	for _, name := range []string{PageReset, PageMessage, PageForgot} {
+	for _, name := range []string{PageReset, PageMessage, PageForgot, PageCancel} {
 		t, err := template.Must(layout.Clone()).ParseFS(files, "pages/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)

@@ -200,3 +200,18 @@ func (a *App) setHash(id, hash string) bool {
 	}
 	return ok
 }
+
+// markVerified sets email_verified for the user with that ID.
+func (a *App) markVerified(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if acc, ok := a.users[id]; ok {
+		acc.user.EmailVerified = true
+	}
+}
+
+// EmailVerified reports whether the user with that email has a verified address.
+func (a *App) EmailVerified(email string) bool {
+	acc, ok := a.userByEmail(email)
+	return ok && acc.user.EmailVerified
+}

@@ -20,7 +20,11 @@ func (a *App) lookupUser(w http.ResponseWriter, r *http.Request) {
 	if !a.readHook(w, r, hook.GetUser, &req) {
 		return
 	}
+	// An admin ticket or the Management API names the user by id.
 	acc, ok := a.userByEmail(req.Email)
+	if req.UserID != "" {
+		acc, ok = a.userByID(req.UserID)
+	}
 	if !ok {
 		writeJSON(w, http.StatusNotFound, hook.ErrorResponse{Message: "no such user"})
 		return
@@ -52,6 +56,9 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 	if !a.setHash(req.UserID, hash) {
 		writeJSON(w, http.StatusNotFound, hook.ErrorResponse{Message: "no such user"})
 		return
+	}
+	if req.MarkEmailVerified {
+		a.markVerified(req.UserID)
 	}
 	if req.EndSessions {
 		n := a.endUserSessions(req.UserID)

@@ -1,0 +1,254 @@
+package handlers
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-password-reset/caddy-password-reset/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/templates"
+)
+
+// The admin routes: Auth0's Management API paths and the dashboard.
+const (
+	adminAPIPrefix  = "/api/v2/"
+	adminPagesPath  = "/admin"
+	adminPagePrefix = "/admin/"
+)
+
+// AdminToken is a bearer token for the admin routes. Name appears in the audit log.
+type AdminToken struct {
+	Name   string
+	Secret string
+}
+
+// AdminConfig configures the admin handler.
+type AdminConfig struct {
+	// Tokens are the accepted bearer tokens. Without any, NoToken must be set.
+	Tokens []AdminToken
+	// NoToken trusts the authentication in front of the handler (Caddy's
+	// basic_auth or forward_auth): every request that reaches it is an admin's.
+	NoToken bool
+	// ClientIP returns the client's address as the server trusts it; nil means
+	// RemoteAddr.
+	ClientIP func(*http.Request) string
+	// Principal returns the user Caddy's own authentication let in, "" if none;
+	// with NoToken it names the actor in the audit log.
+	Principal func(*http.Request) string
+	// SMTPConfigured is false when mail goes to the default 127.0.0.1:25: the
+	// dashboard says that custom templates need an SMTP server of your own.
+	SMTPConfigured bool
+	Logger         *zap.Logger
+}
+
+type adminToken struct {
+	name string
+	hash [sha256.Size]byte
+}
+
+// Admin serves the Management API and the dashboard.
+type Admin struct {
+	svc      *reset.Service
+	cfg      AdminConfig
+	tokens   []adminToken
+	log      *zap.Logger
+	pages    *templates.AdminPages
+	api      *http.ServeMux
+	dash     *http.ServeMux
+	origin   *http.CrossOriginProtection
+	previews previewCache
+}
+
+// MinAdminTokenLength is the shortest admin token accepted.
+const MinAdminTokenLength = 16
+
+// NewAdmin returns the admin handler. It refuses a configuration without a token
+// unless NoToken says that something in front authenticates: an open admin API
+// would let anyone set any password.
+func NewAdmin(svc *reset.Service, cfg AdminConfig) (*Admin, error) {
+	if len(cfg.Tokens) == 0 && !cfg.NoToken {
+		return nil, errors.New("password_reset_admin needs a token (token <name> <secret>), " +
+			"or `token none` when Caddy's basic_auth or forward_auth guards the routes in front of it")
+	}
+	if len(cfg.Tokens) > 0 && cfg.NoToken {
+		return nil, errors.New("password_reset_admin: `token none` cannot be combined with tokens")
+	}
+	a := &Admin{svc: svc, cfg: cfg, log: cfg.Logger, origin: http.NewCrossOriginProtection()}
+	if a.log == nil {
+		a.log = zap.NewNop()
+	}
+	if a.cfg.ClientIP == nil {
+		a.cfg.ClientIP = func(r *http.Request) string { return r.RemoteAddr }
+	}
+	if a.cfg.Principal == nil {
+		a.cfg.Principal = func(*http.Request) string { return "" }
+	}
+	seen := map[string]bool{}
+	for _, t := range cfg.Tokens {
+		switch {
+		case t.Name == "" || strings.ContainsAny(t.Name, " \t\r\n"):
+			return nil, errors.New("password_reset_admin: a token needs a name without spaces")
+		case seen[t.Name]:
+			return nil, errors.New("password_reset_admin: token " + t.Name + " is declared twice")
+		case t.Secret == "":
+			return nil, errors.New("password_reset_admin: token " + t.Name + " is empty: is the environment variable set?")
+		case len(t.Secret) < MinAdminTokenLength:
+			return nil, errors.New("password_reset_admin: token " + t.Name + " must be at least 16 characters")
+		}
+		seen[t.Name] = true
+		a.tokens = append(a.tokens, adminToken{name: t.Name, hash: sha256.Sum256([]byte(t.Secret))})
+	}
+	pages, err := templates.LoadAdminPages()
+	if err != nil {
+		return nil, err
+	}
+	a.pages = pages
+	a.api = a.apiRoutes()
+	a.dash = a.dashboardRoutes()
+	return a, nil
+}
+
+// OwnsAdmin reports whether path is an admin route: everything else goes on to the
+// next handler.
+func OwnsAdmin(path string) bool {
+	return strings.HasPrefix(path, adminAPIPrefix) || path == adminPagesPath || strings.HasPrefix(path, adminPagePrefix)
+}
+
+// ServeHTTP serves the admin routes.
+func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if tokenInQuery(r) {
+		// A token in a URL ends up in access logs, proxies and browser history.
+		if strings.HasPrefix(r.URL.Path, adminAPIPrefix) {
+			writeMgmtError(w, http.StatusBadRequest, "token_in_query",
+				"A token in the query string is refused: send it in the Authorization header (Bearer)")
+		} else {
+			a.renderAdminMessage(w, http.StatusBadRequest, "Token in the address",
+				"A token in the address is refused: it would end up in logs and in the browser's history. Sign in with the form instead.")
+		}
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, adminAPIPrefix) {
+		a.serveAPI(w, r)
+		return
+	}
+	a.serveDashboard(w, r)
+}
+
+// tokenInQuery reports whether the URL carries something that looks like a token.
+func tokenInQuery(r *http.Request) bool {
+	for name := range r.URL.Query() {
+		switch strings.ToLower(name) {
+		case "access_token", "token", "bearer", "api_key", "apikey":
+			return true
+		}
+	}
+	return false
+}
+
+// checkToken returns the name of the configured token equal to presented. Every
+// token is compared, in constant time over their hashes, so the time taken says
+// nothing about which token came close.
+func (a *Admin) checkToken(presented string) (adminToken, bool) {
+	sum := sha256.Sum256([]byte(presented))
+	var found adminToken
+	ok := 0
+	for _, t := range a.tokens {
+		if subtle.ConstantTimeCompare(sum[:], t.hash[:]) == 1 {
+			found, ok = t, 1
+		}
+	}
+	return found, ok == 1
+}
+
+// fingerprint identifies a token in a session record without its hash.
+func (t adminToken) fingerprint() string {
+	sum := sha256.Sum256(append([]byte("session\x00"), t.hash[:]...))
+	return hex.EncodeToString(sum[:])
+}
+
+// bearer returns the token of an Authorization: Bearer header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// apiActor authenticates an API call and returns who makes it.
+func (a *Admin) apiActor(w http.ResponseWriter, r *http.Request) (reset.Actor, bool) {
+	actor := reset.Actor{IP: a.cfg.ClientIP(r)}
+	if a.cfg.NoToken {
+		actor.Name = a.principal(r)
+		return actor, true
+	}
+	tok, ok := bearer(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="password-reset-admin"`)
+		writeMgmtError(w, http.StatusUnauthorized, "missing_token", "Missing authentication: send Authorization: Bearer <token>")
+		return actor, false
+	}
+	t, ok := a.checkToken(tok)
+	if !ok {
+		a.log.Warn("admin API call with a wrong token", zap.String("ip", actor.IP))
+		w.Header().Set("WWW-Authenticate", `Bearer realm="password-reset-admin", error="invalid_token"`)
+		writeMgmtError(w, http.StatusUnauthorized, "invalid_token", "Invalid token")
+		return actor, false
+	}
+	actor.Name = t.name
+	return actor, true
+}
+
+func (a *Admin) principal(r *http.Request) string {
+	if p := a.cfg.Principal(r); p != "" {
+		return p
+	}
+	return "caddy-auth"
+}
+
+// previewCache keeps rendered previews for the dashboard's preview frame for a
+// few minutes, by random id and session: the frame loads them with a GET.
+type previewCache struct {
+	mu    sync.Mutex
+	items map[string]previewItem
+	order []string
+}
+
+type previewItem struct {
+	session string
+	html    string
+}
+
+const maxPreviews = 64
+
+func (c *previewCache) put(id, session, html string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.items == nil {
+		c.items = map[string]previewItem{}
+	}
+	c.items[id] = previewItem{session: session, html: html}
+	c.order = append(c.order, id)
+	for len(c.order) > maxPreviews {
+		delete(c.items, c.order[0])
+		c.order = c.order[1:]
+	}
+}
+
+func (c *previewCache) get(id, session string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	it, ok := c.items[id]
+	if !ok || subtle.ConstantTimeCompare([]byte(it.session), []byte(session)) != 1 {
+		return "", false
+	}
+	return it.html, true
+}

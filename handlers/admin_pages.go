@@ -1,0 +1,676 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-password-reset/caddy-password-reset/policy"
+	"github.com/caddy-password-reset/caddy-password-reset/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/templates"
+)
+
+// adminSessionTTL is how long a dashboard sign-in lasts.
+const adminSessionTTL = 8 * time.Hour
+
+type actorKey struct{}
+
+func withActor(ctx context.Context, a reset.Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+func actorFrom(ctx context.Context) reset.Actor {
+	a, _ := ctx.Value(actorKey{}).(reset.Actor)
+	return a
+}
+
+type sessionKey struct{}
+
+type dashSession struct {
+	id string
+	*reset.AdminSession
+}
+
+func sessionFrom(ctx context.Context) dashSession {
+	s, _ := ctx.Value(sessionKey{}).(dashSession)
+	return s
+}
+
+// adminPage is what the dashboard's pages show; each uses the fields it needs.
+type adminPage struct {
+	Title  string
+	Nav    string // the active section
+	Actor  string
+	CSRF   string
+	Flash  string
+	Error  string
+	NoForm bool // the login page: no navigation
+
+	// users
+	Connections   []string
+	Connection    string
+	Query         string
+	User          *reset.UserInfo
+	Rules         []templates.RuleLine
+	Clients       []string
+	DefaultClient string
+	Ticket        *reset.IssuedTicket
+	TicketFor     string
+
+	// templates
+	Templates   []string
+	Name        string
+	Tpl         reset.EmailTemplate
+	Version     int
+	Versions    []reset.TemplateVersion
+	Preview     *reset.Preview
+	PreviewURL  string
+	SMTPWarning bool
+
+	// outbox
+	State    string
+	States   []string
+	Messages []reset.OutboxMessage
+
+	// logs
+	Entries            []reset.AuditEntry
+	Page, Total        int
+	PrevPage, NextPage int
+	HasPrev, HasNext   bool
+}
+
+func (a *Admin) dashboardRoutes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /admin/{$}", a.dashHome)
+	mux.HandleFunc("GET /admin/users", a.dashUsers)
+	mux.HandleFunc("POST /admin/users/password", a.dashSetPassword)
+	mux.HandleFunc("POST /admin/users/reset-email", a.dashSendReset)
+	mux.HandleFunc("POST /admin/users/ticket", a.dashCreateTicket)
+	mux.HandleFunc("GET /admin/templates/{$}", a.dashTemplatesHome)
+	mux.HandleFunc("GET /admin/templates/{name}", a.dashTemplate)
+	mux.HandleFunc("POST /admin/templates/{name}", a.dashTemplateSubmit)
+	mux.HandleFunc("POST /admin/templates/{name}/restore", a.dashRestore)
+	mux.HandleFunc("GET /admin/templates/{name}/preview/{id}", a.dashPreviewFrame)
+	mux.HandleFunc("GET /admin/outbox", a.dashOutbox)
+	mux.HandleFunc("POST /admin/outbox/retry", a.dashRetry)
+	mux.HandleFunc("GET /admin/logs", a.dashLogs)
+	mux.HandleFunc("POST /admin/logout", a.dashLogout)
+	return mux
+}
+
+func (a *Admin) secureCookies(r *http.Request) bool { return r.TLS != nil }
+
+func (a *Admin) sessionCookieName(r *http.Request) string {
+	if a.secureCookies(r) {
+		return "__Host-pwreset_admin"
+	}
+	return "pwreset_admin"
+}
+
+// serveDashboard serves the pages: the sign-in page and the stylesheet to anyone,
+// the rest to a signed-in admin.
+func (a *Admin) serveDashboard(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == adminPagesPath:
+		http.Redirect(w, r, "/admin/", http.StatusSeeOther)
+		return
+	case strings.HasPrefix(r.URL.Path, "/admin/static/") && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		http.StripPrefix("/admin/static/", http.FileServerFS(templates.AdminStatic())).ServeHTTP(w, r)
+		return
+	case r.URL.Path == "/admin/login":
+		a.dashLogin(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if err := a.origin.Check(r); err != nil {
+			a.renderAdminMessage(w, http.StatusForbidden, "Refused", "This form was sent from another site.")
+			return
+		}
+	}
+	sess, ok := a.dashSession(w, r)
+	if !ok {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
+			return
+		}
+		a.renderAdminMessage(w, http.StatusUnauthorized, "Signed out", "Your session ended. Sign in again.")
+		return
+	}
+	if _, pattern := a.dash.Handler(r); pattern == "" {
+		a.renderAdminMessage(w, http.StatusNotFound, "Not found", "There is no such page.")
+		return
+	}
+	ctx := withActor(r.Context(), reset.Actor{Name: sess.Actor, IP: a.cfg.ClientIP(r)})
+	a.dash.ServeHTTP(w, r.WithContext(context.WithValue(ctx, sessionKey{}, sess)))
+}
+
+// dashSession returns the request's valid session. With `token none`, Caddy's
+// authentication in front already let the request in: a session is opened for it.
+func (a *Admin) dashSession(w http.ResponseWriter, r *http.Request) (dashSession, bool) {
+	if c, err := r.Cookie(a.sessionCookieName(r)); err == nil {
+		sess, err := a.svc.AdminSessionByID(r.Context(), c.Value)
+		if err != nil {
+			a.log.Error("read admin session", zap.Error(err))
+			return dashSession{}, false
+		}
+		if sess != nil && a.sessionTokenValid(sess) {
+			return dashSession{id: c.Value, AdminSession: sess}, true
+		}
+	}
+	if !a.cfg.NoToken || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return dashSession{}, false
+	}
+	return a.openSession(w, r, reset.Actor{Name: a.principal(r), IP: a.cfg.ClientIP(r)}, "none")
+}
+
+// sessionTokenValid: a session outlives neither its token nor a switch between
+// tokens and `token none`.
+func (a *Admin) sessionTokenValid(sess *reset.AdminSession) bool {
+	if a.cfg.NoToken {
+		return sess.TokenFingerprint == "none"
+	}
+	ok := 0
+	for _, t := range a.tokens {
+		ok |= subtle.ConstantTimeCompare([]byte(t.fingerprint()), []byte(sess.TokenFingerprint))
+	}
+	return ok == 1
+}
+
+func (a *Admin) openSession(w http.ResponseWriter, r *http.Request, actor reset.Actor, fingerprint string) (dashSession, bool) {
+	id, sess, err := a.svc.CreateAdminSession(r.Context(), actor, fingerprint, adminSessionTTL)
+	if err != nil {
+		a.log.Error("create admin session", zap.Error(err))
+		return dashSession{}, false
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: a.sessionCookieName(r), Value: id, Path: "/", MaxAge: int(adminSessionTTL / time.Second),
+		HttpOnly: true, Secure: a.secureCookies(r), SameSite: http.SameSiteStrictMode,
+	})
+	return dashSession{id: id, AdminSession: sess}, true
+}
+
+var loginFields = fieldSpec{allowed: []string{"_csrf", "token"}}
+
+// dashLogin shows the sign-in form and signs in with an admin token. The token is
+// posted in the form's body, never put in a URL, and exchanged for an HttpOnly,
+// SameSite=Strict session cookie.
+func (a *Admin) dashLogin(w http.ResponseWriter, r *http.Request) {
+	cs := csrf{secure: a.secureCookies(r)}
+	page := adminPage{Title: "Sign in", NoForm: true}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		if a.cfg.NoToken {
+			http.Redirect(w, r, "/admin/", http.StatusSeeOther)
+			return
+		}
+		page.CSRF = cs.token(w, r)
+		a.renderAdmin(w, http.StatusOK, templates.AdminLogin, page)
+		return
+	case http.MethodPost:
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		a.renderAdminMessage(w, http.StatusMethodNotAllowed, "Not allowed", "This page takes GET and POST.")
+		return
+	}
+	fields, err := readFields(r, maxRequestBody, loginFields)
+	if err != nil {
+		a.renderAdminMessage(w, requestStatus(err), "Please try again", "The form could not be read.")
+		return
+	}
+	if err := a.origin.Check(r); err != nil || !cs.check(r, fields["_csrf"]) {
+		a.renderAdminMessage(w, http.StatusForbidden, "Please try again",
+			"Your session expired or the form was sent from another site. Reload the sign-in page and try again.")
+		return
+	}
+	t, ok := a.checkToken(fields["token"])
+	if !ok || a.cfg.NoToken {
+		a.log.Warn("dashboard sign-in with a wrong token", zap.String("ip", a.cfg.ClientIP(r)))
+		page.CSRF, page.Error = cs.token(w, r), "That token is not valid."
+		a.renderAdmin(w, http.StatusUnauthorized, templates.AdminLogin, page)
+		return
+	}
+	if _, ok := a.openSession(w, r, reset.Actor{Name: t.name, IP: a.cfg.ClientIP(r)}, t.fingerprint()); !ok {
+		a.renderAdminMessage(w, http.StatusServiceUnavailable, "Please try again", "The store cannot take the sign-in right now.")
+		return
+	}
+	http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+}
+
+func requestStatus(err error) int {
+	var re *reset.RequestError
+	if errors.As(err, &re) {
+		return re.Status
+	}
+	return http.StatusBadRequest
+}
+
+// dashForm reads a dashboard form and checks its CSRF token against the session's.
+// On failure it has answered.
+func (a *Admin) dashForm(w http.ResponseWriter, r *http.Request, spec fieldSpec) (map[string]string, bool) {
+	spec.allowed = append(spec.allowed, "_csrf")
+	fields, err := readFields(r, maxTemplateBody, spec)
+	if err != nil {
+		var re *reset.RequestError
+		text := "The form could not be read."
+		if errors.As(err, &re) {
+			text = "The form could not be read: " + re.Description + "."
+		}
+		a.renderAdminMessage(w, requestStatus(err), "Please try again", text)
+		return nil, false
+	}
+	sess := sessionFrom(r.Context())
+	if subtle.ConstantTimeCompare([]byte(fields["_csrf"]), []byte(sess.CSRF)) != 1 || fields["_csrf"] == "" {
+		a.renderAdminMessage(w, http.StatusForbidden, "Please try again",
+			"The form's security token is missing or stale (or it was sent from another site). Reload the page and try again.")
+		return nil, false
+	}
+	return fields, true
+}
+
+func (a *Admin) page(r *http.Request, title, nav string) adminPage {
+	sess := sessionFrom(r.Context())
+	return adminPage{Title: title, Nav: nav, Actor: sess.Actor, CSRF: sess.CSRF}
+}
+
+// setAdminPageHeaders sends the reset page's headers, with a CSP that also allows
+// the dashboard's own script (copy buttons) and its preview frame.
+func setAdminPageHeaders(h http.Header) {
+	setPageHeaders(h)
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "+
+		"frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+}
+
+func (a *Admin) renderAdmin(w http.ResponseWriter, status int, name string, data adminPage) {
+	setAdminPageHeaders(w.Header())
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := a.pages.Render(w, name, data); err != nil {
+		a.log.Error("render admin page", zap.String("page", name), zap.Error(err))
+	}
+}
+
+func (a *Admin) renderAdminMessage(w http.ResponseWriter, status int, title, text string) {
+	a.renderAdmin(w, status, templates.AdminMessage, adminPage{Title: title, Error: text, NoForm: true})
+}
+
+// adminProblem is the text of a refusal for a person.
+func (a *Admin) adminProblem(err error) (int, string) {
+	var (
+		ae *reset.AdminError
+		re *reset.RequestError
+	)
+	switch {
+	case errors.As(err, &ae):
+		return ae.Status, ae.Message
+	case errors.As(err, &re):
+		return re.Status, re.Description
+	case errors.Is(err, reset.ErrUnavailable):
+		return http.StatusServiceUnavailable, "The store cannot take the request right now; nothing was changed."
+	}
+	a.log.Error("dashboard: unexpected error", zap.Error(err))
+	return http.StatusInternalServerError, "Something went wrong; nothing was changed."
+}
+
+func (a *Admin) dashHome(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+}
+
+func (a *Admin) dashLogout(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.dashForm(w, r, fieldSpec{}); !ok {
+		return
+	}
+	if err := a.svc.EndAdminSession(r.Context(), sessionFrom(r.Context()).id); err != nil {
+		a.log.Error("end admin session", zap.Error(err))
+	}
+	http.SetCookie(w, &http.Cookie{Name: a.sessionCookieName(r), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: a.secureCookies(r), SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
+}
+
+// usersPage fills the Users page for conn and email, looking the user up when
+// email is set.
+func (a *Admin) usersPage(r *http.Request, conn, email string) (adminPage, int) {
+	p := a.page(r, "Users", "users")
+	p.Connections = a.svc.DatabaseConnections()
+	p.Clients, p.DefaultClient = a.svc.ClientIDs()
+	if conn == "" && len(p.Connections) > 0 {
+		conn = p.Connections[0]
+	}
+	p.Connection, p.Query = conn, email
+	if email == "" {
+		return p, http.StatusOK
+	}
+	info, err := a.svc.FindUser(r.Context(), conn, email)
+	if err != nil {
+		status, text := a.adminProblem(err)
+		if status == http.StatusNotFound {
+			text = "No user with that email in " + conn + "."
+		}
+		p.Error = text
+		return p, status
+	}
+	p.User = info
+	p.Rules = adminRuleLines(info.Connection.Policy)
+	return p, http.StatusOK
+}
+
+func adminRuleLines(pol policy.Policy) []templates.RuleLine {
+	var lines []templates.RuleLine
+	for _, rule := range pol.Rules() {
+		line := templates.RuleLine{Text: rule.Text()}
+		for _, item := range rule.Items {
+			line.Items = append(line.Items, item.Text())
+		}
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+func (a *Admin) dashUsers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p, status := a.usersPage(r, q.Get("connection"), strings.TrimSpace(q.Get("email")))
+	a.renderAdmin(w, status, templates.AdminUsers, p)
+}
+
+var setPasswordFields = fieldSpec{allowed: []string{"connection", "email", "user_id", "newPassword", "confirmNewPassword"}}
+
+func (a *Admin) dashSetPassword(w http.ResponseWriter, r *http.Request) {
+	f, ok := a.dashForm(w, r, setPasswordFields)
+	if !ok {
+		return
+	}
+	p, status := a.usersPage(r, f["connection"], f["email"])
+	if p.User == nil {
+		a.renderAdmin(w, status, templates.AdminUsers, p)
+		return
+	}
+	switch {
+	case f["newPassword"] == "":
+		p.Error, status = "Enter a new password.", http.StatusBadRequest
+	case f["newPassword"] != f["confirmNewPassword"]:
+		p.Error, status = "The two passwords are not the same.", http.StatusBadRequest
+	case f["user_id"] != p.User.User.UserID:
+		p.Error, status = "The user changed since the page was loaded; look them up again.", http.StatusConflict
+	}
+	if p.Error != "" {
+		a.renderAdmin(w, status, templates.AdminUsers, p)
+		return
+	}
+	_, _, err := a.svc.SetPassword(r.Context(), actorFrom(r.Context()), p.User.User.UserID, p.Connection, f["newPassword"])
+	if err != nil {
+		status, p.Error = a.adminProblem(err)
+		a.renderAdmin(w, status, templates.AdminUsers, p)
+		return
+	}
+	p, _ = a.usersPage(r, f["connection"], f["email"])
+	p.Flash = "The password of " + p.Query + " was changed. The user was not notified; their open links were cancelled."
+	a.renderAdmin(w, http.StatusOK, templates.AdminUsers, p)
+}
+
+var userActionFields = fieldSpec{allowed: []string{"connection", "email", "client_id", "ttl"}}
+
+func (a *Admin) dashSendReset(w http.ResponseWriter, r *http.Request) {
+	f, ok := a.dashForm(w, r, userActionFields)
+	if !ok {
+		return
+	}
+	p, status := a.usersPage(r, f["connection"], f["email"])
+	if p.User == nil {
+		a.renderAdmin(w, status, templates.AdminUsers, p)
+		return
+	}
+	if err := a.svc.SendResetEmail(r.Context(), actorFrom(r.Context()), p.Connection, p.User.User.Email, f["client_id"]); err != nil {
+		status, p.Error = a.adminProblem(err)
+		a.renderAdmin(w, status, templates.AdminUsers, p)
+		return
+	}
+	p.Flash = "A reset email to " + p.User.User.Email + " is on its way (see the Outbox). It cancels the user's older links."
+	a.renderAdmin(w, http.StatusOK, templates.AdminUsers, p)
+}
+
+func (a *Admin) dashCreateTicket(w http.ResponseWriter, r *http.Request) {
+	f, ok := a.dashForm(w, r, userActionFields)
+	if !ok {
+		return
+	}
+	p, status := a.usersPage(r, f["connection"], f["email"])
+	if p.User == nil {
+		a.renderAdmin(w, status, templates.AdminUsers, p)
+		return
+	}
+	var ttl time.Duration
+	if f["ttl"] != "" {
+		secs, err := strconv.Atoi(f["ttl"])
+		if err != nil || secs < 0 {
+			p.Error = "The lifetime must be a number of seconds."
+			a.renderAdmin(w, http.StatusBadRequest, templates.AdminUsers, p)
+			return
+		}
+		ttl = time.Duration(secs) * time.Second
+	}
+	t, err := a.svc.CreateTicket(r.Context(), actorFrom(r.Context()), reset.TicketRequest{
+		Email: p.User.User.Email, ConnectionID: p.Connection, ClientID: f["client_id"], TTL: ttl,
+	})
+	if err != nil {
+		status, p.Error = a.adminProblem(err)
+		a.renderAdmin(w, status, templates.AdminUsers, p)
+		return
+	}
+	p, _ = a.usersPage(r, f["connection"], f["email"])
+	p.Ticket, p.TicketFor = t, t.Email
+	a.renderAdmin(w, http.StatusOK, templates.AdminUsers, p)
+}
+
+func (a *Admin) dashTemplatesHome(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/admin/templates/"+templates.ResetEmail, http.StatusSeeOther)
+}
+
+// templatePage fills the template editor for name; tpl overrides the stored
+// template (a draft being previewed or refused).
+func (a *Admin) templatePage(r *http.Request, name string) (adminPage, int) {
+	p := a.page(r, "Emails › Templates", "templates")
+	p.Templates, p.SMTPWarning = a.svc.TemplateNames(), !a.cfg.SMTPConfigured
+	tv, err := a.svc.GetTemplate(r.Context(), name)
+	if err != nil {
+		status, text := a.adminProblem(err)
+		p.Error = text
+		return p, status
+	}
+	p.Name, p.Tpl, p.Version = tv.Template.Template, tv.Template, tv.Version
+	if p.Versions, err = a.svc.TemplateVersions(r.Context(), name); err != nil {
+		status, text := a.adminProblem(err)
+		p.Error = text
+		return p, status
+	}
+	return p, http.StatusOK
+}
+
+func (a *Admin) dashTemplate(w http.ResponseWriter, r *http.Request) {
+	p, status := a.templatePage(r, r.PathValue("name"))
+	a.renderAdmin(w, status, templates.AdminTemplates, p)
+}
+
+var templateFields = fieldSpec{allowed: []string{"action", "from", "subject", "body", "text", "url_lifetime",
+	"result_url", "include_email", "enabled"}}
+
+// dashTemplateSubmit previews or saves the edited template. Checkboxes are sent
+// only when ticked, as HTML forms do.
+func (a *Admin) dashTemplateSubmit(w http.ResponseWriter, r *http.Request) {
+	f, ok := a.dashForm(w, r, templateFields)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	p, status := a.templatePage(r, name)
+	if status != http.StatusOK {
+		a.renderAdmin(w, status, templates.AdminTemplates, p)
+		return
+	}
+	patch := reset.TemplatePatch{}
+	for field, dst := range map[string]**string{"from": &patch.From, "subject": &patch.Subject, "body": &patch.Body,
+		"text": &patch.Text, "result_url": &patch.ResultURL} {
+		v := strings.ReplaceAll(f[field], "\r\n", "\n")
+		*dst = &v
+	}
+	include, enabled := f["include_email"] == "on", f["enabled"] == "on"
+	patch.IncludeEmailInRedirect, patch.Enabled = &include, &enabled
+	lifetime, err := strconv.Atoi(strings.TrimSpace(f["url_lifetime"]))
+	if err != nil {
+		p.Error = "The URL lifetime must be a number of seconds."
+		a.renderAdmin(w, http.StatusBadRequest, templates.AdminTemplates, p)
+		return
+	}
+	patch.URLLifetimeInSeconds = &lifetime
+	// The form shows the draft, saved or not.
+	draft := p.Tpl
+	for _, kv := range []struct {
+		dst *string
+		v   *string
+	}{{&draft.From, patch.From}, {&draft.Subject, patch.Subject}, {&draft.Body, patch.Body}, {&draft.Text, patch.Text}, {&draft.ResultURL, patch.ResultURL}} {
+		*kv.dst = *kv.v
+	}
+	draft.URLLifetimeInSeconds, draft.IncludeEmailInRedirect, draft.Enabled = lifetime, include, enabled
+	switch f["action"] {
+	case "preview":
+		p.Tpl = draft
+		prev, err := a.svc.PreviewTemplate(r.Context(), name, patch)
+		if err != nil {
+			status, p.Error = a.adminProblem(err)
+			a.renderAdmin(w, status, templates.AdminTemplates, p)
+			return
+		}
+		a.showPreview(r, &p, name, prev)
+		a.renderAdmin(w, http.StatusOK, templates.AdminTemplates, p)
+	case "save":
+		tv, err := a.svc.SaveTemplate(r.Context(), actorFrom(r.Context()), name, patch, false, "dashboard")
+		if err != nil {
+			p.Tpl = draft
+			status, p.Error = a.adminProblem(err)
+			a.renderAdmin(w, status, templates.AdminTemplates, p)
+			return
+		}
+		p, _ = a.templatePage(r, name)
+		p.Flash = "Saved as version " + strconv.Itoa(tv.Version) + "."
+		if prev, err := a.svc.PreviewTemplate(r.Context(), name, reset.TemplatePatch{}); err == nil {
+			a.showPreview(r, &p, name, prev)
+		}
+		a.renderAdmin(w, http.StatusOK, templates.AdminTemplates, p)
+	default:
+		p.Error = "Choose Preview or Save."
+		a.renderAdmin(w, http.StatusBadRequest, templates.AdminTemplates, p)
+	}
+}
+
+// showPreview keeps the rendered HTML for the preview frame, which loads it from
+// its own URL with its own CSP (the email's inline styles, no script, sandboxed).
+func (a *Admin) showPreview(r *http.Request, p *adminPage, name string, prev *reset.Preview) {
+	id := strings.ToLower(rand.Text())
+	a.previews.put(id, sessionFrom(r.Context()).id, prev.HTML)
+	p.Preview = prev
+	p.PreviewURL = "/admin/templates/" + url.PathEscape(name) + "/preview/" + id
+}
+
+// dashPreviewFrame serves a rendered preview to the frame of the page that made it.
+func (a *Admin) dashPreviewFrame(w http.ResponseWriter, r *http.Request) {
+	html, ok := a.previews.get(r.PathValue("id"), sessionFrom(r.Context()).id)
+	if !ok {
+		a.renderAdminMessage(w, http.StatusNotFound, "Preview gone", "Preview again from the template page.")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; sandbox; frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
+	h.Set("X-Frame-Options", "SAMEORIGIN")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	w.Write([]byte(html)) //nolint:errcheck // the status is sent
+}
+
+var restoreFields = fieldSpec{allowed: []string{"version"}}
+
+func (a *Admin) dashRestore(w http.ResponseWriter, r *http.Request) {
+	f, ok := a.dashForm(w, r, restoreFields)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	v, err := strconv.Atoi(f["version"])
+	if err != nil {
+		v = 0
+	}
+	tv, err := a.svc.RestoreTemplate(r.Context(), actorFrom(r.Context()), name, v)
+	p, status := a.templatePage(r, name)
+	if err != nil {
+		status, p.Error = a.adminProblem(err)
+	} else {
+		p.Flash = "Version " + strconv.Itoa(v) + " restored as version " + strconv.Itoa(tv.Version) + "."
+	}
+	a.renderAdmin(w, status, templates.AdminTemplates, p)
+}
+
+func (a *Admin) outboxPage(r *http.Request, state string) (adminPage, int) {
+	p := a.page(r, "Outbox", "outbox")
+	p.States = []string{reset.MailQueued, reset.MailRetrying, reset.MailFailed, reset.MailSent}
+	p.State = state
+	msgs, err := a.svc.ListOutbox(r.Context(), state, 0)
+	if err != nil {
+		status, text := a.adminProblem(err)
+		p.Error = text
+		return p, status
+	}
+	p.Messages = msgs
+	return p, http.StatusOK
+}
+
+func (a *Admin) dashOutbox(w http.ResponseWriter, r *http.Request) {
+	p, status := a.outboxPage(r, r.URL.Query().Get("state"))
+	a.renderAdmin(w, status, templates.AdminOutbox, p)
+}
+
+var retryFields = fieldSpec{allowed: []string{"id", "state"}}
+
+func (a *Admin) dashRetry(w http.ResponseWriter, r *http.Request) {
+	f, ok := a.dashForm(w, r, retryFields)
+	if !ok {
+		return
+	}
+	err := a.svc.RetryMail(r.Context(), actorFrom(r.Context()), f["id"])
+	p, status := a.outboxPage(r, f["state"])
+	if err != nil {
+		status, p.Error = a.adminProblem(err)
+	} else {
+		p.Flash = "The message is queued again."
+	}
+	a.renderAdmin(w, status, templates.AdminOutbox, p)
+}
+
+const dashLogPage = 50
+
+func (a *Admin) dashLogs(w http.ResponseWriter, r *http.Request) {
+	p := a.page(r, "Audit log", "logs")
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	page = max(page, 0)
+	entries, total, err := a.svc.AuditLog(r.Context(), page, dashLogPage)
+	if err != nil {
+		status, text := a.adminProblem(err)
+		p.Error = text
+		a.renderAdmin(w, status, templates.AdminLogs, p)
+		return
+	}
+	p.Entries, p.Total, p.Page = entries, total, page
+	p.HasPrev, p.PrevPage = page > 0, page-1
+	p.HasNext, p.NextPage = (page+1)*dashLogPage < total, page+1
+	a.renderAdmin(w, http.StatusOK, templates.AdminLogs, p)
+}

@@ -1,0 +1,149 @@
+package reset
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-password-reset/caddy-password-reset/storage"
+)
+
+// DefaultAuditRetention is how long audit entries are kept unless configured.
+const DefaultAuditRetention = 90 * 24 * time.Hour
+
+const auditPrefix = "audit/"
+
+// Actor is who does an admin action: the name of the admin token (or of the user
+// Caddy's own authentication let in) and the client's address.
+type Actor struct {
+	Name string
+	IP   string
+}
+
+// Audit log event types. The first are Auth0's log codes; the others are ours,
+// for what Auth0 records only as a generic API operation.
+const (
+	AuditPasswordReset   = "scp"            // a user completed a reset with a ticket
+	AuditPasswordSet     = "admin_password" // an admin set a password
+	AuditTicketCreated   = "admin_ticket"   // an admin created a password-change ticket
+	AuditResetRequested  = "admin_reset"    // an admin had a reset email sent
+	AuditTemplateChanged = "admin_template" // an email template changed (put, patch, restore)
+	AuditMailRetried     = "admin_outbox"   // a failed email was queued again
+	AuditAdminLogin      = "admin_login"    // a dashboard sign-in
+)
+
+// AuditEntry is one line of the audit log. It never holds a password, a ticket or
+// a token: what changed is named, not shown.
+type AuditEntry struct {
+	ID          string    `json:"log_id"`
+	Date        time.Time `json:"date"`
+	Type        string    `json:"type"`
+	Description string    `json:"description"`
+	Actor       string    `json:"actor"` // the admin token's name, or "user" for a reset
+	IP          string    `json:"ip,omitempty"`
+	UserID      string    `json:"user_id,omitempty"`
+	UserName    string    `json:"user_name,omitempty"` // Auth0's field: the user's email
+	Connection  string    `json:"connection,omitempty"`
+	ClientID    string    `json:"client_id,omitempty"`
+	Target      string    `json:"target,omitempty"` // a template's name, an outbox message
+}
+
+// auditKey sorts newest first: the time is written as MaxInt64 minus Unix
+// nanoseconds, in fixed width, and a random tail keeps keys unique.
+func auditKey(at time.Time) string {
+	return fmt.Sprintf("%s%019d-%s", auditPrefix, math.MaxInt64-at.UnixNano(), strings.ToLower(randomText(8)))
+}
+
+func (s *Service) auditRetention() time.Duration {
+	if s.cfg.AuditRetention > 0 {
+		return s.cfg.AuditRetention
+	}
+	return DefaultAuditRetention
+}
+
+// audit appends e to the log. A failure is logged, never returned: the action it
+// records has already happened.
+func (s *Service) audit(ctx context.Context, e AuditEntry) {
+	e.Date = s.now().UTC()
+	key := auditKey(e.Date)
+	e.ID = strings.TrimPrefix(key, auditPrefix)
+	data, err := json.Marshal(e)
+	if err == nil {
+		err = storage.UpdateRetry(context.WithoutCancel(ctx), s.cfg.Store, func(tx storage.Tx) error {
+			return tx.Set(key, data, s.auditRetention())
+		})
+	}
+	if err != nil {
+		s.log.Error("could not write the audit log", zap.String("type", e.Type), zap.Error(err))
+	}
+}
+
+// auditAdmin appends an entry for an admin action by a.
+func (s *Service) auditAdmin(ctx context.Context, a Actor, e AuditEntry) {
+	e.Actor, e.IP = a.Name, a.IP
+	s.audit(ctx, e)
+}
+
+// MaxAuditPage is the largest page AuditLog returns (Auth0's per_page limit).
+const MaxAuditPage = 100
+
+// AuditLog returns the page'th page (from 0) of perPage entries, newest first,
+// and the number of entries kept.
+func (s *Service) AuditLog(ctx context.Context, page, perPage int) ([]AuditEntry, int, error) {
+	if perPage <= 0 || perPage > MaxAuditPage {
+		perPage = MaxAuditPage
+	}
+	page = max(page, 0)
+	skip := page * perPage
+	entries := []AuditEntry{}
+	total := 0
+	err := s.cfg.Store.View(ctx, func(tx storage.Tx) error {
+		return tx.Scan(auditPrefix, "", func(_ string, value []byte) error {
+			total++
+			if total <= skip || len(entries) >= perPage {
+				return nil
+			}
+			var e AuditEntry
+			if err := json.Unmarshal(value, &e); err != nil {
+				return fmt.Errorf("decode audit entry: %w", err)
+			}
+			entries = append(entries, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, 0, s.storeErr("read audit log", err)
+	}
+	return entries, total, nil
+}
+
+// clientIPKey carries the client's address in a request's context, so that the
+// service can record where a completed reset came from without a parameter.
+type clientIPKey struct{}
+
+// WithClientIP returns ctx carrying the client's address for the audit log.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
+func clientIPFrom(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
+}
+
+// auditReset records a completed reset; CompleteReset calls it after success.
+func (s *Service) auditReset(ctx context.Context, t *Ticket) {
+	desc := "Password changed with an emailed link"
+	if t.Source == "admin" {
+		desc = "Password changed with an admin ticket"
+	}
+	s.audit(ctx, AuditEntry{
+		Type: AuditPasswordReset, Description: desc, Actor: "user", IP: clientIPFrom(ctx),
+		UserID: t.UserID, UserName: t.Email, Connection: t.Connection, ClientID: t.ClientID,
+	})
+}
