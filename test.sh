@@ -21,7 +21,19 @@ ensure_chromium() {
 	command -v chromium >/dev/null 2>&1 || die "chromium is still missing"
 }
 
+# The auth0 npm package (the real Auth0 SDK that e2e's TestAuth0NodeClient
+# drives), pinned by its package-lock.json.
+ensure_auth0_client() {
+	local dir=e2e/testdata/auth0client
+	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+		die "Node.js 20+ and npm are missing (e2e's TestAuth0NodeClient runs the auth0 npm package)"
+	[ -f "$dir/node_modules/auth0/package.json" ] && return
+	echo "test.sh: installing the auth0 npm package (npm ci in $dir)" >&2
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in $dir"
+}
+
 ensure_chromium
+ensure_auth0_client
 command -v go >/dev/null 2>&1 || die "Go is not installed (want Go 1.26)"
 ./xcaddy.sh build
 
@@ -52,6 +64,14 @@ status=0
 # Caddy, and runs it with Chromium and the built binary) runs without it.
 go test -count=1 -race -timeout 15m -v $(go list ./... | grep -v /e2e$) >"$log" 2>&1 || status=$?
 go test -count=1 -timeout 15m -v ./e2e >>"$log" 2>&1 || status=$?
+# Every fuzz target runs a few seconds past its seeds (which ran as tests above).
+# A crash it finds is written under the package's testdata/fuzz and fails here.
+for target in $(grep -rlE '^func Fuzz' --include='*_test.go' . | xargs grep -hoE '^func Fuzz[A-Za-z0-9]*' |
+	sort -u | sed 's/^func //'); do
+	pkg=$(grep -rlE "^func $target\(" --include='*_test.go' . | head -1 | xargs dirname)
+	echo "fuzz $pkg $target" >>"$log"
+	go test -run='^$' -fuzz="^$target\$" -fuzztime="${FUZZTIME:-8s}" "$pkg" >>"$log" 2>&1 || status=$?
+done
 # The summary: each package's result and every failed or skipped test, with what
 # the failed ones said.
 grep -E '^(ok|FAIL|panic:)|^\s*--- SKIP' "$log" || true

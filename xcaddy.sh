@@ -52,6 +52,9 @@ demo() {
 	# The hook secret is shared by Caddy and the app; a fresh one per run.
 	RESET_HOOK_SECRET="${RESET_HOOK_SECRET:-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')}"
 	export RESET_HOOK_SECRET
+	# The admin token that opens the dashboard and the Management API on :8081.
+	RESET_ADMIN_TOKEN="${RESET_ADMIN_TOKEN:-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')}"
+	export RESET_ADMIN_TOKEN
 	pids=()
 	cleanup() {
 		trap - EXIT INT TERM
@@ -62,12 +65,15 @@ demo() {
 	bin/mailbox -smtp 127.0.0.1:1025 -http 127.0.0.1:8025 & pids+=($!)
 	bin/demoapp -addr 127.0.0.1:9000 & pids+=($!)
 	bin/caddy run --config Caddyfile.example --adapter caddyfile & pids+=($!)
-	cat >&2 <<'TXT'
+	cat >&2 <<TXT
 
   The demo is starting:
     the app       http://localhost:8080/login   (alice@example.com / alice-old-password-1)
     sent mail     http://localhost:8025
+    admin         http://localhost:8081/admin/  (admin token: $RESET_ADMIN_TOKEN)
   Click "Forgot your password?", then open the mail and follow its link.
+  The Management API takes the same token:
+    curl -H "Authorization: Bearer \$RESET_ADMIN_TOKEN" http://localhost:8081/api/v2/email-templates/reset_email
   Ctrl-C stops everything.
 
 TXT

@@ -2,16 +2,20 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/emersion/go-smtp"
 
 	"github.com/caddy-password-reset/caddy-password-reset/examples/mailbox"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
+	"github.com/caddy-password-reset/caddy-password-reset/reset"
 )
 
 // TestAdminAuth: the admin routes open only to a configured bearer token, or to
@@ -110,6 +114,10 @@ func TestAdminTicket(t *testing.T) {
 	if !strings.HasPrefix(answer.Ticket, base+"/lo/reset?ticket=") {
 		t.Fatalf("ticket %q is not a link on the public URL", answer.Ticket)
 	}
+	as.drained()
+	if n := as.box.Count(); n != mails {
+		t.Errorf("the admin ticket sent mail: %d messages, had %d", n, mails)
+	}
 	// The emailed link is superseded.
 	resp, page := as.do("GET", strings.TrimPrefix(emailed, base), "", "")
 	if resp.StatusCode != http.StatusGone || !strings.Contains(page, "newer one") {
@@ -128,10 +136,6 @@ func TestAdminTicket(t *testing.T) {
 	}
 	if !as.app.CheckPassword("alice@example.com", newPassword) {
 		t.Fatal("the password did not change")
-	}
-	as.drained()
-	if n := as.box.Count(); n != mails {
-		t.Errorf("the admin ticket sent mail: %d messages, had %d", n, mails)
 	}
 	entries := as.audit()
 	if len(entries) < 2 || entries[0].Type != "scp" || entries[0].Actor != "user" || entries[0].UserID != "user-alice" ||
@@ -282,6 +286,9 @@ func TestAdminSetPassword(t *testing.T) {
 	}
 }
 
+// defaultLifetime is the built-in template's urlLifetimeInSeconds.
+const defaultLifetime = int(reset.DefaultURLLifetime / time.Second)
+
 // templateJSON is Auth0's email template object.
 type templateJSON struct {
 	Template               string `json:"template"`
@@ -313,7 +320,7 @@ func TestAdminTemplates(t *testing.T) {
 	as.apiOK("GET", p, "", 200, &tpl)
 	as.apiOK("GET", "/api/v2/email-templates/change_password", "", 200, &legacy)
 	if tpl.Template != "reset_email" || tpl.Syntax != "liquid" || !tpl.Enabled || !tpl.IncludeEmailInRedirect ||
-		tpl.URLLifetimeInSeconds != 432000 || !strings.Contains(tpl.Body, "{{ url }}") || legacy != tpl {
+		tpl.URLLifetimeInSeconds != defaultLifetime || !strings.Contains(tpl.Body, "{{ url }}") || legacy != tpl {
 		t.Errorf("GET: %+v\nlegacy name: %+v", tpl, legacy)
 	}
 	as.apiOK("PATCH", p, `{"subject":"Your {{ application.name }} password","urlLifetimeInSeconds":3600}`, 200, &tpl)
@@ -333,7 +340,7 @@ func TestAdminTemplates(t *testing.T) {
 		t.Errorf("preview: %+v", prev)
 	}
 	as.apiOK("PUT", p, `{"template":"reset_email","body":"<p>Hi {{ user.name }}: <a href=\"{{ url }}\">reset</a></p>","from":"Ops <ops@example.com>","subject":"Put subject","syntax":"liquid","enabled":true}`, 200, &tpl)
-	if tpl.Subject != "Put subject" || tpl.From != "Ops <ops@example.com>" || tpl.URLLifetimeInSeconds != 432000 {
+	if tpl.Subject != "Put subject" || tpl.From != "Ops <ops@example.com>" || tpl.URLLifetimeInSeconds != defaultLifetime {
 		t.Errorf("PUT: %+v", tpl)
 	}
 	var versions []versionJSON
@@ -354,7 +361,7 @@ func TestAdminTemplates(t *testing.T) {
 		{"include reads files", "PATCH", `{"body":"{% include '/etc/passwd' %}"}`, 400, "not allowed"},
 		{"render reads files", "PATCH", `{"subject":"{% render 'x' %}"}`, 400, "subject"},
 		{"unknown filter", "PATCH", `{"body":"{{ url | system }}"}`, 400, "body"},
-		{"syntax error in the text part", "PATCH", `{"text":"line one\n{{ url "}`, 400, "text, line 2"},
+		{"syntax error in the text part", "PATCH", `{"text":"line one\n{% if url %}unclosed"}`, 400, "text, line 2"},
 		{"PUT without a body", "PUT", `{"subject":"x"}`, 400, "body"},
 		{"other syntax", "PATCH", `{"syntax":"handlebars"}`, 400, "liquid"},
 		{"header injection in from", "PATCH", `{"from":"ops@example.com\r\nBcc: eve@evil.test"}`, 400, "one line"},
@@ -432,15 +439,16 @@ func TestTemplateSeedVersusRuntimeEdit(t *testing.T) {
 // failed with its recipient masked; once the relay is fixed, retry sends it. The
 // audit log pages newest first.
 func TestAdminOutboxAndLogs(t *testing.T) {
-	// A relay that refuses every message as too large (552: permanent).
+	// A relay that refuses every recipient for good (550 at RCPT TO).
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	strict := mailbox.New(mailbox.Config{MaxMessageBytes: 512})
-	go strict.ServeSMTP(ln) //nolint:errcheck // ends with Close
+	strict := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return refusingSession{}, nil }))
+	strict.Domain = "refusing.test"
+	go strict.Serve(ln) //nolint:errcheck // ends with Close
 	addr := ln.Addr().String()
-	as := newAdminStackWithBox(t, &testenv.Mailbox{Box: strict, Addr: addr})
+	as := newAdminStackWithBox(t, &testenv.Mailbox{Box: mailbox.New(mailbox.Config{}), Addr: addr})
 	as.requestReset("alice@example.com")
 	var failed []struct {
 		ID        string   `json:"id"`
@@ -453,7 +461,7 @@ func TestAdminOutboxAndLogs(t *testing.T) {
 		as.apiOK("GET", "/api/v2/outbox?state=failed", "", 200, &failed)
 		return len(failed) == 1, nil
 	})
-	if f := failed[0]; f.To[0] != "a***@example.com" || f.Template != "reset_email" || !strings.Contains(f.LastError, "552") ||
+	if f := failed[0]; f.To[0] != "a***@example.com" || f.Template != "reset_email" || !strings.Contains(f.LastError, "550") ||
 		strings.Contains(f.LastError, "alice") {
 		t.Errorf("failed message: %+v", f)
 	}
@@ -497,6 +505,19 @@ func TestAdminOutboxAndLogs(t *testing.T) {
 		as.apiErr("GET", "/api/v2/logs?"+q, adminToken, "", 400, "invalid_query_string", "")
 	}
 }
+
+// refusingSession is an SMTP session that refuses every recipient with 550.
+type refusingSession struct{}
+
+func (refusingSession) Reset()        {}
+func (refusingSession) Logout() error { return nil }
+func (refusingSession) Mail(string, *smtp.MailOptions) error {
+	return nil
+}
+func (refusingSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such mailbox: " + to}
+}
+func (refusingSession) Data(io.Reader) error { return nil }
 
 // newAdminStackWithBox is newAdminStack mailing to box.
 func newAdminStackWithBox(t *testing.T, box *testenv.Mailbox) *adminStack {

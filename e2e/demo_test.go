@@ -35,7 +35,7 @@ func TestDemoCommand(t *testing.T) {
 	data := t.TempDir()
 	cmd := exec.Command("./xcaddy.sh", "demo")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "RESET_HOOK_SECRET="+testenv.HookSecret)
+	cmd.Env = append(os.Environ(), "RESET_HOOK_SECRET="+testenv.HookSecret, "RESET_ADMIN_TOKEN="+adminToken)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := os.Create(filepath.Join(data, "demo.log"))
 	if err != nil {
@@ -103,6 +103,7 @@ func TestDemoCommand(t *testing.T) {
 	if home := getPage(t, client, "http://localhost:8080/"); !strings.Contains(home, "bob@example.com") {
 		t.Errorf("not signed in after the reset:\n%s", home)
 	}
+	checkDemoAdmin(t)
 }
 
 // demoMailLink returns the reset link of the newest mail to `to` in the catcher's

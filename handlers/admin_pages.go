@@ -199,7 +199,7 @@ func (a *Admin) openSession(w http.ResponseWriter, r *http.Request, actor reset.
 	return dashSession{id: id, AdminSession: sess}, true
 }
 
-var loginFields = fieldSpec{allowed: []string{"_csrf", "token"}}
+var loginFields = fieldSpec{allowed: []string{"_csrf", "token", "username"}}
 
 // dashLogin shows the sign-in form and signs in with an admin token. The token is
 // posted in the form's body, never put in a URL, and exchanged for an HttpOnly,
@@ -382,7 +382,7 @@ func (a *Admin) dashUsers(w http.ResponseWriter, r *http.Request) {
 	a.renderAdmin(w, status, templates.AdminUsers, p)
 }
 
-var setPasswordFields = fieldSpec{allowed: []string{"connection", "email", "user_id", "newPassword", "confirmNewPassword"}}
+var setPasswordFields = fieldSpec{allowed: []string{"connection", "email", "user_id", "username", "newPassword", "confirmNewPassword"}}
 
 func (a *Admin) dashSetPassword(w http.ResponseWriter, r *http.Request) {
 	f, ok := a.dashForm(w, r, setPasswordFields)

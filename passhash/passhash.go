@@ -226,6 +226,11 @@ type decoded struct {
 // proportion to the parameters.
 func decode(encoded string) (decoded, error) {
 	var d decoded
+	if strings.ContainsAny(encoded, "\r\n") {
+		// encoding/base64 skips CR and LF even in strict mode; a stored
+		// string has none, so one means corruption.
+		return d, ErrMalformed
+	}
 	f := strings.Split(encoded, "$")
 	if len(f) != 6 || f[0] != "" {
 		return d, ErrMalformed

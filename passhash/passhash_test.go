@@ -145,6 +145,8 @@ func TestDecodeRefuses(t *testing.T) {
 		{"zero lanes", "$argon2id$v=19$m=19456,t=2,p=0$" + salt + "$" + key, ErrParams},
 		{"memory under 8 KiB per lane", "$argon2id$v=19$m=15,t=2,p=2$" + salt + "$" + key, ErrParams},
 		{"padded salt", "$argon2id$v=19$m=19456,t=2,p=1$" + salt + "==$" + key, ErrMalformed},
+		{"CR in the salt", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRz\rYWx0c2FsdA$" + key, ErrMalformed},
+		{"LF at the end", ok + "\n", ErrMalformed},
 		{"url base64", "$argon2id$v=19$m=19456,t=2,p=1$" + salt + "$" + strings.ReplaceAll(key, "+", "-"), ErrMalformed},
 		{"short salt", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$" + key, ErrParams},
 		{"no key", "$argon2id$v=19$m=19456,t=2,p=1$" + salt + "$", ErrParams},

@@ -136,6 +136,8 @@ func TestDictionary(t *testing.T) {
 		{"custom word, upper NFC", custom, "CRÈME BRÛLÉE", dictionary},
 		{"custom word, final sigma", custom, "σοφια", dictionary},
 		{"list still applies with custom words", custom, "qwerty", dictionary},
+		{"ASCII custom word, ß in the password", Policy{Level: LevelNone, Dictionary: true, CustomWords: []string{"STRASSE"}}, "Straße", dictionary},
+		{"ASCII custom word, Kelvin sign in the password", Policy{Level: LevelNone, Dictionary: true, CustomWords: []string{"kelvin"}}, "\u212Aelvin", dictionary},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -464,7 +466,7 @@ func TestValidateOptions(t *testing.T) {
 		{Policy{Dictionary: true, CustomWords: []string{"acme", " "}}, []string{"custom dictionary word 2 is empty"}},
 		{Policy{Dictionary: true, CustomWords: []string{"\xff"}}, []string{"word 1 is not valid UTF-8"}},
 		{Policy{Dictionary: true, CustomWords: []string{strings.Repeat("x", 1025)}}, []string{"word 1 is longer than 1024"}},
-		{Policy{Dictionary: true, CustomWords: make([]string, MaxCustomWords+1)}, []string{"10001 custom dictionary words, more than 10000"}},
+		{Policy{Dictionary: true, CustomWords: make([]string, MaxCustomWords+1)}, []string{"1001 custom dictionary words, more than 1000"}},
 		{Policy{Level: LevelNIST, MinLength: 8}, nil},
 		{Policy{Level: LevelNIST, MinLength: 7}, []string{"min_length 7 is below 8"}},
 		{Policy{Level: LevelNIST, MaxLength: 63}, []string{"max_length 63 out of range"}},
@@ -612,6 +614,19 @@ func FuzzCheckFor(f *testing.F) {
 	})
 }
 
+// benchWords returns n distinct custom words of assorted lengths, a tenth of
+// them not ASCII.
+func benchWords(n int) []string {
+	words := make([]string, n)
+	for i := range words {
+		words[i] = fmt.Sprintf("word%0*d", i%9+1, i)
+		if i%10 == 0 {
+			words[i] = fmt.Sprintf("wört%d", i)
+		}
+	}
+	return words
+}
+
 // benchUser is a typical profile for the option benchmarks.
 var benchUser = UserInfo{Name: "Alice Smith", Nickname: "alice", GivenName: "Alice", FamilyName: "Smith",
 	Email: "alice.smith@example.com", Username: "asmith"}
@@ -641,6 +656,7 @@ func BenchmarkCheckFor(b *testing.B) {
 		{"zxcvbn", Policy{Level: LevelGood, MinZxcvbnScore: 3}},
 		{"nist", Policy{Level: LevelNIST}},
 		{"all", Policy{Level: LevelGood, Dictionary: true, CustomWords: []string{"acme", "widgets"}, NoPersonalInfo: true, MinZxcvbnScore: 3}},
+		{"1000 custom words", Policy{Level: LevelGood, Dictionary: true, CustomWords: benchWords(MaxCustomWords)}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			pw := benchPassword

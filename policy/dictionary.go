@@ -44,6 +44,14 @@ func isCommon(key string, words []string) bool {
 		return true
 	}
 	for _, w := range words {
+		if isASCII(w) {
+			// ASCII folds to ASCII of the same length, so most words are
+			// ruled out by their length, and the rest need no allocation.
+			if len(w) == len(key) && strings.EqualFold(w, key) {
+				return true
+			}
+			continue
+		}
 		if foldKey(w) == key {
 			return true
 		}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // maxEmailBytes is the longest address SMTP can carry (RFC 5321: a 256-octet path
@@ -12,11 +14,17 @@ import (
 const maxEmailBytes = 254
 
 // normalizeEmail checks an address as typed by a user and returns the form that is
-// sent to the app's lookup: trimmed, with the domain lower-cased. It refuses what no
-// mailbox can be: invalid UTF-8, control characters, display names, comments. Mail
-// never goes to this string: it goes to the address the app's lookup returns.
+// sent to the app's lookup: trimmed, in Unicode NFC (the composed form, which is
+// what a form in one browser sends and another may not), with the domain
+// lower-cased. It refuses what no mailbox can be: invalid UTF-8, control
+// characters, display names, comments. Mail never goes to this string: it goes to
+// the address the app's lookup returns (GitHub's dotless-i case, Django
+// CVE-2019-19844).
 func normalizeEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
+	if utf8.ValidString(s) {
+		s = norm.NFC.String(s)
+	}
 	switch {
 	case s == "":
 		return "", badRequest("Missing required parameter: email")

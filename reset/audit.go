@@ -122,28 +122,14 @@ func (s *Service) AuditLog(ctx context.Context, page, perPage int) ([]AuditEntry
 	return entries, total, nil
 }
 
-// clientIPKey carries the client's address in a request's context, so that the
-// service can record where a completed reset came from without a parameter.
-type clientIPKey struct{}
-
-// WithClientIP returns ctx carrying the client's address for the audit log.
-func WithClientIP(ctx context.Context, ip string) context.Context {
-	return context.WithValue(ctx, clientIPKey{}, ip)
-}
-
-func clientIPFrom(ctx context.Context) string {
-	ip, _ := ctx.Value(clientIPKey{}).(string)
-	return ip
-}
-
 // auditReset records a completed reset; CompleteReset calls it after success.
-func (s *Service) auditReset(ctx context.Context, t *Ticket) {
+func (s *Service) auditReset(ctx context.Context, t *Ticket, ip string) {
 	desc := "Password changed with an emailed link"
 	if t.Source == "admin" {
 		desc = "Password changed with an admin ticket"
 	}
 	s.audit(ctx, AuditEntry{
-		Type: AuditPasswordReset, Description: desc, Actor: "user", IP: clientIPFrom(ctx),
+		Type: AuditPasswordReset, Description: desc, Actor: "user", IP: ip,
 		UserID: t.UserID, UserName: t.Email, Connection: t.Connection, ClientID: t.ClientID,
 	})
 }

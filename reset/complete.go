@@ -151,7 +151,7 @@ func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completio
 		"connection": t.Connection, "client_id": t.ClientID, "user_id": t.UserID, "source": t.Source,
 	})
 	s.log.Info("password reset completed", zap.String("connection", t.Connection), zap.String("client_id", t.ClientID))
-	s.auditReset(ctx, t)
+	s.auditReset(ctx, t, form.IP)
 	client, _ := s.Client(t.ClientID)
 	return &Completion{RedirectURL: resultRedirect(t, true, SuccessMessage), AppName: s.appName(client)}, nil
 }

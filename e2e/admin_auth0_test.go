@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
+)
+
+// auth0ClientDir holds the real auth0 npm package, pinned by package-lock.json;
+// ./test.sh installs it with `npm ci`.
+const auth0ClientDir = "testdata/auth0client"
+
+// nodeResult is one call's outcome as script.js reports it.
+type nodeResult struct {
+	OK      bool            `json:"ok"`
+	Data    json.RawMessage `json:"data"`
+	Status  int             `json:"status"`
+	Body    mgmtError       `json:"body"`
+	Message string          `json:"message"`
+}
+
+// TestAuth0NodeClient drives the plugin's Management API with Auth0's own Node.js
+// SDK (the auth0 npm package's ManagementClient), unchanged but for its domain
+// and token, over HTTPS with Caddy's internal CA: tickets.changePassword,
+// users.update with a password, and emailTemplates get/update/set, including
+// the SDK's error classes for a 404 and 400s.
+func TestAuth0NodeClient(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("this test needs Node.js (node) and never skips: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(auth0ClientDir, "node_modules", "auth0", "package.json")); err != nil {
+		t.Fatalf("the auth0 npm package is missing: run ./test.sh, which runs `npm ci` in e2e/%s (%v)", auth0ClientDir, err)
+	}
+	as := newAdminStack(t, "")
+	as.waitTLS()
+
+	const nodePassword = "Node-set-Password-7"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "script.js")
+	cmd.Dir = auth0ClientDir
+	cmd.Env = append(os.Environ(),
+		"AUTH0_DOMAIN="+adminTLS,
+		"AUTH0_TOKEN="+adminToken,
+		"NODE_EXTRA_CA_CERTS="+as.caRoot(),
+		"RESULT_URL="+base+"/login?from=ticket",
+		"NEW_PASSWORD="+nodePassword,
+	)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("node script.js: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
+	}
+	t.Logf("node script.js took %s", time.Since(start).Round(time.Millisecond))
+	var out map[string]nodeResult
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("script output: %v\n%s\nstderr: %s", err, stdout.String(), stderr.String())
+	}
+	ok := func(name string, v any) {
+		t.Helper()
+		r := out[name]
+		if !r.OK {
+			t.Fatalf("%s failed: %d %+v %s", name, r.Status, r.Body, r.Message)
+		}
+		if err := json.Unmarshal(r.Data, v); err != nil {
+			t.Fatalf("%s: %v in %s", name, err, r.Data)
+		}
+	}
+	refused := func(name string, status int, code, mention string) {
+		t.Helper()
+		r := out[name]
+		if r.OK || r.Status != status || (code != "" && r.Body.ErrorCode != code) || !strings.Contains(r.Body.Message, mention) {
+			t.Errorf("%s: %+v; want the SDK's error with status %d, code %q, mentioning %q", name, r, status, code, mention)
+		}
+	}
+
+	var ticket struct {
+		Ticket string `json:"ticket"`
+	}
+	ok("ticketByEmail", &ticket)
+	if !strings.HasPrefix(ticket.Ticket, base+"/lo/reset?ticket=") {
+		t.Errorf("ticket %q", ticket.Ticket)
+	}
+	var byID struct {
+		Ticket string `json:"ticket"`
+	}
+	ok("ticketByID", &byID)
+	refused("ticketUnknownUser", 404, "inexistent_user", "does not exist")
+	refused("ticketBadResultURL", 400, "invalid_body", "not allowed")
+
+	// The ticket the SDK made works in the reset page, without the email in the
+	// redirect (includeEmailInRedirect: false).
+	csrf := as.openForm(ticket.Ticket)
+	resp, page := as.do("POST", "/lo/reset", "application/x-www-form-urlencoded", url.Values{
+		"_csrf": {csrf}, "ticket": {testenv.Ticket(t, ticket.Ticket)}, "newPassword": {newPassword}, "confirmNewPassword": {newPassword},
+	}.Encode())
+	if resp.StatusCode != 303 || strings.Contains(resp.Header.Get("Location"), "email=") {
+		t.Errorf("reset with the SDK's ticket: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
+	}
+	if !as.app.CheckPassword("alice@example.com", newPassword) {
+		t.Error("alice's password did not change through the SDK's ticket")
+	}
+
+	var user struct {
+		UserID string `json:"user_id"`
+		Email  string `json:"email"`
+	}
+	ok("setPassword", &user)
+	if user.UserID != "user-bob" || user.Email != "bob@example.com" {
+		t.Errorf("users.update answered %+v", user)
+	}
+	if !as.app.CheckPassword("bob@example.com", nodePassword) {
+		t.Error("bob's password did not change through users.update")
+	}
+	refused("weakPassword", 400, "invalid_password", "PasswordStrengthError")
+
+	var got, updated, legacy, set templateJSON
+	ok("templateGet", &got)
+	ok("templateUpdate", &updated)
+	ok("templateLegacyGet", &legacy)
+	ok("templateSet", &set)
+	if got.Template != "reset_email" || got.Syntax != "liquid" || !strings.Contains(got.Body, "{{ url }}") {
+		t.Errorf("emailTemplates.get: %+v", got)
+	}
+	if updated.Subject != "Reset your {{ application.name }} password (node)" || updated.Body != got.Body || legacy.Subject != updated.Subject {
+		t.Errorf("emailTemplates.update: %+v; legacy name: %+v", updated, legacy)
+	}
+	if set.Subject != "Set by node" || set.From != "Ops <ops@example.com>" || set.URLLifetimeInSeconds != 7200 {
+		t.Errorf("emailTemplates.set: %+v", set)
+	}
+	refused("templateBad", 400, "invalid_template", "body, line 1")
+
+	// The template the SDK set is the one mailed.
+	after := as.box.LastID()
+	as.requestReset("alice@example.com")
+	msg := as.box.WaitMail(t, "alice@example.com", after)
+	if msg.Subject != "Set by node" || !strings.Contains(msg.HTML, "within 2 hours") || !strings.Contains(msg.From, "<ops@example.com>") {
+		t.Errorf("mail after emailTemplates.set: %q from %q\n%s", msg.Subject, msg.From, msg.HTML)
+	}
+	types := map[string]bool{}
+	for _, e := range as.audit() {
+		if e.Actor == "ops" {
+			types[e.Type] = true
+		}
+	}
+	for _, want := range []string{"admin_ticket", "admin_password", "admin_template"} {
+		if !types[want] {
+			t.Errorf("no %s entry by ops in the audit log", want)
+		}
+	}
+}
+
+// waitTLS waits until the https admin site answers a handshake with a
+// certificate from Caddy's internal CA, which Caddy issues as it starts.
+func (as *adminStack) waitTLS() {
+	as.t.Helper()
+	testenv.Eventually(as.t, "the https admin site's certificate", func() (bool, error) {
+		pem, err := os.ReadFile(as.caRoot())
+		if err != nil {
+			return false, nil
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		conn, err := tls.Dial("tcp", adminTLS, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+		if err != nil {
+			return false, nil
+		}
+		conn.Close()
+		return true, nil
+	})
+}
