@@ -43,9 +43,14 @@ func init() {
 //				secret <secret>
 //				timeout <duration>
 //			}
-//			password_policy none|low|fair|good|excellent
+//			password_policy none|low|fair|good|excellent|nist
 //			min_length <n>
 //			max_length <n>
+//			password_dictionary on|off
+//			password_dictionary_words <word>...
+//			password_no_personal_info on|off
+//			password_min_score <0-4>
+//			password_history <0-24>
 //		}
 //		client <id> {
 //			name <name>
@@ -229,6 +234,16 @@ func (a *App) unmarshalConnection(d *caddyfile.Dispenser) error {
 			err = intArg(d, &c.MinLength)
 		case "max_length":
 			err = intArg(d, &c.MaxLength)
+		case "password_dictionary":
+			c.PasswordDictionary, err = onOff(d)
+		case "password_dictionary_words":
+			c.DictionaryWords = append(c.DictionaryWords, d.RemainingArgs()...)
+		case "password_no_personal_info":
+			c.NoPersonalInfo, err = onOff(d)
+		case "password_min_score":
+			err = intArg(d, &c.MinScore)
+		case "password_history":
+			err = intArg(d, &c.History)
 		default:
 			return d.Errf("unrecognized connection option '%s'", d.Val())
 		}

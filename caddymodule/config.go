@@ -55,6 +55,18 @@ type ConnectionConfig struct {
 	MinLength int `json:"min_length,omitempty"`
 	// MaxLength is the longest password accepted (code points). Default: 128.
 	MaxLength int `json:"max_length,omitempty"`
+	// PasswordDictionary refuses the 10,000 most common passwords and
+	// DictionaryWords (whole password, any case). Default: off (on for nist).
+	PasswordDictionary bool     `json:"password_dictionary,omitempty"`
+	DictionaryWords    []string `json:"password_dictionary_words,omitempty"`
+	// NoPersonalInfo refuses passwords containing the user's name or email's
+	// local part, as the app's lookup returned them. Default: off.
+	NoPersonalInfo bool `json:"password_no_personal_info,omitempty"`
+	// MinScore is the lowest zxcvbn strength score accepted, 1-4. Default: off.
+	MinScore int `json:"password_min_score,omitempty"`
+	// History forbids reusing the last N passwords changed through the plugin,
+	// 0-24. Default: 0.
+	History int `json:"password_history,omitempty"`
 }
 
 // UpstreamConfig locates the app's hooks.
@@ -262,7 +274,9 @@ func buildPolicy(cc ConnectionConfig) (policy.Policy, error) {
 			return policy.Policy{}, err
 		}
 	}
-	p := policy.Policy{Level: level, MinLength: cc.MinLength, MaxLength: cc.MaxLength}
+	p := policy.Policy{Level: level, MinLength: cc.MinLength, MaxLength: cc.MaxLength,
+		Dictionary: cc.PasswordDictionary, CustomWords: cc.DictionaryWords, NoPersonalInfo: cc.NoPersonalInfo,
+		MinZxcvbnScore: cc.MinScore, History: cc.History}
 	return p, p.Validate()
 }
 

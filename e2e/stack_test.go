@@ -36,14 +36,20 @@ type stack struct {
 	app    *testenv.App
 	box    *testenv.Mailbox
 	dir    string
-	// options are extra lines in the global password_reset block.
-	options string
+	// options are extra lines in the global password_reset block; global are
+	// extra global options; site are extra lines in the :9080 site.
+	options, global, site string
 }
 
 func newStack(t *testing.T, options string) *stack {
 	t.Helper()
-	s := &stack{t: t, tester: caddytest.NewTester(t), app: testenv.StartApp(t), box: testenv.StartMailbox(t),
-		dir: t.TempDir(), options: options}
+	return startStack(t, &stack{options: options})
+}
+
+// startStack starts s, whose options, global and site may be set.
+func startStack(t *testing.T, s *stack) *stack {
+	t.Helper()
+	s.t, s.tester, s.app, s.box, s.dir = t, caddytest.NewTester(t), testenv.StartApp(t), testenv.StartMailbox(t), t.TempDir()
 	s.tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	// Unload the config before t.TempDir removes the store's directory: cleanups
 	// run last-registered first.
@@ -60,6 +66,7 @@ func (s *stack) caddyfile() string {
 	skip_install_trust
 	persist_config off
 	storage file_system %s
+%s
 	password_reset {
 		public_url %s
 		storage badger %s
@@ -85,10 +92,11 @@ func (s *stack) caddyfile() string {
 
 :%d {
 	password_reset
+%s
 	reverse_proxy %s
 }
-`, httpPort, filepath.Join(s.dir, "caddy"), base, filepath.Join(s.dir, "store"), s.box.Addr, conn,
-		s.app.URL, base, s.options, httpPort, strings.TrimPrefix(s.app.URL, "http://"))
+`, httpPort, filepath.Join(s.dir, "caddy"), s.global, base, filepath.Join(s.dir, "store"), s.box.Addr, conn,
+		s.app.URL, base, s.options, httpPort, s.site, strings.TrimPrefix(s.app.URL, "http://"))
 }
 
 func (s *stack) load() {
@@ -163,7 +171,7 @@ func (s *stack) resetLink(email string) string {
 	s.t.Helper()
 	after := s.box.LastID()
 	s.requestReset(email)
-	return testenv.ResetLink(s.t, s.box.WaitMail(s.t, email, after))
+	return testenv.ResetLink(s.t, s.box.WaitResetMail(s.t, email, after))
 }
 
 var (

@@ -33,22 +33,31 @@ type TicketInfo struct {
 // mail scanners open links, and a GET must not use them up. Errors are
 // *TicketError or ErrUnavailable.
 func (s *Service) OpenTicket(ctx context.Context, token string) (*TicketInfo, error) {
-	t, err := s.readTicket(ctx, token)
+	t, conn, err := s.usableTicket(ctx, token)
 	if err != nil {
 		return nil, err
-	}
-	if err := t.usable(s.now()); err != nil {
-		return nil, err
-	}
-	conn, ok := s.cfg.Connections[t.Connection]
-	if !ok {
-		return nil, ErrTicketInvalid
 	}
 	client, _ := s.Client(t.ClientID)
 	return &TicketInfo{
 		Email: t.Email, Connection: t.Connection, ClientID: t.ClientID,
 		AppName: s.appName(client), Policy: conn.Policy, ExpiresAt: t.ExpiresAt, ResultURL: t.ResultURL,
 	}, nil
+}
+
+// usableTicket reads a ticket that can be used now, with its connection.
+func (s *Service) usableTicket(ctx context.Context, token string) (*Ticket, *Connection, error) {
+	t, err := s.readTicket(ctx, token)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := t.usable(s.now()); err != nil {
+		return nil, nil, err
+	}
+	conn, ok := s.cfg.Connections[t.Connection]
+	if !ok || conn.Kind != connection.Database {
+		return nil, nil, ErrTicketInvalid
+	}
+	return t, conn, nil
 }
 
 // TicketContext returns the connection and client a ticket was issued for, even if
@@ -115,7 +124,7 @@ type ResetForm struct {
 // *RateLimitError or ErrUnavailable.
 func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completion, error) {
 	token, password, confirm := form.Ticket, form.Password, form.Confirm
-	info, err := s.OpenTicket(ctx, token)
+	t, conn, err := s.usableTicket(ctx, token)
 	if err != nil {
 		return nil, err
 	}
@@ -125,16 +134,15 @@ func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completio
 	if err := checkForm(password, confirm); err != nil {
 		return nil, err
 	}
-	if err := info.Policy.Check(password); err != nil {
-		var pe *policy.Error
-		if errors.As(err, &pe) {
-			return nil, err
-		}
-		return nil, &FormError{Message: "The password cannot be read: " + err.Error()}
+	if err := s.checkPassword(ctx, conn.Policy, t, password); err != nil {
+		return nil, err
+	}
+	hist, err := s.historyUpdate(ctx, conn.Policy, password)
+	if err != nil {
+		return nil, err
 	}
 	key, _ := parseTicket(token)
-	t, err := s.claimTicket(ctx, key)
-	if err != nil {
+	if t, err = s.claimTicket(ctx, key); err != nil {
 		return nil, err
 	}
 	if err := s.changePassword(ctx, t, password); err != nil {
@@ -142,7 +150,7 @@ func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completio
 		return nil, err
 	}
 	notice := s.renderNotice(ctx, t, form.IP)
-	if err := s.finishTicket(ctx, key, t, notice); err != nil {
+	if err := s.finishTicket(ctx, key, t, notice, hist, conn.Policy.History); err != nil {
 		// The password did change. The claim runs out by itself; after that the
 		// link could set a password again, so the failure is logged loudly.
 		s.log.Error("password changed but ticket not marked used", zap.Error(err))
@@ -154,6 +162,21 @@ func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completio
 	s.auditReset(ctx, t, form.IP)
 	client, _ := s.Client(t.ClientID)
 	return &Completion{RedirectURL: resultRedirect(t, true, SuccessMessage), AppName: s.appName(client)}, nil
+}
+
+// checkPassword applies the connection's policy, with the user's profile for the
+// personal-data rule, and its password history.
+func (s *Service) checkPassword(ctx context.Context, pol policy.Policy, t *Ticket, password string) error {
+	err := pol.CheckFor(password, policy.UserInfo{Email: t.Email, Name: t.Name, Nickname: t.Nickname,
+		GivenName: t.GivenName, FamilyName: t.FamilyName})
+	var pe *policy.Error
+	switch {
+	case errors.As(err, &pe):
+		return err
+	case err != nil:
+		return &FormError{Message: "The password cannot be read: " + err.Error()}
+	}
+	return s.checkHistory(ctx, pol, t.Connection, t.UserID, password)
 }
 
 // limitSubmit applies the reset form's limits. The ticket is counted by its hash.
@@ -249,9 +272,10 @@ func (s *Service) releaseTicket(ctx context.Context, key string, claimed *Ticket
 	}
 }
 
-// finishTicket marks the ticket used, cancels the user's other tickets and queues
-// the "password changed" notice (if any), in one transaction.
-func (s *Service) finishTicket(ctx context.Context, key string, claimed *Ticket, notice *mail.Message) error {
+// finishTicket marks the ticket used, cancels the user's other tickets, records the
+// password in the history (if kept) and queues the "password changed" notice (if
+// any), in one transaction.
+func (s *Service) finishTicket(ctx context.Context, key string, claimed *Ticket, notice *mail.Message, hist *historyEntry, keep int) error {
 	var mailID string
 	err := storage.UpdateRetry(context.WithoutCancel(ctx), s.cfg.Store, func(tx storage.Tx) error {
 		now := s.now()
@@ -264,6 +288,9 @@ func (s *Service) finishTicket(ctx context.Context, key string, claimed *Ticket,
 			return err
 		}
 		if err := closeUserTickets(tx, claimed.Connection, claimed.UserID, TicketCancelled, now); err != nil {
+			return err
+		}
+		if err := putHistory(tx, claimed.Connection, claimed.UserID, hist, keep); err != nil {
 			return err
 		}
 		if notice == nil {

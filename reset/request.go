@@ -181,7 +181,7 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 	token, key := newTicketToken()
 	t := &Ticket{
 		Connection: conn.Name, ClientID: clientID(client), UserID: user.UserID, Email: user.Email,
-		Name: user.Name, ResultURL: firstNonEmpty(tpl.tpl.ResultURL, clientResultURL(client)),
+		Name: user.Name, Nickname: user.Nickname, GivenName: user.GivenName, FamilyName: user.FamilyName, ResultURL: firstNonEmpty(tpl.tpl.ResultURL, clientResultURL(client)),
 		IncludeEmail: tpl.tpl.IncludeEmailInRedirect, Source: "email", ExpiresAt: now.Add(tpl.tpl.URLLifetime()),
 	}
 	msg, err := s.renderResetEmail(tpl, token, j, conn, client, user)

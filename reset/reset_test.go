@@ -110,7 +110,7 @@ func (h *harness) request(t *testing.T, email, to string) string {
 	if _, err := h.svc.RequestReset(context.Background(), reset.Request{ClientID: "demo-app", Email: email, Connection: conn}); err != nil {
 		t.Fatalf("RequestReset: %v", err)
 	}
-	msg := h.box.WaitMail(t, to, after)
+	msg := h.box.WaitResetMail(t, to, after)
 	return testenv.Ticket(t, testenv.ResetLink(t, msg))
 }
 
@@ -540,5 +540,53 @@ func TestResetFormRateLimits(t *testing.T) {
 	h.clock.Advance(time.Minute)
 	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword, IP: "192.0.2.10"}); err != nil {
 		t.Fatalf("a minute later: %v", err)
+	}
+}
+
+// TestPasswordHistory: with a history of 2, the last two passwords set through
+// the plugin are refused with Auth0's PasswordHistoryError; an older one is fine.
+func TestPasswordHistory(t *testing.T) {
+	h := newHarness(t, "", func(c *reset.Config) {
+		c.Connections[conn].Policy = policy.Policy{Level: policy.LevelGood, History: 2}
+	})
+	set := func(pw string) error {
+		ticket := h.request(t, "bob@example.com", "bob@example.com")
+		_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: pw, Confirm: pw})
+		return err
+	}
+	for _, pw := range []string{"First-Pass-111", "Second-Pass-222", "Third-Pass-333"} {
+		if err := set(pw); err != nil {
+			t.Fatalf("%s: %v", pw, err)
+		}
+	}
+	var pe *policy.Error
+	if err := set("Second-Pass-222"); !errors.As(err, &pe) || pe.Name != "PasswordHistoryError" {
+		t.Fatalf("reusing the previous password: %v", err)
+	}
+	if err := set("Third-Pass-333"); !errors.As(err, &pe) || pe.Name != "PasswordHistoryError" {
+		t.Fatalf("reusing the current password: %v", err)
+	}
+	if err := set("First-Pass-111"); err != nil {
+		t.Fatalf("the password three changes ago is outside a history of 2: %v", err)
+	}
+}
+
+// TestPersonalInfoRefused: the name and email the app returned may not be in the
+// password.
+func TestPersonalInfoRefused(t *testing.T) {
+	h := newHarness(t, "", func(c *reset.Config) {
+		c.Connections[conn].Policy = policy.Policy{Level: policy.LevelGood, NoPersonalInfo: true, Dictionary: true}
+	})
+	ticket := h.request(t, "alice@example.com", "alice@example.com")
+	var pe *policy.Error
+	for pw, name := range map[string]string{"Liddell-2026!": "PasswordNoUserInfoError", "Alice-Wonder-9": "PasswordNoUserInfoError",
+		"Password123": "PasswordDictionaryError"} {
+		_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: pw, Confirm: pw})
+		if !errors.As(err, &pe) || pe.Name != name {
+			t.Errorf("%q: %v, want %s", pw, err, name)
+		}
+	}
+	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
+		t.Fatalf("a good password after refusals: %v", err)
 	}
 }

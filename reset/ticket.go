@@ -45,11 +45,16 @@ const (
 
 // Ticket is what the store keeps for one reset link.
 type Ticket struct {
-	Connection   string      `json:"connection"`
-	ClientID     string      `json:"client_id"`
-	UserID       string      `json:"user_id"`
-	Email        string      `json:"email"`
-	Name         string      `json:"name,omitempty"`
+	Connection string `json:"connection"`
+	ClientID   string `json:"client_id"`
+	UserID     string `json:"user_id"`
+	Email      string `json:"email"`
+	Name       string `json:"name,omitempty"`
+	// The rest of the profile the app returned, for the policy's personal-data
+	// check.
+	Nickname     string      `json:"nickname,omitempty"`
+	GivenName    string      `json:"given_name,omitempty"`
+	FamilyName   string      `json:"family_name,omitempty"`
 	ResultURL    string      `json:"result_url,omitempty"`
 	IncludeEmail bool        `json:"include_email"`
 	Source       string      `json:"source"` // "email" or "admin"

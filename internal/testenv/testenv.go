@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,23 @@ func (m *Mailbox) WaitMail(t testing.TB, to string, after int) mailbox.Message {
 	})
 	if err != nil {
 		t.Fatalf("no mail to %s: %v", to, err)
+	}
+	return msg
+}
+
+// WaitResetMail waits for a reset email (one with a reset link) to `to` whose ID
+// is above after; other mail to the same address (the "password changed" notice)
+// is passed over.
+func (m *Mailbox) WaitResetMail(t testing.TB, to string, after int) mailbox.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	msg, err := m.Wait(ctx, func(msg mailbox.Message) bool {
+		return msg.ID > after && len(msg.EnvelopeTo) == 1 && strings.EqualFold(msg.EnvelopeTo[0], to) &&
+			slices.ContainsFunc(msg.Links, func(l string) bool { return strings.Contains(l, "/lo/reset?ticket=") })
+	})
+	if err != nil {
+		t.Fatalf("no reset mail to %s: %v", to, err)
 	}
 	return msg
 }
