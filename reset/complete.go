@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -137,6 +138,9 @@ func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completio
 	if err := s.checkPassword(ctx, conn.Policy, t, password); err != nil {
 		return nil, err
 	}
+	if err := s.recheckAccount(ctx, conn, t); err != nil {
+		return nil, err
+	}
 	hist, err := s.historyUpdate(ctx, conn.Policy, password)
 	if err != nil {
 		return nil, err
@@ -177,6 +181,29 @@ func (s *Service) checkPassword(ctx context.Context, pol policy.Policy, t *Ticke
 		return &FormError{Message: "The password cannot be read: " + err.Error()}
 	}
 	return s.checkHistory(ctx, pol, t.Connection, t.UserID, password)
+}
+
+// recheckAccount asks the app again, just before the password changes, whether
+// the ticket's user still exists with the same address and is not blocked: a
+// ticket dies with an account that was disabled or whose email changed since the
+// link was sent (SFTPGo CVE-2024-37897; reset-after-email-change reports). If the
+// app cannot answer, the user is asked to try again and the ticket stays usable.
+func (s *Service) recheckAccount(ctx context.Context, conn *Connection, t *Ticket) error {
+	byID, ok := conn.Users.(connection.IDDirectory)
+	if !ok {
+		return nil
+	}
+	user, err := byID.LookupUserByID(ctx, t.UserID)
+	switch {
+	case errors.Is(err, connection.ErrUserNotFound):
+		return ErrTicketSuperseded
+	case err != nil:
+		s.log.Error("get_user hook failed before a reset", zap.String("connection", t.Connection), zap.Error(err))
+		return &TryAgainError{Message: genericTryAgain, cause: err}
+	case user.Blocked || !strings.EqualFold(user.Email, t.Email):
+		return ErrTicketSuperseded
+	}
+	return nil
 }
 
 // limitSubmit applies the reset form's limits. The ticket is counted by its hash.

@@ -590,3 +590,24 @@ func TestPersonalInfoRefused(t *testing.T) {
 		t.Fatalf("a good password after refusals: %v", err)
 	}
 }
+
+// TestTicketDiesWithTheAccount: a ticket cannot be used once the app has blocked
+// the user or changed their address since the link was sent.
+func TestTicketDiesWithTheAccount(t *testing.T) {
+	h := newHarness(t, "")
+	blocked := h.request(t, "alice@example.com", "alice@example.com")
+	moved := h.request(t, "bob@example.com", "bob@example.com")
+	h.app.SetBlocked("alice@example.com", true)
+	if err := h.app.ChangeEmail("bob@example.com", "robert@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	for name, ticket := range map[string]string{"blocked user": blocked, "changed address": moved} {
+		_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
+		if !errors.Is(err, reset.ErrTicketSuperseded) {
+			t.Errorf("%s: %v, want the ticket dead", name, err)
+		}
+	}
+	if n := h.app.HookCalls("change_password"); n != 0 {
+		t.Errorf("the app was asked to change %d passwords", n)
+	}
+}

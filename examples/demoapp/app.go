@@ -215,3 +215,32 @@ func (a *App) EmailVerified(email string) bool {
 	acc, ok := a.userByEmail(email)
 	return ok && acc.user.EmailVerified
 }
+
+// SetBlocked blocks or unblocks the user with that email, as the app's own admin
+// would. It reports whether the user exists.
+func (a *App) SetBlocked(email string, blocked bool) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id, ok := a.byEmail[strings.ToLower(email)]
+	if ok {
+		a.users[id].user.Blocked = blocked
+	}
+	return ok
+}
+
+// ChangeEmail changes a user's address, as the app's own account settings would.
+func (a *App) ChangeEmail(from, to string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id, ok := a.byEmail[strings.ToLower(from)]
+	if !ok {
+		return fmt.Errorf("demoapp: no user %q", from)
+	}
+	if _, taken := a.byEmail[strings.ToLower(to)]; taken {
+		return fmt.Errorf("demoapp: %q is taken", to)
+	}
+	delete(a.byEmail, strings.ToLower(from))
+	a.byEmail[strings.ToLower(to)] = id
+	a.users[id].user.Email = to
+	return nil
+}
