@@ -235,12 +235,25 @@ func (s *Service) SetPassword(ctx context.Context, a Actor, userID, connName, pa
 	if err != nil {
 		return nil, "", err
 	}
-	if err := conn.Policy.Check(password); err != nil {
+	// The whole policy, as for a reset: strength, personal data, history.
+	err = conn.Policy.CheckFor(password, policy.UserInfo{Email: user.Email, Name: user.Name, Nickname: user.Nickname,
+		GivenName: user.GivenName, FamilyName: user.FamilyName})
+	if err == nil {
+		err = s.checkHistory(ctx, conn.Policy, conn.Name, user.UserID, password)
+	}
+	if err != nil {
 		var pe *policy.Error
-		if errors.As(err, &pe) {
-			return nil, "", adminErr(400, "invalid_password", "PasswordStrengthError: %s", pe.Message)
+		switch {
+		case errors.As(err, &pe):
+			return nil, "", adminErr(400, "invalid_password", "%s: %s", pe.Name, pe.Message)
+		case errors.Is(err, ErrUnavailable):
+			return nil, "", err
 		}
 		return nil, "", adminErr(400, "invalid_password", "The password cannot be used: %v", err)
+	}
+	hist, err := s.historyUpdate(ctx, conn.Policy, password)
+	if err != nil {
+		return nil, "", err
 	}
 	err = conn.Users.ChangePassword(ctx, connection.ChangeRequest{
 		UserID: user.UserID, Email: user.Email, Password: password, Reason: hook.ReasonAdmin, EndSessions: true,
@@ -256,7 +269,10 @@ func (s *Service) SetPassword(ctx context.Context, a Actor, userID, connName, pa
 		return nil, "", adminErr(503, "temporarily_unavailable", "The app behind connection %s did not set the password; try again shortly.", conn.Name)
 	}
 	err = storage.UpdateRetry(context.WithoutCancel(ctx), s.cfg.Store, func(tx storage.Tx) error {
-		return closeUserTickets(tx, conn.Name, user.UserID, TicketCancelled, s.now())
+		if err := closeUserTickets(tx, conn.Name, user.UserID, TicketCancelled, s.now()); err != nil {
+			return err
+		}
+		return putHistory(tx, conn.Name, user.UserID, hist, conn.Policy.History)
 	})
 	if err != nil {
 		// The password did change; an older link stays usable until it expires.

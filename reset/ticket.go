@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
@@ -87,6 +88,10 @@ func ticketKey(token string) string {
 // ticket is simply invalid.
 func parseTicket(token string) (key string, err error) {
 	if len(token) != ticketLen {
+		return "", ErrTicketInvalid
+	}
+	// The decoder skips CR and LF even in strict mode: check the alphabet first.
+	if strings.Trim(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
 		return "", ErrTicketInvalid
 	}
 	if _, err := base64.RawURLEncoding.Strict().DecodeString(token); err != nil {

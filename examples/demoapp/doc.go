@@ -34,10 +34,12 @@
 // Both hooks check the call's signature with hook.VerifyRequest and the secret
 // shared with the Caddyfile, and answer 401 with no detail when it does not match.
 // get_user compares emails after strings.ToLower on both sides: simpler than the
-// strict rule (local part exact, domain case-insensitive) and what most apps do.
+// strict rule (local part exact, domain case-insensitive) and what most apps do;
+// a call with user_id (admin tickets, the Management API) looks the user up by id.
 // It answers 200 with a hook.User, blocked users included (the plugin refuses them),
 // or 404. The app has one user database, so the calls' connection field is not
 // checked. change_password finds the user by user_id, refuses with 422 and a
 // hook.ErrorResponse a password equal to the current one, stores the new hash,
-// ends the user's sessions when asked, and answers 204.
+// ends the user's sessions when asked, marks the email verified when asked
+// (mark_email_verified), and answers 204.
 package demoapp
