@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"html"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -500,4 +503,38 @@ func TestBrowserResultOnAnotherOrigin(t *testing.T) {
 		t.Fatal("the app's password did not change")
 	}
 	b.checkNoConsole()
+}
+
+// TestBrowserLinkFromAnotherSite follows the reset link the way a user does: a
+// click in a mail client on another site. The ticket's cookie is SameSite=Strict,
+// which a browser does not send on a navigation that started on another site,
+// redirects included; the plugin moves on with a same-site meta refresh, so the
+// form must appear. Afterwards no entry of the tab's history holds the ticket.
+func TestBrowserLinkFromAnotherSite(t *testing.T) {
+	b := newBrowser(t)
+	s := newStack(t, "")
+	link := s.resetLink("alice@example.com")
+	// 127.0.0.1 is another site than localhost, as a webmail would be.
+	mailClient := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!DOCTYPE html><title>Inbox</title><a id="link" href="%s">Choose a new password</a>`, html.EscapeString(link))
+	}))
+	t.Cleanup(mailClient.Close)
+	b.open(mailClient.URL, 200)
+	b.load("click the link in the mail", chromedp.Click(chromedp.ID("link")))
+	b.checkResetForm("alice@example.com")
+	if loc := b.location(); loc != base+"/lo/reset" {
+		t.Errorf("the form is at %s, want %s/lo/reset with no query", loc, base)
+	}
+	history, err := chromedp.Run(b.ctx, chromedp.NavigationEntries())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range history.Entries {
+		if strings.Contains(e.URL, testenv.Ticket(t, link)) {
+			t.Errorf("history entry %d of %d holds the ticket: %s", i, len(history.Entries), e.URL)
+		}
+	}
+	resp := b.submitPassword(newPassword)
+	b.checkResult(resp, "alice@example.com")
 }
