@@ -529,3 +529,19 @@ func newAdminStackWithBox(t *testing.T, box *testenv.Mailbox) *adminStack {
 	as.load()
 	return as
 }
+
+// TestAdminAuthLockout: after ten wrong tokens from one address, that address is
+// refused with 429, even with a good token, until the bucket refills.
+func TestAdminAuthLockout(t *testing.T) {
+	as := newAdminStack(t, "")
+	for i := range 10 {
+		resp, _ := as.api("GET", "/api/v2/logs", "wrong-token-0123456789abcdef", "")
+		if resp.StatusCode != 401 {
+			t.Fatalf("wrong token %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	resp, _ := as.api("GET", "/api/v2/logs", adminToken, "")
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a good token after ten wrong ones: %d, want 429 with Retry-After", resp.StatusCode)
+	}
+}

@@ -196,8 +196,14 @@ func (a *Admin) apiActor(w http.ResponseWriter, r *http.Request) (reset.Actor, b
 		writeMgmtError(w, http.StatusUnauthorized, "missing_token", "Missing authentication: send Authorization: Bearer <token>")
 		return actor, false
 	}
+	if d, err := a.svc.AdminAuthAllowed(r.Context(), actor.IP); err == nil && !d.Allowed {
+		setRateLimitHeaders(w.Header(), d)
+		writeMgmtError(w, http.StatusTooManyRequests, "too_many_requests", "Too many wrong tokens from this address; wait before trying again")
+		return actor, false
+	}
 	t, ok := a.checkToken(tok)
 	if !ok {
+		a.svc.AdminAuthFailed(r.Context(), actor.IP)
 		a.log.Warn("admin API call with a wrong token", zap.String("ip", actor.IP))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="password-reset-admin", error="invalid_token"`)
 		writeMgmtError(w, http.StatusUnauthorized, "invalid_token", "Invalid token")

@@ -232,9 +232,17 @@ func (a *Admin) dashLogin(w http.ResponseWriter, r *http.Request) {
 			"Your session expired or the form was sent from another site. Reload the sign-in page and try again.")
 		return
 	}
+	ip := a.cfg.ClientIP(r)
+	if d, err := a.svc.AdminAuthAllowed(r.Context(), ip); err == nil && !d.Allowed {
+		setRateLimitHeaders(w.Header(), d)
+		a.renderAdminMessage(w, http.StatusTooManyRequests, "Please wait",
+			"Too many wrong tokens from this address. Wait a minute before trying again.")
+		return
+	}
 	t, ok := a.checkToken(fields["token"])
 	if !ok || a.cfg.NoToken {
-		a.log.Warn("dashboard sign-in with a wrong token", zap.String("ip", a.cfg.ClientIP(r)))
+		a.svc.AdminAuthFailed(r.Context(), ip)
+		a.log.Warn("dashboard sign-in with a wrong token", zap.String("ip", ip))
 		page.CSRF, page.Error = cs.token(w, r), "That token is not valid."
 		a.renderAdmin(w, http.StatusUnauthorized, templates.AdminLogin, page)
 		return

@@ -93,10 +93,20 @@ func storeKey(name, key string) string {
 	return "rl/" + name + "/" + hex.EncodeToString(sum[:16])
 }
 
+// Peek reports what Allow would decide for checks, without counting anything:
+// for limits that count failures only, checked before the attempt.
+func (l *Limiter) Peek(ctx context.Context, checks ...Check) (Decision, error) {
+	return l.decide(ctx, false, checks)
+}
+
 // Allow applies every check at once: if any refuses, none is counted, so a request
 // refused by one layer does not use up another's budget. Disabled limits are
 // skipped. With no enabled check it allows.
 func (l *Limiter) Allow(ctx context.Context, checks ...Check) (Decision, error) {
+	return l.decide(ctx, true, checks)
+}
+
+func (l *Limiter) decide(ctx context.Context, record bool, checks []Check) (Decision, error) {
 	type item struct {
 		check Check
 		key   string
@@ -136,7 +146,7 @@ func (l *Limiter) Allow(ctx context.Context, checks ...Check) (Decision, error) 
 			best = d
 		}
 	}
-	if !best.Allowed {
+	if !best.Allowed || !record {
 		return best, nil
 	}
 	for i, it := range items {

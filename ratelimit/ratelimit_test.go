@@ -143,3 +143,20 @@ func TestLimitsSurviveARestart(t *testing.T) {
 		t.Fatalf("a minute later: %+v", d)
 	}
 }
+
+// TestPeekCountsNothing: Peek reports the bucket without spending it.
+func TestPeekCountsNothing(t *testing.T) {
+	l := ratelimit.New(nil, newClock().Now)
+	c := ratelimit.Check{Name: "admin_auth", Key: "ip", Limit: ratelimit.Limit{Burst: 2, Every: time.Minute}}
+	for range 5 {
+		d, err := l.Peek(context.Background(), c)
+		if err != nil || !d.Allowed || d.Remaining != 1 {
+			t.Fatalf("peek: %+v %v", d, err)
+		}
+	}
+	allow(t, l, c)
+	allow(t, l, c)
+	if d, _ := l.Peek(context.Background(), c); d.Allowed {
+		t.Fatal("peek allows a spent bucket")
+	}
+}

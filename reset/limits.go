@@ -1,11 +1,13 @@
 package reset
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 
@@ -99,5 +101,27 @@ func (s *Service) requestChecks(ip, email string) []ratelimit.Check {
 		{Name: "ip_email", Key: ipk + "|" + ek, Limit: s.cfg.Limits.IPEmail},
 		{Name: "email", Key: ek, Limit: s.cfg.Limits.Email},
 		{Name: "ip", Key: ipk, Limit: s.cfg.Limits.IP},
+	}
+}
+
+// adminAuthLimit bounds wrong admin tokens per client IP: 10, then one a minute.
+// Tokens are long random strings; this stops a guesser long before it matters
+// and keeps the failures out of the logs' noise.
+var adminAuthLimit = ratelimit.Limit{Burst: 10, Every: time.Minute}
+
+func adminAuthCheck(ip string) ratelimit.Check {
+	return ratelimit.Check{Name: "admin_auth", Key: ipKey(ip), Limit: adminAuthLimit}
+}
+
+// AdminAuthAllowed reports whether ip may try an admin token now (it has not used
+// up its failures). It counts nothing.
+func (s *Service) AdminAuthAllowed(ctx context.Context, ip string) (ratelimit.Decision, error) {
+	return s.limiter.Peek(ctx, adminAuthCheck(ip))
+}
+
+// AdminAuthFailed counts a wrong admin token from ip.
+func (s *Service) AdminAuthFailed(ctx context.Context, ip string) {
+	if _, err := s.limiter.Allow(ctx, adminAuthCheck(ip)); err != nil {
+		s.log.Warn("count a failed admin sign-in", zap.Error(err))
 	}
 }
