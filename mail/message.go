@@ -90,6 +90,15 @@ func (m *Message) parse() (*parsed, error) {
 	if p.to, err = parseAddress("To", m.To); err != nil {
 		return nil, err
 	}
+	// An internationalised domain travels as its A-label (xn--...), in the
+	// envelope and the headers alike, so any relay can carry it; only a
+	// non-ASCII local part needs SMTPUTF8.
+	if err := asciiDomain(p.from); err != nil {
+		return nil, err
+	}
+	if err := asciiDomain(p.to); err != nil {
+		return nil, err
+	}
 	if m.ReplyTo != "" {
 		if p.replyTo, err = parseAddress("Reply-To", m.ReplyTo); err != nil {
 			return nil, err
@@ -259,6 +268,20 @@ func NewMessageID(from string) (string, error) {
 
 func newMessageID(domain string) string {
 	return rand.Text() + "@" + domain
+}
+
+// asciiDomain rewrites a's domain to its A-label when it is internationalised.
+func asciiDomain(a *netmail.Address) error {
+	at := strings.LastIndexByte(a.Address, '@')
+	if at < 0 || isASCII(a.Address[at+1:]) {
+		return nil
+	}
+	ascii, err := idna.Lookup.ToASCII(a.Address[at+1:])
+	if err != nil {
+		return fmt.Errorf("mail: address %q has a domain that is not a valid internationalised name: %w", a.Address, err)
+	}
+	a.Address = a.Address[:at+1] + ascii
+	return nil
 }
 
 // messageIDDomain returns the domain of from in the ASCII form a Message-ID

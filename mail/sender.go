@@ -47,6 +47,11 @@ const (
 // does not wait the full command timeout on a server that has gone quiet.
 const quitTimeout = 5 * time.Second
 
+// ErrNoSMTPUTF8 means the message has a non-ASCII mailbox name and the relay does
+// not offer SMTPUTF8 (RFC 6531): this relay cannot deliver it, ever. It is a
+// permanent failure, reported as such rather than retried for days.
+var ErrNoSMTPUTF8 = errors.New("smtp: the relay does not offer SMTPUTF8, needed for an address with a non-ASCII local part")
+
 // ErrClosed is returned by Send after Close.
 var ErrClosed = errors.New("smtp: sender is closed")
 
@@ -478,7 +483,10 @@ func (s *Sender) auth(client *smtp.Client, raw net.Conn) error {
 func (c *conn) transaction(from string, to []string, msg []byte) error {
 	opts := &smtp.MailOptions{Size: int64(len(msg))}
 	if !isASCII(from) || !allASCII(to) {
-		opts.UTF8 = true // SMTPUTF8 (RFC 6531); go-smtp errors if the server lacks it
+		if ok, _ := c.client.Extension("SMTPUTF8"); !ok {
+			return ErrNoSMTPUTF8
+		}
+		opts.UTF8 = true // SMTPUTF8 (RFC 6531)
 	}
 	if err := c.client.Mail(from, opts); err != nil {
 		return &opError{op: "MAIL FROM", err: err}
@@ -540,13 +548,16 @@ func (c *cappedConn) cap(t time.Time) time.Time {
 }
 
 // IsPermanent reports whether err is an SMTP 5xx refusal of this message, at
-// RCPT TO (no such mailbox) or DATA (content refused): sending the same message
-// again will not help. It is false for 4xx replies, network errors and timeouts,
-// which are worth retrying, and for 5xx replies at AUTH or MAIL FROM (wrong
-// credentials, a sender address the relay refuses): those are faults of the
-// configuration, and the message must wait until the operator fixes them rather
-// than be thrown away.
+// RCPT TO (no such mailbox) or DATA (content refused), or ErrNoSMTPUTF8: sending
+// the same message again will not help. It is false for 4xx replies, network
+// errors and timeouts, which are worth retrying, and for 5xx replies at AUTH or
+// MAIL FROM (wrong credentials, a sender address the relay refuses): those are
+// faults of the configuration, and the message must wait until the operator
+// fixes them rather than be thrown away.
 func IsPermanent(err error) bool {
+	if errors.Is(err, ErrNoSMTPUTF8) {
+		return true
+	}
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) || se.Code < 500 || se.Code > 599 {
 		return false

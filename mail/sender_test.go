@@ -217,6 +217,7 @@ func newTestTLS(t testing.TB) testTLS {
 type serverOpts struct {
 	startTLS    bool // offer STARTTLS
 	implicitTLS bool // TLS from the first byte
+	smtpUTF8    bool // offer SMTPUTF8
 }
 
 // startServer runs a go-smtp server on 127.0.0.1:0 and returns its address.
@@ -228,6 +229,7 @@ func startServer(t testing.TB, be *backend, o serverOpts) string {
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
+	srv.EnableSMTPUTF8 = o.smtpUTF8
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -923,5 +925,42 @@ func BenchmarkBareGoSMTPClientRSET(b *testing.B) {
 		if err := c.SendMail(from, to, bytes.NewReader(msg)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestInternationalisedAddresses: an internationalised domain travels as its
+// A-label and needs nothing of the relay; a non-ASCII local part needs SMTPUTF8,
+// and a relay without it is a permanent, clearly worded failure.
+func TestInternationalisedAddresses(t *testing.T) {
+	compose := func(to string) (string, []string, []byte) {
+		m := &mail.Message{From: "Example <no-reply@example.com>", To: to, Subject: "Hi", Text: "Hello"}
+		raw, err := m.Bytes()
+		if err != nil {
+			t.Fatalf("%s: %v", to, err)
+		}
+		from, rcpt, err := m.Envelope()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return from, rcpt, raw
+	}
+	plain := &backend{}
+	s := newSender(t, mail.Config{Addr: startServer(t, plain, serverOpts{}), Security: mail.SecurityPlain})
+	from, rcpt, raw := compose("jorg@bücher.example")
+	if rcpt[0] != "jorg@xn--bcher-kva.example" || !strings.Contains(string(raw), "jorg@xn--bcher-kva.example") {
+		t.Errorf("envelope %v; the domain should be its A-label everywhere", rcpt)
+	}
+	if err := s.Send(context.Background(), from, rcpt, raw); err != nil {
+		t.Fatalf("an IDN domain over a plain relay: %v", err)
+	}
+	from, rcpt, raw = compose("jörg@example.com")
+	err := s.Send(context.Background(), from, rcpt, raw)
+	if !errors.Is(err, mail.ErrNoSMTPUTF8) || !mail.IsPermanent(err) {
+		t.Fatalf("a non-ASCII local part without SMTPUTF8: %v, want a permanent ErrNoSMTPUTF8", err)
+	}
+	utf8 := &backend{}
+	s = newSender(t, mail.Config{Addr: startServer(t, utf8, serverOpts{smtpUTF8: true}), Security: mail.SecurityPlain})
+	if err := s.Send(context.Background(), from, rcpt, raw); err != nil {
+		t.Fatalf("a non-ASCII local part with SMTPUTF8: %v", err)
 	}
 }
