@@ -103,6 +103,9 @@ func (m *Message) parse() (*parsed, error) {
 		if p.replyTo, err = parseAddress("Reply-To", m.ReplyTo); err != nil {
 			return nil, err
 		}
+		if err := asciiDomain(p.replyTo); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkSubject(m.Subject); err != nil {
 		return nil, err
