@@ -133,13 +133,33 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
+// pollBatch is how many due items one scan of the queue returns; one poll scans
+// at most pollRounds times (a bound in case due entries cannot be claimed).
+const (
+	pollBatch  = 256
+	pollRounds = 64
+)
+
+// poll dispatches the items due now. While a scan comes back full it scans
+// again at once: a backlog larger than the notify channel (items put faster
+// than they run) would otherwise be worked off at one batch per PollInterval.
+// Dispatch blocks while every slot is busy, so the scans keep pace with the
+// work rather than run ahead of it.
 func (w *Worker) poll(ctx context.Context, dispatch func(string)) {
-	ids, err := w.Queue.Due(ctx, 256)
-	if err != nil && ctx.Err() == nil {
-		w.Logger.Error("scan queue", zap.String("queue", w.Queue.name), zap.Error(err))
-	}
-	for _, id := range ids {
-		dispatch(id)
+	for range pollRounds {
+		if ctx.Err() != nil {
+			return
+		}
+		ids, err := w.Queue.Due(ctx, pollBatch)
+		if err != nil && ctx.Err() == nil {
+			w.Logger.Error("scan queue", zap.String("queue", w.Queue.name), zap.Error(err))
+		}
+		for _, id := range ids {
+			dispatch(id)
+		}
+		if len(ids) < pollBatch {
+			return
+		}
 	}
 }
 

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
+)
+
+// requestEndpoint is B1: POST /dbconnections/change_password for known users at
+// 8 and 256 concurrent clients, with sync_writes on and off, against the same
+// Caddy reverse_proxy-ing the same request to the app's lookup hook. The order of
+// the three runs rotates with each repetition. After each plugin run the harness
+// waits until every request that got 200 has its mail in the sink: the figures
+// are only counted for a run whose promises were kept.
+func (h *harnessRun) requestEndpoint(ctx context.Context) error {
+	variants := h.opts.variants
+	for rep := range h.opts.reps {
+		for _, conns := range h.opts.conns {
+			for i := range variants {
+				v := variants[(i+rep)%len(variants)]
+				var err error
+				switch v {
+				case "base":
+					err = h.baselineRun(ctx, conns)
+				case "on":
+					err = h.pluginRun(ctx, h.plug, h.plugCfg.PluginPort, conns, "on", rep)
+				case "off":
+					err = h.pluginRun(ctx, h.nosync, h.nosyncCfg.PluginPort, conns, "off", rep)
+				case "on-alone":
+					// A diagnosis, not a figure of the table: the request path with
+					// the app down, so that the jobs back off and leave the CPU and
+					// the store's writer to the requests.
+					h.app.Stop()
+					err = h.pluginRun(ctx, h.plug, h.plugCfg.PluginPort, conns, "on-alone", rep)
+				default:
+					err = fmt.Errorf("unknown -b1 run %q", v)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			if conns == 256 && h.opts.want("B5") {
+				// B5's baseline under load: the same binary without the plugin,
+				// proxying the same requests.
+				peak, _, err := h.withPeakRSS(h.bare, func() (wrkResult, error) {
+					return h.runWrk(ctx, h.postRun(h.bareCfg.ProxyPort, conns))
+				})
+				if err != nil {
+					return err
+				}
+				h.add("B5/bare/load", float64(peak))
+			}
+		}
+	}
+	return nil
+}
+
+func (h *harnessRun) baselineRun(ctx context.Context, conns int) error {
+	res, err := h.runWrk(ctx, h.postRun(h.plugCfg.ProxyPort, conns))
+	if err != nil {
+		return err
+	}
+	logf("B1 baseline, %3d clients: %7.0f req/s, p99 %v, failed %d", conns, res.RPS(), res.P99, res.Failed())
+	key := fmt.Sprintf("B1/base/%d", conns)
+	h.add(key+"/rps", res.RPS())
+	h.add(key+"/p99", ms(res.P99))
+	return nil
+}
+
+func (h *harnessRun) pluginRun(ctx context.Context, c *harness.Caddy, port, conns int, sync string, rep int) error {
+	before := h.sink.Stats()
+	var profile func() error
+	if h.opts.profile != "" && rep == 0 {
+		profile = h.startProfile(c, fmt.Sprintf("b1-%d-sync-%s.pprof", conns, sync))
+	}
+	peak, res, err := h.withPeakRSS(c, func() (wrkResult, error) { return h.runWrk(ctx, h.postRun(port, conns)) })
+	if err != nil {
+		return err
+	}
+	if sync == "on-alone" {
+		if err := h.app.Restart(); err != nil {
+			return err
+		}
+	}
+	if profile != nil {
+		if err := profile(); err != nil {
+			logf("profile: %v", err)
+		}
+	}
+	drain, err := h.drain(ctx, before, res.OK())
+	if err != nil {
+		return fmt.Errorf("waiting for the mails of %d accepted requests: %w", res.OK(), err)
+	}
+	after := h.sink.Stats()
+	logf("B1 sync %-3s,  %3d clients: %7.0f req/s, p99 %v, failed %d (timeouts %d); %d mails delivered %.1fs after the run, %d duplicates",
+		sync, conns, res.RPS(), res.P99, res.Failed(), res.Timeouts, after.Distinct-before.Distinct,
+		drain.Seconds(), after.Duplicates()-before.Duplicates())
+	key := fmt.Sprintf("B1/%s/%d", sync, conns)
+	h.add(key+"/rps", res.RPS())
+	h.add(key+"/p99", ms(res.P99))
+	h.add(key+"/failed", float64(res.Failed()))
+	h.add(key+"/timeouts", float64(res.Timeouts))
+	h.add(key+"/mailrate", float64(res.OK())/(res.Duration+drain).Seconds())
+	h.add(key+"/lost", float64(res.OK()-(after.Distinct-before.Distinct)))
+	h.add(key+"/dups", float64(after.Duplicates()-before.Duplicates()))
+	if sync == "on" && conns == 256 {
+		h.add("B5/plugin/load", float64(peak))
+	}
+	return nil
+}
+
+// withPeakRSS runs fn while sampling c's resident memory every 50 ms, and returns
+// the largest sample.
+func (h *harnessRun) withPeakRSS(c *harness.Caddy, fn func() (wrkResult, error)) (int64, wrkResult, error) {
+	stop := make(chan struct{})
+	var peak int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if rss, err := c.RSS(); err == nil {
+				peak = max(peak, rss)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	res, err := fn()
+	close(stop)
+	wg.Wait()
+	return peak, res, err
+}
+
+// startProfile fetches a CPU profile of c covering most of one wrk run; the
+// returned function waits for it and writes it under -profile.
+func (h *harnessRun) startProfile(c *harness.Caddy, name string) func() error {
+	secs := max(int(h.opts.duration.Seconds())-2, 1)
+	done := make(chan error, 1)
+	go func() {
+		data, err := c.AdminGet(fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs))
+		if err == nil {
+			if err = os.MkdirAll(h.opts.profile, 0o755); err == nil {
+				err = os.WriteFile(filepath.Join(h.opts.profile, name), data, 0o644)
+			}
+		}
+		done <- err
+	}()
+	return func() error { return <-done }
+}
+
+// appRoutes is B2: GET /login, an app page, through the site with the
+// password_reset directive and through the same app's site without it, in the
+// same Caddy.
+func (h *harnessRun) appRoutes(ctx context.Context) error {
+	const conns = 32
+	for rep := range h.opts.reps {
+		ports := []int{h.plugCfg.PlainPort, h.plugCfg.PluginPort}
+		if rep%2 == 1 {
+			ports[0], ports[1] = ports[1], ports[0]
+		}
+		for _, port := range ports {
+			res, err := h.runWrk(ctx, wrkRun{URL: base(port) + "/login", Method: "GET", Conns: conns, Duration: h.opts.duration})
+			if err != nil {
+				return err
+			}
+			if res.Failed() > 0 {
+				return fmt.Errorf("GET /login: %d failed", res.Failed())
+			}
+			key := "B2/plain"
+			if port == h.plugCfg.PluginPort {
+				key = "B2/plugin"
+			}
+			logf("%s: %7.0f req/s, p99 %v", key, res.RPS(), res.P99)
+			h.add(key+"/rps", res.RPS())
+			h.add(key+"/p99", ms(res.P99))
+		}
+	}
+	return nil
+}
+
+// idleMemory is B5's idle half: each Caddy after 100 requests for an app page
+// and two quiet seconds.
+func (h *harnessRun) idleMemory(ctx context.Context) error {
+	for _, c := range []struct {
+		name  string
+		caddy *harness.Caddy
+		port  int
+	}{{"plugin", h.plug, h.plugCfg.PlainPort}, {"bare", h.bare, h.bareCfg.PlainPort}} {
+		client := harness.NewClient(4, 10*time.Second)
+		for range 100 {
+			resp, err := client.Get(base(c.port) + "/login")
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body) //nolint:errcheck // warming up
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("GET /login: %s", resp.Status)
+			}
+		}
+		client.CloseIdleConnections()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second): // let the process settle: this is a reading, not a wait for an event
+		}
+		rss, err := c.caddy.RSS()
+		if err != nil {
+			return err
+		}
+		logf("B5 idle %s: %.1f MB", c.name, mb(rss))
+		h.add("B5/"+c.name+"/idle", float64(rss))
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func mb(b int64) float64         { return float64(b) / (1 << 20) }

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// row is one line of the table.
+type row struct {
+	id, figure, ours, base, ratio, target, met, note string
+}
+
+// table renders the figures measured, as Markdown.
+func (h *harnessRun) table(machine string) string {
+	var rows []row
+	s := h.samples
+	have := func(key string) bool { return len(s[key]) > 0 }
+	med := func(key string) float64 { return median(s[key]) }
+	// ratio is the median of the per-repetition ratios a/b.
+	ratio := func(a, b string) float64 {
+		var rs []float64
+		for i := range min(len(s[a]), len(s[b])) {
+			if s[b][i] != 0 {
+				rs = append(rs, s[a][i]/s[b][i])
+			}
+		}
+		return median(rs)
+	}
+	sum := func(key string) int {
+		t := 0.0
+		for _, v := range s[key] {
+			t += v
+		}
+		return int(t)
+	}
+	yes := func(ok bool) string {
+		if ok {
+			return "yes"
+		}
+		return "**no**"
+	}
+
+	for _, sync := range []string{"on", "off"} {
+		for _, conns := range []int{8, 256} {
+			k := fmt.Sprintf("B1/%s/%d", sync, conns)
+			b := fmt.Sprintf("B1/base/%d", conns)
+			if !have(k + "/rps") {
+				continue
+			}
+			rr, pr := ratio(k+"/rps", b+"/rps"), ratio(k+"/p99", b+"/p99")
+			rps, p99 := med(k+"/rps"), med(k+"/p99")
+			target, ok := "ratio >= 0.8", rr >= 0.8
+			ptarget, pok := "<= 2x", pr <= 2
+			if conns == 8 {
+				target, ok = "ratio >= 0.8; >= 4,500/s", ok && rps >= 4500
+				ptarget, pok = "<= 2x; <= 10 ms", pok && p99 <= 10
+			} else {
+				ptarget, pok = "<= 2x; < 100 ms; no timeout", pok && p99 < 100 && sum(k+"/timeouts") == 0
+			}
+			note := fmt.Sprintf("%d failed, %d timeouts; every 200 mailed: %d lost, %d duplicated; end to end %.0f mails/s",
+				sum(k+"/failed"), sum(k+"/timeouts"), sum(k+"/lost"), sum(k+"/dups"), med(k+"/mailrate"))
+			rows = append(rows,
+				row{"B1", fmt.Sprintf("change_password, known users, %d clients, sync_writes %s: req/s", conns, sync),
+					fmt.Sprintf("%.0f", rps), fmt.Sprintf("%.0f", med(b+"/rps")), fmt.Sprintf("%.2f", rr), target, yes(ok), note},
+				row{"B1", fmt.Sprintf("... p99 latency, %d clients, sync_writes %s", conns, sync),
+					fmt.Sprintf("%.2f ms", p99), fmt.Sprintf("%.2f ms", med(b+"/p99")), fmt.Sprintf("%.2fx", pr), ptarget, yes(pok), ""})
+		}
+	}
+	if have("B2/plugin/rps") {
+		r := ratio("B2/plugin/rps", "B2/plain/rps")
+		rows = append(rows, row{"B2", "the app's GET /login, 32 clients: req/s",
+			fmt.Sprintf("%.0f", med("B2/plugin/rps")), fmt.Sprintf("%.0f", med("B2/plain/rps")), fmt.Sprintf("%.3f", r),
+			"ratio >= 0.98", yes(r >= 0.98), fmt.Sprintf("p99 %.2f ms vs %.2f ms", med("B2/plugin/p99"), med("B2/plain/p99"))})
+	}
+	if have("B3/plugin/rate") {
+		r := ratio("B3/plugin/rate", "B3/base/rate")
+		rows = append(rows, row{"B3", "reset completions (GET link, GET form, POST), 8 clients: per s",
+			fmt.Sprintf("%.1f", med("B3/plugin/rate")), fmt.Sprintf("%.1f", med("B3/base/rate")), fmt.Sprintf("%.2f", r),
+			"ratio >= 0.7", yes(r >= 0.7), fmt.Sprintf("p99 %.0f ms vs %.0f ms", med("B3/plugin/p99"), med("B3/base/p99"))})
+	}
+	if have("B4/plugin/rate") {
+		r := ratio("B4/plugin/rate", "B4/base/rate")
+		rows = append(rows, row{"B4", fmt.Sprintf("mails from the outbox to a local SMTP server (%d queued): per s", h.opts.mails),
+			fmt.Sprintf("%.0f", med("B4/plugin/rate")), fmt.Sprintf("%.0f", med("B4/base/rate")), fmt.Sprintf("%.2f", r),
+			"ratio >= 0.9", yes(r >= 0.9), "baseline: go-smtp client, one connection"})
+	}
+	if have("B5/plugin/idle") {
+		d := mb(int64(med("B5/plugin/idle") - med("B5/bare/idle")))
+		rows = append(rows, row{"B5", "resident memory, idle", fmt.Sprintf("%.1f MB", mb(int64(med("B5/plugin/idle")))),
+			fmt.Sprintf("%.1f MB", mb(int64(med("B5/bare/idle")))), fmt.Sprintf("%+.1f MB", d), "<= +30 MB", yes(d <= 30),
+			"baseline: the same binary, plugin not configured"})
+	}
+	if have("B5/plugin/load") && have("B5/bare/load") {
+		d := mb(int64(med("B5/plugin/load") - med("B5/bare/load")))
+		rows = append(rows, row{"B5", "resident memory, peak under B1 load (256 clients)", fmt.Sprintf("%.1f MB", mb(int64(med("B5/plugin/load")))),
+			fmt.Sprintf("%.1f MB", mb(int64(med("B5/bare/load")))), fmt.Sprintf("%+.1f MB", d), "<= +100 MB", yes(d <= 100), ""})
+	}
+	if have("B6/disk-MB") {
+		rows = append(rows,
+			row{"B6", fmt.Sprintf("%d open tickets: disk used", h.opts.openTickets), fmt.Sprintf("%.0f MB", med("B6/disk-MB")), "-", "-",
+				"<= 500 MB", yes(med("B6/disk-MB") <= 500), "absolute, on the machine below"},
+			row{"B6", "... consuming one (CompleteReset, sync_writes on): p99", fmt.Sprintf("%.2f ms", med("B6/p99-ms")), "-", "-",
+				"<= 2 ms", yes(med("B6/p99-ms") <= 2), fmt.Sprintf("p50 %.2f ms", med("B6/p50-ms"))})
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nMachine: %s\nRun: %d repetitions of %s per wrk run, %d seeded users; medians; ratio = ours / baseline, per repetition, then the median.\n\n",
+		machine, h.opts.reps, h.opts.duration, h.opts.users)
+	b.WriteString("| id | figure | ours | baseline | ratio | target | met | notes |\n|---|---|---:|---:|---:|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.id, r.figure, r.ours, r.base, r.ratio, r.target, r.met, r.note)
+	}
+	for _, n := range h.notes {
+		fmt.Fprintf(&b, "\n%s", n)
+	}
+	return b.String()
+}
+
+// describeMachine says what the figures were measured on: CPU, cores, kernel, Go,
+// the date, and the fsync latency of the work directory's disk.
+func describeMachine() string {
+	cpu := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return fmt.Sprintf("%s, %d cores, Linux %s, %s, %s, fsync p50 %s", cpu, runtime.NumCPU(),
+		strings.TrimSpace(string(kernel)), runtime.Version(), time.Now().UTC().Format("2006-01-02"), fsyncLatency())
+}
+
+// fsyncLatency times 200 small appends, each followed by fsync, in the temp dir.
+func fsyncLatency() string {
+	f, err := os.CreateTemp("", "fsync-")
+	if err != nil {
+		return "unknown"
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	ds := make([]time.Duration, 200)
+	buf := make([]byte, 512)
+	for i := range ds {
+		if _, err := f.Write(buf); err != nil {
+			return "unknown"
+		}
+		t := time.Now()
+		if err := f.Sync(); err != nil {
+			return "unknown"
+		}
+		ds[i] = time.Since(t)
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2].Round(time.Microsecond).String() + " (" + filepath.Dir(f.Name()) + ")"
+}

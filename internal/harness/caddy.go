@@ -1,0 +1,300 @@
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Module is the plugin's module path; Root looks for its go.mod.
+const Module = "github.com/caddy-password-reset/caddy-password-reset"
+
+// Root returns the repository's root: the nearest directory at or above the
+// working directory whose go.mod declares Module.
+func Root() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.HasPrefix(data, []byte("module "+Module+"\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("harness: not inside the caddy-password-reset repository")
+		}
+		dir = parent
+	}
+}
+
+// Build runs ./xcaddy.sh build in root (nothing to do when bin/caddy is fresh) and
+// returns the path of bin/caddy.
+func Build(root string) (string, error) {
+	cmd := exec.Command("./xcaddy.sh", "build")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("./xcaddy.sh build: %w\n%s", err, out)
+	}
+	return filepath.Join(root, "bin", "caddy"), nil
+}
+
+// FreePorts returns n distinct loopback TCP ports that nothing listened on a
+// moment ago.
+func FreePorts(n int) ([]int, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	return ports, nil
+}
+
+// Caddy is bin/caddy run as a child process with a Caddyfile.
+type Caddy struct {
+	Bin   string // bin/caddy
+	Dir   string // holds the Caddyfile, the log and Caddy's XDG directories
+	Admin string // the admin endpoint, host:port; the Caddyfile must use it
+	Env   []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    *os.File
+	runs   int
+}
+
+// Start writes caddyfile and runs Caddy with it, and returns once the admin
+// endpoint and every address in ready answer.
+func (c *Caddy) Start(ctx context.Context, caddyfile string, ready ...string) error {
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return err
+	}
+	file := filepath.Join(c.Dir, "Caddyfile")
+	if err := os.WriteFile(file, []byte(caddyfile), 0o644); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.runs++
+	logFile, err := os.OpenFile(filepath.Join(c.Dir, "caddy.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	fmt.Fprintf(logFile, "=== run %d\n", c.runs)
+	cmd := exec.Command(c.Bin, "run", "--config", file, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Env = append(cmd.Env, "XDG_CONFIG_HOME="+filepath.Join(c.Dir, "config"),
+		"XDG_DATA_HOME="+filepath.Join(c.Dir, "data"), "HARNESS_HOOK_SECRET="+HookSecret, "HARNESS_ADMIN_TOKEN="+AdminToken)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		c.mu.Unlock()
+		return fmt.Errorf("start caddy: %w", err)
+	}
+	exited := make(chan struct{})
+	c.cmd, c.exited, c.log = cmd, exited, logFile
+	c.mu.Unlock()
+	go func() {
+		cmd.Wait() //nolint:errcheck // the exit is what is waited for
+		logFile.Close()
+		close(exited)
+	}()
+	return c.waitReady(ctx, append([]string{c.Admin}, ready...))
+}
+
+// waitReady polls the addresses until each accepts a connection.
+func (c *Caddy) waitReady(ctx context.Context, addrs []string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for _, addr := range addrs {
+		for {
+			conn, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				conn.Close()
+				break
+			}
+			select {
+			case <-c.exited:
+				return fmt.Errorf("caddy exited while starting:\n%s", c.LogTail(40))
+			case <-ctx.Done():
+				return fmt.Errorf("caddy not ready on %s: %w\n%s", addr, ctx.Err(), c.LogTail(40))
+			case <-tick.C:
+			}
+		}
+	}
+	return nil
+}
+
+// Reload loads caddyfile into the running Caddy with `caddy reload --force`, as
+// an operator would.
+func (c *Caddy) Reload(caddyfile string) error {
+	file := filepath.Join(c.Dir, "Caddyfile")
+	if err := os.WriteFile(file, []byte(caddyfile), 0o644); err != nil {
+		return err
+	}
+	cmd := exec.Command(c.Bin, "reload", "--config", file, "--adapter", "caddyfile", "--address", c.Admin, "--force")
+	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Env = append(cmd.Env, "HARNESS_HOOK_SECRET="+HookSecret, "HARNESS_ADMIN_TOKEN="+AdminToken)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("caddy reload: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (c *Caddy) Kill() error { return c.signal(syscall.SIGKILL) }
+
+// Stop asks Caddy to shut down (SIGTERM, graceful) and waits for it.
+func (c *Caddy) Stop() error { return c.signal(syscall.SIGTERM) }
+
+func (c *Caddy) signal(sig syscall.Signal) error {
+	c.mu.Lock()
+	cmd, exited := c.cmd, c.exited
+	c.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	select {
+	case <-exited:
+		return nil
+	default:
+	}
+	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill() //nolint:errcheck // last resort
+		<-exited
+		return fmt.Errorf("caddy did not stop within 30s of %s", sig)
+	}
+}
+
+// Running reports whether the process is alive.
+func (c *Caddy) Running() bool {
+	c.mu.Lock()
+	exited := c.exited
+	c.mu.Unlock()
+	if exited == nil {
+		return false
+	}
+	select {
+	case <-exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Pid returns the process id.
+func (c *Caddy) Pid() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cmd.Process.Pid
+}
+
+// RSS returns the process's resident set size in bytes.
+func (c *Caddy) RSS() (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Pid()))
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}
+
+// CPUTime returns the user and system CPU time the process has used.
+func (c *Caddy) CPUTime() (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Pid()))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which is in parentheses): utime and stime are
+	// the 12th and 13th, in clock ticks (100 per second on Linux).
+	_, rest, _ := strings.Cut(string(data), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond, nil
+}
+
+// Goroutines returns the number of goroutines, from the admin endpoint's pprof.
+func (c *Caddy) Goroutines() (int, error) {
+	body, err := c.AdminGet("/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(body), "\n")
+	n, ok := strings.CutPrefix(line, "goroutine profile: total ")
+	if !ok {
+		return 0, fmt.Errorf("unexpected goroutine profile: %q", line)
+	}
+	return strconv.Atoi(n)
+}
+
+// AdminGet GETs path from the admin endpoint.
+func (c *Caddy) AdminGet(path string) ([]byte, error) {
+	resp, err := http.Get("http://" + c.Admin + path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return body, nil
+}
+
+// Log returns everything Caddy has logged in all its runs.
+func (c *Caddy) Log() string {
+	data, _ := os.ReadFile(filepath.Join(c.Dir, "caddy.log"))
+	return string(data)
+}
+
+// LogTail returns the last n lines of the log.
+func (c *Caddy) LogTail(n int) string {
+	lines := strings.Split(strings.TrimRight(c.Log(), "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
+}
