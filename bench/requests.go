@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,10 +82,16 @@ func (h *harnessRun) pluginRun(ctx context.Context, c *harness.Caddy, port, conn
 	if h.opts.profile != "" && rep == 0 {
 		profile = h.startProfile(c, fmt.Sprintf("b1-%d-sync-%s.pprof", conns, sync))
 	}
+	cpu0, _ := c.CPUTime()
+	busy0, total0 := machineCPU()
 	peak, res, err := h.withPeakRSS(c, func() (wrkResult, error) { return h.runWrk(ctx, h.postRun(port, conns)) })
 	if err != nil {
 		return err
 	}
+	cpu1, _ := c.CPUTime()
+	busy1, total1 := machineCPU()
+	logf("B1 sync %-3s,  %3d clients: Caddy used %.2f cores; the machine was %.0f%% busy",
+		sync, conns, (cpu1-cpu0).Seconds()/res.Duration.Seconds(), 100*float64(busy1-busy0)/float64(max(total1-total0, 1)))
 	if sync == "on-alone" {
 		if err := h.app.Restart(); err != nil {
 			return err
@@ -223,6 +231,23 @@ func (h *harnessRun) idleMemory(ctx context.Context) error {
 		h.add("B5/"+c.name+"/idle", float64(rss))
 	}
 	return nil
+}
+
+// machineCPU returns the busy and total jiffies of all CPUs, from /proc/stat.
+func machineCPU() (busy, total int64) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		total += n
+		if i != 3 && i != 4 { // idle and iowait
+			busy += n
+		}
+	}
+	return busy, total
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

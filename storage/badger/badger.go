@@ -47,8 +47,9 @@ type Options struct {
 	// InMemory keeps everything in memory and writes nothing to disk. For tests.
 	InMemory bool
 
-	// SyncWrites makes every commit wait for fsync. Without it a machine crash (not
-	// a process crash) can lose the last commits.
+	// SyncWrites makes every commit wait until it is on disk. Without it a machine
+	// crash (not a process crash) can lose the last commits. Commits that finish
+	// together share one sync (group commit, see groupsync.go).
 	SyncWrites bool
 
 	// GCInterval is how often the value-log GC runs: DefaultGCInterval if zero,
@@ -71,6 +72,8 @@ type Store struct {
 	db    *badger.DB
 	log   *zap.Logger
 	space *spaceGuard // nil when free space is not checked
+	// durable makes commits durable in groups; nil without SyncWrites.
+	durable *groupSync
 
 	mu       sync.Mutex     // guards closed and the Add side of inflight
 	closed   bool           // set once by Close; no transaction starts after it
@@ -105,6 +108,9 @@ func Open(opts Options) (*Store, error) {
 		space:  newSpaceGuard(opts),
 		stopGC: make(chan struct{}),
 		gcDone: make(chan struct{}),
+	}
+	if opts.SyncWrites && !opts.InMemory {
+		s.durable = newGroupSync(func() error { return syncDB(db, opts.Dir) })
 	}
 	interval := opts.GCInterval
 	if interval == 0 {
@@ -178,6 +184,11 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	}
 	if err := txn.Commit(); err != nil {
 		return wrapError("commit", err, "")
+	}
+	if s.durable != nil && t.written > 0 {
+		if err := s.durable.wait(); err != nil {
+			return wrapError("sync", err, "")
+		}
 	}
 	return nil
 }

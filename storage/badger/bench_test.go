@@ -3,6 +3,7 @@ package badger
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -309,5 +310,56 @@ func BenchmarkSetSyncWrites(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// BenchmarkSetSyncWritesParallel is BenchmarkSetSyncWrites with 8 goroutines
+// committing at once per CPU, as the request endpoint and the workers do: the
+// store's group commit (one sync for every commit that finished before it) against
+// Badger's own SyncWrites (one msync per transaction, one after another).
+func BenchmarkSetSyncWritesParallel(b *testing.B) {
+	ctx := context.Background()
+	var next atomic.Int64
+	b.Run("store", func(b *testing.B) {
+		s, err := Open(Options{Dir: b.TempDir(), GCInterval: -1, SyncWrites: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				i := int(next.Add(1))
+				err := s.Update(ctx, func(tx storage.Tx) error {
+					return tx.Set(benchKey("set", i), benchValue, 0)
+				})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("raw-tuned", func(b *testing.B) {
+		db, err := badger.Open(tune(badger.DefaultOptions(b.TempDir())).WithLogger(nil).WithSyncWrites(true))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { db.Close() })
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				i := int(next.Add(1))
+				err := db.Update(func(txn *badger.Txn) error {
+					return txn.Set([]byte(benchKey("set", i)), benchValue)
+				})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
 	})
 }

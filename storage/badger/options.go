@@ -35,8 +35,10 @@ func badgerOptions(o Options, log *zap.Logger) badger.Options {
 	if o.InMemory {
 		opts = badger.DefaultOptions("").WithInMemory(true)
 	}
+	// Badger's own SyncWrites syncs once per transaction; Store.Update syncs
+	// once per group of commits instead (groupsync.go).
 	return tune(opts).
-		WithSyncWrites(o.SyncWrites).
+		WithSyncWrites(false).
 		WithLogger(zapLogger{log.Named("badger")})
 }
 
