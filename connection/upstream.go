@@ -44,7 +44,12 @@ var noRedirects = &http.Client{
 
 // LookupUser calls get_user.
 func (u *Upstream) LookupUser(ctx context.Context, email string) (*User, error) {
-	body := hook.GetUserRequest{Connection: u.Connection, Email: email}
+	return u.getUser(ctx, hook.GetUserRequest{Connection: u.Connection, Email: email})
+}
+
+// getUser calls get_user and checks the answer: a user with an id and an address,
+// or ErrUserNotFound.
+func (u *Upstream) getUser(ctx context.Context, body hook.GetUserRequest) (*User, error) {
 	var user User
 	status, err := u.call(ctx, hook.GetUser, u.GetUserURL, body, &user)
 	switch {

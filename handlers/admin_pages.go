@@ -13,7 +13,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-password-reset/caddy-password-reset/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
@@ -368,20 +367,8 @@ func (a *Admin) usersPage(r *http.Request, conn, email string) (adminPage, int) 
 		return p, status
 	}
 	p.User = info
-	p.Rules = adminRuleLines(info.Connection.Policy)
+	p.Rules = ruleLines(info.Connection.Policy)
 	return p, http.StatusOK
-}
-
-func adminRuleLines(pol policy.Policy) []templates.RuleLine {
-	var lines []templates.RuleLine
-	for _, rule := range pol.Rules() {
-		line := templates.RuleLine{Text: rule.Text()}
-		for _, item := range rule.Items {
-			line.Items = append(line.Items, item.Text())
-		}
-		lines = append(lines, line)
-	}
-	return lines
 }
 
 func (a *Admin) dashUsers(w http.ResponseWriter, r *http.Request) {
