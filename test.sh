@@ -55,6 +55,8 @@ export BADGERSTORE_SMALL_FS="$small"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 [ -z "$unformatted" ] || die "gofmt would change: $unformatted"
 go vet ./...
+# The long fault tests (faults/long.sh) are behind a build tag: keep them compiling.
+go vet -tags longfaults ./faults
 go run "$STATICCHECK" ./...
 
 log="$work/go-test.log"

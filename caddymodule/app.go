@@ -82,7 +82,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // sends nothing and starts no worker: `caddy validate` provisions too.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx, a.logger = ctx, ctx.Logger()
-	store, err := a.loadStorage(ctx)
+	store, exclusive, err := a.loadStorage(ctx)
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.sender, err = mail.NewSender(smtp, a.logger.Named("smtp")); err != nil {
 		return fmt.Errorf("smtp: %w", err)
 	}
-	cfg.Store, cfg.Transport, cfg.Logger = store, a.sender, a.logger
+	cfg.Store, cfg.ExclusiveStore, cfg.Transport, cfg.Logger = store, exclusive, a.sender, a.logger
 	if cfg.OnEvent, err = a.eventEmitter(ctx); err != nil {
 		return err
 	}
@@ -108,19 +108,24 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-func (a *App) loadStorage(ctx caddy.Context) (storage.Store, error) {
+// loadStorage provisions the storage module; exclusive reports whether the store
+// was just opened by this config and no other process can use it.
+func (a *App) loadStorage(ctx caddy.Context) (store storage.Store, exclusive bool, err error) {
 	if a.StorageRaw == nil {
 		a.StorageRaw = json.RawMessage(`{"backend":"badger"}`)
 	}
 	mod, err := ctx.LoadModule(a, "StorageRaw")
 	if err != nil {
-		return nil, fmt.Errorf("loading storage module: %w", err)
+		return nil, false, fmt.Errorf("loading storage module: %w", err)
 	}
 	provider, ok := mod.(StoreProvider)
 	if !ok {
-		return nil, fmt.Errorf("storage module %T does not provide a store", mod)
+		return nil, false, fmt.Errorf("storage module %T does not provide a store", mod)
 	}
-	return provider.Store(), nil
+	if e, ok := mod.(exclusiveStore); ok {
+		exclusive = e.JustOpened()
+	}
+	return provider.Store(), exclusive, nil
 }
 
 // eventEmitter hands the service's events to Caddy's events app, where the

@@ -21,6 +21,12 @@ type StoreProvider interface {
 	Store() storage.Store
 }
 
+// exclusiveStore is implemented by a storage module that can tell whether it has
+// just opened a store no other process can use (see reset.Config.ExclusiveStore).
+type exclusiveStore interface {
+	JustOpened() bool
+}
+
 // badgerPool shares one open Badger database per directory between the configs
 // that overlap during a reload: Badger locks its directory, and a reload provisions
 // the new config before it stops the old one.
@@ -43,6 +49,7 @@ type BadgerStorage struct {
 
 	store  *badgerstore.Store
 	key    string
+	fresh  bool // this config opened the database (no running config shares it)
 	logger *zap.Logger
 }
 
@@ -76,13 +83,18 @@ func (b *BadgerStorage) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}
-	b.key, b.store = abs, val.(pooledStore).Store
+	b.key, b.store, b.fresh = abs, val.(pooledStore).Store, !loaded
 	b.logger.Debug("storage ready", zap.String("path", abs), zap.Bool("reused", loaded))
 	return nil
 }
 
 // Store returns the open store.
 func (b *BadgerStorage) Store() storage.Store { return b.store }
+
+// JustOpened reports whether this config opened the database rather than
+// sharing a running config's: Badger locks its directory, so no live worker of
+// this or another process holds a lease in it.
+func (b *BadgerStorage) JustOpened() bool { return b.fresh }
 
 // Cleanup releases this config's use of the database; the last user closes it.
 func (b *BadgerStorage) Cleanup() error {

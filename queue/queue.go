@@ -28,9 +28,15 @@ const (
 )
 
 // Item is one unit of work.
+//
+// The store keeps an item's payload, written once, apart from its state, which
+// every claim, retry and release rewrites: a mail in the outbox is kilobytes, its
+// state a few hundred bytes. (Items written before the split carry the payload
+// inside the state record; they are read as they are and split on their next
+// write.)
 type Item struct {
 	ID         string          `json:"id"`
-	Payload    json.RawMessage `json:"payload"`
+	Payload    json.RawMessage `json:"payload,omitempty"`
 	State      State           `json:"state"`
 	Attempts   int             `json:"attempts"`
 	CreatedAt  time.Time       `json:"created_at"`
@@ -41,6 +47,8 @@ type Item struct {
 	// RequeuedAt is when an operator last requeued the failed item; the worker's
 	// MaxAge counts from it, so a requeued item gets a full round of retries.
 	RequeuedAt time.Time `json:"requeued_at,omitzero"`
+
+	inline bool // the payload came inside the state record (the older layout)
 }
 
 // since is when the item's current round of attempts began.
@@ -89,6 +97,7 @@ func New(store storage.Store, name string, now func() time.Time) *Queue {
 func (q *Queue) Name() string { return q.name }
 
 func (q *Queue) itemKey(id string) string { return "q/" + q.name + "/item/" + id }
+func (q *Queue) dataKey(id string) string { return "q/" + q.name + "/data/" + id }
 func (q *Queue) duePrefix() string        { return "q/" + q.name + "/due/" }
 
 // dueKey sorts by due time: a fixed-width decimal of Unix nanoseconds.
@@ -108,14 +117,23 @@ func (q *Queue) Put(tx storage.Tx, id string, payload any) error {
 	return q.write(tx, it, nil)
 }
 
-// write stores it and moves its due-index entry from the one of old (if any).
+// write stores it (its state) and moves its due-index entry from the one of old (if
+// any). The payload is written with a new item (old is nil), and when an item of
+// the older layout is split.
 func (q *Queue) write(tx storage.Tx, it, old *Item) error {
 	if old != nil && old.State == Pending {
 		if err := tx.Delete(q.dueKey(old.dueAt(), old.ID)); err != nil {
 			return err
 		}
 	}
-	data, err := json.Marshal(it)
+	if old == nil || old.inline {
+		if err := tx.Set(q.dataKey(it.ID), it.Payload, 0); err != nil {
+			return err
+		}
+	}
+	state := *it
+	state.Payload = nil
+	data, err := json.Marshal(&state)
 	if err != nil {
 		return fmt.Errorf("queue %s: encode item: %w", q.name, err)
 	}
@@ -149,16 +167,45 @@ func (q *Queue) Get(ctx context.Context, id string) (*Item, error) {
 	return it, err
 }
 
+// get reads the item id with its payload.
 func (q *Queue) get(tx storage.Tx, id string) (*Item, error) {
+	it, err := q.getState(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	return it, q.loadPayload(tx, it)
+}
+
+// getState reads the item's state, without the payload unless it is of the older
+// layout: enough to check or change where it stands.
+func (q *Queue) getState(tx storage.Tx, id string) (*Item, error) {
 	data, err := tx.Get(q.itemKey(id))
 	if err != nil {
 		return nil, err
 	}
+	return q.decode(id, data)
+}
+
+func (q *Queue) decode(id string, data []byte) (*Item, error) {
 	var it Item
 	if err := json.Unmarshal(data, &it); err != nil {
 		return nil, fmt.Errorf("queue %s: decode item %s: %w", q.name, id, err)
 	}
+	it.inline = len(it.Payload) > 0
 	return &it, nil
+}
+
+// loadPayload reads the payload of an item whose state was read alone.
+func (q *Queue) loadPayload(tx storage.Tx, it *Item) error {
+	if it.inline {
+		return nil
+	}
+	data, err := tx.Get(q.dataKey(it.ID))
+	if err != nil {
+		return fmt.Errorf("queue %s: payload of item %s: %w", q.name, it.ID, err)
+	}
+	it.Payload = data
+	return nil
 }
 
 // Due returns up to limit ids of items due now, oldest due first.
@@ -206,6 +253,7 @@ func (q *Queue) Claim(ctx context.Context, id, owner string, lease time.Duration
 		}
 		next := *it
 		next.LeaseOwner, next.LeaseUntil, next.Attempts = owner, now.Add(lease), it.Attempts+1
+		next.inline = false // write splits an item of the older layout
 		claimed = &next
 		return q.write(tx, &next, it)
 	})
@@ -218,7 +266,7 @@ func (q *Queue) Claim(ctx context.Context, id, owner string, lease time.Duration
 // checkLease reads the current version of claimed inside tx and fails with
 // ErrLeaseLost unless it is still leased to claimed's owner.
 func (q *Queue) checkLease(tx storage.Tx, claimed *Item) (*Item, error) {
-	cur, err := q.get(tx, claimed.ID)
+	cur, err := q.getState(tx, claimed.ID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, ErrLeaseLost
 	}
@@ -239,6 +287,9 @@ func (q *Queue) Done(tx storage.Tx, claimed *Item) error {
 		return err
 	}
 	if err := tx.Delete(q.dueKey(cur.dueAt(), cur.ID)); err != nil {
+		return err
+	}
+	if err := tx.Delete(q.dataKey(cur.ID)); err != nil {
 		return err
 	}
 	return tx.Delete(q.itemKey(cur.ID))
@@ -274,7 +325,7 @@ func (q *Queue) release(ctx context.Context, claimed *Item, change func(*Item)) 
 // Requeue makes a failed item pending and due now, with its attempts reset.
 func (q *Queue) Requeue(ctx context.Context, id string) error {
 	err := q.store.Update(ctx, func(tx storage.Tx) error {
-		cur, err := q.get(tx, id)
+		cur, err := q.getState(tx, id)
 		if err != nil {
 			return err
 		}
@@ -292,16 +343,86 @@ func (q *Queue) Requeue(ctx context.Context, id string) error {
 	return err
 }
 
-// Scan calls fn for every item in the queue, in id order.
+// ReleaseLeases makes every leased item due again at once, as if its worker had
+// given it back, and returns how many it released. An item whose worker died
+// (the process was killed) otherwise waits for its lease to run out, minutes
+// after a restart. Call it only when no live worker can hold a lease: before
+// starting the workers, on a store that this process has just opened and that no
+// other process can open (Badger locks its directory). The attempt the dead
+// worker made stays counted.
+func (q *Queue) ReleaseLeases(ctx context.Context) (int, error) {
+	var leased []string
+	err := q.ScanStates(ctx, func(it *Item) error {
+		if it.State == Pending && it.LeaseOwner != "" {
+			leased = append(leased, it.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	released := 0
+	for start := 0; start < len(leased); start += releaseBatch {
+		batch := leased[start:min(start+releaseBatch, len(leased))]
+		n := 0
+		err := storage.UpdateRetry(ctx, q.store, func(tx storage.Tx) error {
+			n = 0
+			for _, id := range batch {
+				it, err := q.getState(tx, id)
+				if errors.Is(err, storage.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if it.State != Pending || it.LeaseOwner == "" {
+					continue
+				}
+				next := *it
+				next.LeaseOwner, next.LeaseUntil = "", time.Time{}
+				if err := q.write(tx, &next, it); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return released, err
+		}
+		released += n
+	}
+	return released, nil
+}
+
+// releaseBatch bounds one ReleaseLeases transaction.
+const releaseBatch = 100
+
+// Scan calls fn for every item in the queue, with its payload, in id order.
 func (q *Queue) Scan(ctx context.Context, fn func(*Item) error) error {
+	return q.scan(ctx, true, fn)
+}
+
+// ScanStates is Scan without reading the payloads (Item.Payload may be empty):
+// for counting and for looking at where items stand.
+func (q *Queue) ScanStates(ctx context.Context, fn func(*Item) error) error {
+	return q.scan(ctx, false, fn)
+}
+
+func (q *Queue) scan(ctx context.Context, payloads bool, fn func(*Item) error) error {
 	prefix := "q/" + q.name + "/item/"
 	return q.store.View(ctx, func(tx storage.Tx) error {
-		return tx.Scan(prefix, "", func(_ string, value []byte) error {
-			var it Item
-			if err := json.Unmarshal(value, &it); err != nil {
-				return fmt.Errorf("queue %s: decode item: %w", q.name, err)
+		return tx.Scan(prefix, "", func(key string, value []byte) error {
+			it, err := q.decode(strings.TrimPrefix(key, prefix), value)
+			if err != nil {
+				return err
 			}
-			return fn(&it)
+			if payloads {
+				if err := q.loadPayload(tx, it); err != nil {
+					return err
+				}
+			}
+			return fn(it)
 		})
 	})
 }

@@ -77,9 +77,15 @@ type Config struct {
 	// Caddy module emits these through Caddy's events app. Nil: nothing.
 	OnEvent func(ctx context.Context, name string, data map[string]any)
 
-	Store     storage.Store
-	Transport mail.Transport
-	Logger    *zap.Logger
+	Store storage.Store
+	// ExclusiveStore says that this process has just opened Store and that no
+	// other process can open it (Badger locks its directory): the leases of
+	// queue items in it were left by a process that died, and Start releases
+	// them, so that the work runs again at once instead of when the leases run
+	// out. Leave it false for a store shared with live workers.
+	ExclusiveStore bool
+	Transport      mail.Transport
+	Logger         *zap.Logger
 	// Now is the clock; nil means time.Now. Tests move it to expire tickets.
 	Now func() time.Time
 }
@@ -154,6 +160,17 @@ func (c *Config) validate() error {
 func (s *Service) Start(ctx context.Context) error {
 	if err := s.seedEmails(ctx); err != nil {
 		return err
+	}
+	if s.cfg.ExclusiveStore {
+		for _, q := range []*queue.Queue{s.jobs, s.outbox.Queue()} {
+			n, err := q.ReleaseLeases(ctx)
+			if err != nil {
+				return fmt.Errorf("release the leases of queue %s: %w", q.Name(), err)
+			}
+			if n > 0 {
+				s.log.Info("released the leases of a previous run", zap.String("queue", q.Name()), zap.Int("items", n))
+			}
+		}
 	}
 	s.runMu.Lock()
 	defer s.runMu.Unlock()

@@ -33,7 +33,7 @@ func (s *Service) Stats(ctx context.Context) (Stats, error) {
 
 func countQueue(ctx context.Context, q *queue.Queue) (QueueStats, error) {
 	var qs QueueStats
-	err := q.Scan(ctx, func(it *queue.Item) error {
+	err := q.ScanStates(ctx, func(it *queue.Item) error {
 		switch {
 		case it.State == queue.Failed:
 			qs.Failed++

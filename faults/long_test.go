@@ -1,0 +1,229 @@
+//go:build longfaults
+
+// The long fault tests, R2 and R6: minutes each, so they are not part of
+// `go test ./...`; faults/long.sh runs them (see README, "Performance").
+
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
+)
+
+// envDuration reads a duration from the environment, or returns def.
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return d
+}
+
+// TestSMTPOutage is R2: the SMTP server is down for FAULTS_OUTAGE (default 2m)
+// while a burst of requests comes in. Every request is answered 200; every mail
+// arrives once the server is back, once; the outbox's backoff shows in Caddy's
+// log (warnings with a growing retry_in).
+func TestSMTPOutage(t *testing.T) {
+	outage := envDuration(t, "FAULTS_OUTAGE", 2*time.Minute)
+	const n = 500
+	s := newStack(t, n, nil)
+	if err := s.sink.Down(); err != nil {
+		t.Fatal(err)
+	}
+	emails := make([]string, n)
+	for i := range emails {
+		emails[i] = harness.UserEmail(i)
+	}
+	for _, o := range harness.Burst(t.Context(), s.client, s.base(), emails, 16) {
+		if o.Err != nil || o.Status != http.StatusOK {
+			t.Fatalf("request for %s with SMTP down: %d %v", o.Email, o.Status, o.Err)
+		}
+	}
+	t.Logf("R2: %d requests answered 200; SMTP stays down for %s", n, outage)
+	select { // the outage itself, not a wait for an event
+	case <-time.After(outage):
+	case <-t.Context().Done():
+		t.Fatal(t.Context().Err())
+	}
+	if st := s.sink.Stats(); st.Deliveries != 0 {
+		t.Fatalf("%d mails delivered while the server was down", st.Deliveries)
+	}
+	up := time.Now()
+	if err := s.sink.Up(); err != nil {
+		t.Fatal(err)
+	}
+	s.waitMailsWithin(emails, 5*time.Minute)
+	t.Logf("R2: every mail arrived %s after the server came back", time.Since(up).Round(time.Second))
+	eventually(t, "the outbox to drain", s.outboxEmpty)
+	r := s.report(emails, nil)
+	if r.lost > 0 || r.twoMails > 0 || r.resent > 0 {
+		t.Errorf("R2: %+v", r)
+	}
+	minRetry, maxRetry, warnings := retryDelays(t, s.caddy.Log(), "mail")
+	t.Logf("R2: %d backoff warnings for the outbox, retry_in from %s to %s", warnings, minRetry, maxRetry)
+	if warnings == 0 || maxRetry < 2*minRetry {
+		t.Errorf("no growing backoff in the log: %d warnings, retry_in %s..%s", warnings, minRetry, maxRetry)
+	}
+}
+
+// retryDelays reads the queue's "will retry" warnings from Caddy's JSON log.
+func retryDelays(t *testing.T, log, queue string) (lo, hi time.Duration, n int) {
+	lo = time.Duration(math.MaxInt64)
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "will retry") {
+			continue
+		}
+		var e struct {
+			Queue   string  `json:"queue"`
+			RetryIn float64 `json:"retry_in"`
+		}
+		if json.Unmarshal([]byte(line), &e) != nil || e.Queue != queue {
+			continue
+		}
+		d := time.Duration(e.RetryIn * float64(time.Second))
+		lo, hi, n = min(lo, d), max(hi, d), n+1
+	}
+	return lo, hi, n
+}
+
+func (s *stack) waitMailsWithin(emails []string, limit time.Duration) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.t.Context(), limit)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		missing := 0
+		for _, e := range emails {
+			if len(s.sink.MessageIDs(e)) == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			s.t.Fatalf("%d of %d mails still missing after %s", missing, len(emails), limit)
+		case <-tick.C:
+		}
+	}
+}
+
+// TestSoak is R6: FAULTS_SOAK (default 30m) of requests at FAULTS_SOAK_RATE per
+// second (default 1000, about half of B1's throughput with sync_writes on on the
+// 2-core machine the README's table comes from). Caddy's resident memory and
+// goroutine count are sampled every 10 s; after a warm-up of a fifth of the
+// run, the last fifth's means must stay within 25% (memory) and 10% plus 20
+// (goroutines) of the second fifth's, and every request answered 200 must have
+// been mailed by the end.
+func TestSoak(t *testing.T) {
+	length := envDuration(t, "FAULTS_SOAK", 30*time.Minute)
+	rate := 1000
+	if v := os.Getenv("FAULTS_SOAK_RATE"); v != "" {
+		fmt.Sscan(v, &rate)
+	}
+	const users = 5000
+	s := newStack(t, users, func(c *harness.Config) { c.Log = "WARN" })
+	ctx, stop := context.WithTimeout(t.Context(), length)
+	defer stop()
+	tokens := make(chan struct{}, 1024)
+	var sent, ok, dropped atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() { // the pace: rate tokens a second, in 10 ms steps
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		defer close(tokens)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				for range rate / 100 {
+					select {
+					case tokens <- struct{}{}:
+					default:
+						dropped.Add(1) // the clients could not keep up
+					}
+				}
+			}
+		}
+	})
+	for range 32 {
+		wg.Go(func() {
+			for range tokens {
+				i := int(sent.Add(1))
+				o := harness.PostReset(context.WithoutCancel(ctx), s.client, s.base(), harness.UserEmail(i%users))
+				if o.Err == nil && o.Status == http.StatusOK {
+					ok.Add(1)
+				}
+			}
+		})
+	}
+	type sample struct {
+		at         time.Duration
+		rss        int64
+		goroutines int
+	}
+	var samples []sample
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Second)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			rss, err := s.caddy.RSS()
+			g, gerr := s.caddy.Goroutines()
+			if err != nil || gerr != nil {
+				t.Fatalf("sample: %v %v", err, gerr)
+			}
+			samples = append(samples, sample{time.Since(start), rss, g})
+			t.Logf("R6 %6s rss %6.1f MB goroutines %5d requests %d (200: %d, not sent in time: %d) mails %d",
+				time.Since(start).Round(time.Second), float64(rss)/(1<<20), g, sent.Load(), ok.Load(), dropped.Load(),
+				s.sink.Stats().Distinct)
+		}
+	}
+	tick.Stop()
+	wg.Wait()
+	if len(samples) < 10 {
+		t.Fatalf("only %d samples: run longer (FAULTS_SOAK)", len(samples))
+	}
+	fifth := len(samples) / 5
+	mean := func(ss []sample) (float64, float64) {
+		var r, g float64
+		for _, s := range ss {
+			r += float64(s.rss)
+			g += float64(s.goroutines)
+		}
+		return r / float64(len(ss)), g / float64(len(ss))
+	}
+	r1, g1 := mean(samples[fifth : 2*fifth])
+	r2, g2 := mean(samples[len(samples)-fifth:])
+	t.Logf("R6: %d requests in %s (%d answered 200, %d not sent in time); rss %.1f -> %.1f MB, goroutines %.0f -> %.0f",
+		sent.Load(), length, ok.Load(), dropped.Load(), r1/(1<<20), r2/(1<<20), g1, g2)
+	if r2 > 1.25*r1 {
+		t.Errorf("resident memory grew from %.1f MB to %.1f MB", r1/(1<<20), r2/(1<<20))
+	}
+	if g2 > 1.1*g1+20 {
+		t.Errorf("goroutines grew from %.0f to %.0f", g1, g2)
+	}
+	drainStart := time.Now()
+	eventually(t, "the outbox to drain after the load", s.outboxEmpty)
+	t.Logf("R6: the queues drained %s after the load stopped", time.Since(drainStart).Round(time.Second))
+}
