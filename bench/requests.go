@@ -107,8 +107,8 @@ func (h *harnessRun) pluginRun(ctx context.Context, c *harness.Caddy, port, conn
 		return fmt.Errorf("waiting for the mails of %d accepted requests: %w", res.OK(), err)
 	}
 	after := h.sink.Stats()
-	logf("B1 sync %-3s,  %3d clients: %7.0f req/s, p99 %v, failed %d (timeouts %d); %d mails delivered %.1fs after the run, %d duplicates",
-		sync, conns, res.RPS(), res.P99, res.Failed(), res.Timeouts, after.Distinct-before.Distinct,
+	logf("B1 sync %-3s,  %3d clients: %7.0f req/s, p50 %v p90 %v p99 %v, failed %d (timeouts %d); %d mails delivered %.1fs after the run, %d duplicates",
+		sync, conns, res.RPS(), res.P50, res.P90, res.P99, res.Failed(), res.Timeouts, after.Distinct-before.Distinct,
 		drain.Seconds(), after.Duplicates()-before.Duplicates())
 	key := fmt.Sprintf("B1/%s/%d", sync, conns)
 	h.add(key+"/rps", res.RPS())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -50,10 +51,19 @@ type Worker struct {
 	// before their own contexts are cancelled (default 10 seconds).
 	Grace  time.Duration
 	Logger *zap.Logger
+	// Busy, if set, reports that the process has foreground work: requests that
+	// wait for their answers. While it does, at most BusyConcurrency items run
+	// (default 1), so that a backlog of background work does not take the CPU
+	// and the store's syncs from the answers; when the requests stop, the worker
+	// goes back to Concurrency and works the backlog off.
+	Busy            func() bool
+	BusyConcurrency int
 
 	owner    string
-	inflight sync.Map // id -> struct{}: ids this worker is running
-	again    sync.Map // id -> struct{}: ids announced while running, to run once more
+	running  atomic.Int64  // items running now
+	finished chan struct{} // a token each time an item finishes, for Busy waits
+	inflight sync.Map      // id -> struct{}: ids this worker is running
+	again    sync.Map      // id -> struct{}: ids announced while running, to run once more
 }
 
 func (w *Worker) defaults() {
@@ -64,6 +74,8 @@ func (w *Worker) defaults() {
 	w.MaxBackoff = cmpOr(w.MaxBackoff, time.Minute)
 	w.MaxAge = cmpOr(w.MaxAge, 24*time.Hour)
 	w.Grace = cmpOr(w.Grace, 10*time.Second)
+	w.BusyConcurrency = cmpOr(w.BusyConcurrency, 1)
+	w.finished = make(chan struct{}, 1)
 	if w.Logger == nil {
 		w.Logger = zap.NewNop()
 	}
@@ -109,8 +121,19 @@ func (w *Worker) Run(ctx context.Context) {
 			w.inflight.Delete(id)
 			return
 		}
+		if !w.waitWhileBusy(ctx) {
+			<-sem
+			w.inflight.Delete(id)
+			return
+		}
+		w.running.Add(1)
 		wg.Go(func() {
 			defer func() {
+				w.running.Add(-1)
+				select {
+				case w.finished <- struct{}{}:
+				default:
+				}
 				<-sem
 				w.inflight.Delete(id)
 				if _, ok := w.again.LoadAndDelete(id); ok {
@@ -131,6 +154,34 @@ func (w *Worker) Run(ctx context.Context) {
 			w.poll(ctx, dispatch)
 		}
 	}
+}
+
+// busyRecheck is how often a dispatch held back by Busy looks again: the
+// foreground work may have ended without any item finishing.
+const busyRecheck = 10 * time.Millisecond
+
+// waitWhileBusy holds a dispatch back while Busy reports foreground work and
+// BusyConcurrency items already run. It returns false if ctx ended.
+func (w *Worker) waitWhileBusy(ctx context.Context) bool {
+	if w.Busy == nil {
+		return true
+	}
+	var t *time.Timer
+	for w.running.Load() >= int64(w.BusyConcurrency) && w.Busy() {
+		if t == nil {
+			t = time.NewTimer(busyRecheck)
+			defer t.Stop()
+		} else {
+			t.Reset(busyRecheck)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-w.finished:
+		case <-t.C:
+		}
+	}
+	return true
 }
 
 // pollBatch is how many due items one scan of the queue returns; one poll scans

@@ -124,6 +124,7 @@ type ResetForm struct {
 // usable. Errors are *FormError, *policy.Error, *TicketError, *TryAgainError,
 // *RateLimitError or ErrUnavailable.
 func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completion, error) {
+	s.markBusy()
 	token, password, confirm := form.Ticket, form.Password, form.Confirm
 	t, conn, err := s.usableTicket(ctx, token)
 	if err != nil {

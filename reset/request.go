@@ -55,6 +55,7 @@ type job struct {
 // X-RateLimit headers. Errors are *RequestError (nothing stored),
 // *RateLimitError or ErrUnavailable.
 func (s *Service) RequestReset(ctx context.Context, req Request) (ratelimit.Decision, error) {
+	s.markBusy()
 	j, err := s.checkRequest(req)
 	if err != nil {
 		return ratelimit.Decision{}, err
@@ -121,14 +122,16 @@ func newJobID(now time.Time) string {
 
 func (s *Service) jobWorker() *queue.Worker {
 	return &queue.Worker{
-		Queue:       s.jobs,
-		Concurrency: 8,
-		Lease:       time.Minute,
-		MinBackoff:  time.Second,
-		MaxBackoff:  30 * time.Second,
-		MaxAge:      24 * time.Hour,
-		Logger:      s.log.Named("jobs"),
-		Handler:     s.runJob,
+		Queue:           s.jobs,
+		Busy:            s.busy,
+		BusyConcurrency: backgroundWhileBusy,
+		Concurrency:     8,
+		Lease:           time.Minute,
+		MinBackoff:      time.Second,
+		MaxBackoff:      30 * time.Second,
+		MaxAge:          24 * time.Hour,
+		Logger:          s.log.Named("jobs"),
+		Handler:         s.runJob,
 	}
 }
 
