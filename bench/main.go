@@ -57,12 +57,12 @@ func main() {
 	var only string
 	quick := flag.Bool("quick", false, "a short smoke run: 1 repetition, 3s runs, small B3, B4 and B6")
 	flag.IntVar(&o.reps, "reps", 3, "repetitions of each measurement (the table shows medians)")
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each wrk run")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each wrk run")
 	flag.IntVar(&o.users, "users", 5000, "seeded users the load cycles through")
 	flag.IntVar(&o.openTickets, "open-tickets", 1_000_000, "B6: open tickets in the store")
 	flag.IntVar(&o.mails, "mails", 2000, "B4: mails per outbox drain")
 	flag.IntVar(&o.completions, "completions", 150, "B3: reset completions per repetition")
-	flag.StringVar(&only, "only", "", "comma-separated figures to measure (default all: B1,B2,B3,B4,B5,B6)")
+	flag.StringVar(&only, "only", "", "comma-separated figures to measure (default all: B1,B2,B3,B4,B5,B6,E)")
 	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of Caddy under B1 load")
 	flag.StringVar(&o.out, "out", "", "also write the table, as Markdown, to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (stores, Caddy logs)")
@@ -132,7 +132,7 @@ func run(ctx context.Context, o options) error {
 		id string
 		fn func(context.Context) error
 	}{
-		{"B5", h.idleMemory}, {"B2", h.appRoutes}, {"B1", h.requestEndpoint},
+		{"B5", h.idleMemory}, {"B2", h.appRoutes}, {"B1", h.requestEndpoint}, {"E", h.enumeration},
 		{"B3", h.completions}, {"B4", h.outbox}, {"B6", h.openTickets},
 	}
 	for _, s := range steps {

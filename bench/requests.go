@@ -90,8 +90,8 @@ func (h *harnessRun) pluginRun(ctx context.Context, c *harness.Caddy, port, conn
 	}
 	cpu1, _ := c.CPUTime()
 	busy1, total1 := machineCPU()
-	logf("B1 sync %-3s,  %3d clients: Caddy used %.2f cores; the machine was %.0f%% busy",
-		sync, conns, (cpu1-cpu0).Seconds()/res.Duration.Seconds(), 100*float64(busy1-busy0)/float64(max(total1-total0, 1)))
+	logf("B1 sync %-3s,  %3d clients: Caddy used %.2f cores, peak RSS %.0f MB; the machine was %.0f%% busy",
+		sync, conns, (cpu1-cpu0).Seconds()/res.Duration.Seconds(), mb(peak), 100*float64(busy1-busy0)/float64(max(total1-total0, 1)))
 	if sync == "on-alone" {
 		if err := h.app.Restart(); err != nil {
 			return err

@@ -71,6 +71,12 @@ func (h *harnessRun) table(machine string) string {
 					fmt.Sprintf("%.2f ms", p99), fmt.Sprintf("%.2f ms", med(b+"/p99")), fmt.Sprintf("%.2fx", pr), ptarget, yes(pok), ""})
 		}
 	}
+	if have("E/diff") {
+		d, p := med("E/diff"), med("E/p")
+		rows = append(rows, row{"E", "known vs unknown addresses, 1,000 each, one at a time: median answer",
+			fmt.Sprintf("%.3f ms", med("E/known")), fmt.Sprintf("%.3f ms", med("E/unknown")), fmt.Sprintf("%.2f%%", d),
+			"indistinguishable: medians within 2%, KS p > 0.01", yes(d <= 2 && p > 0.01), fmt.Sprintf("KS p-value %.3f; no padding", p)})
+	}
 	if have("B2/plugin/rps") {
 		r := ratio("B2/plugin/rps", "B2/plain/rps")
 		rows = append(rows, row{"B2", "the app's GET /login, 32 clients: req/s",

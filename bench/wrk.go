@@ -43,13 +43,13 @@ end
 
 // wrkResult is what one wrk run measured.
 type wrkResult struct {
-	Requests         int
-	Duration         time.Duration
-	P50, P90, P99    time.Duration
-	Max              time.Duration
-	BadStatus        int // answers other than 2xx and 3xx
-	SocketErrors     int // connect, read and write errors
-	Timeouts         int // requests without an answer within wrk's --timeout (2s)
+	Requests      int
+	Duration      time.Duration
+	P50, P90, P99 time.Duration
+	Max           time.Duration
+	BadStatus     int // answers other than 2xx and 3xx
+	SocketErrors  int // connect, read and write errors
+	Timeouts      int // requests without an answer within wrk's --timeout (2s)
 }
 
 // Failed is every request that did not get a 2xx or 3xx answer in time.

@@ -126,15 +126,16 @@ func (s *stack) waitMailsWithin(emails []string, limit time.Duration) {
 }
 
 // TestSoak is R6: FAULTS_SOAK (default 30m) of requests at FAULTS_SOAK_RATE per
-// second (default 1000, about half of B1's throughput with sync_writes on on the
-// 2-core machine the README's table comes from). Caddy's resident memory and
+// second (default 500: below what the jobs and the outbox sustain end to end on
+// the 2-core machine the README's table comes from, so that the system is in a
+// steady state; see README). Caddy's resident memory and
 // goroutine count are sampled every 10 s; after a warm-up of a fifth of the
 // run, the last fifth's means must stay within 25% (memory) and 10% plus 20
 // (goroutines) of the second fifth's, and every request answered 200 must have
 // been mailed by the end.
 func TestSoak(t *testing.T) {
 	length := envDuration(t, "FAULTS_SOAK", 30*time.Minute)
-	rate := 1000
+	rate := 500
 	if v := os.Getenv("FAULTS_SOAK_RATE"); v != "" {
 		fmt.Sscan(v, &rate)
 	}
