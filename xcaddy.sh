@@ -27,10 +27,11 @@ need_go() {
 }
 
 # stale reports whether bin/caddy is missing or older than any file it is built
-# from (tests and the examples are not part of it).
+# from (tests, the examples, the benchmark and the fault tests are not part of it).
 stale() {
 	[ ! -x bin/caddy ] && return 0
-	[ -n "$(find . \( -path ./.demo -o -path ./.git -o -path ./examples -o -path ./e2e \) -prune -o \
+	[ -n "$(find . \( -path ./.demo -o -path ./.git -o -path ./examples -o -path ./e2e -o -path ./bench \
+		-o -path ./faults -o -path ./internal/harness \) -prune -o \
 		\( \( -name '*.go' ! -name '*_test.go' \) -o -name go.mod -o -name go.sum -o -path './templates/*' \) \
 		-newer bin/caddy -print -quit)" ]
 }

@@ -22,8 +22,9 @@ import (
 	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
 )
 
-// timeout bounds every wait of these tests.
-const timeout = 60 * time.Second
+// timeout bounds every wait of these tests: long enough for a lease (2 minutes) to
+// run out, the last resort of work a fault interrupted.
+const timeout = 3 * time.Minute
 
 var caddyBin string
 

@@ -120,12 +120,25 @@ func (o *Outbox) deliver(ctx context.Context, t Transport, logger *zap.Logger, i
 		return err
 	}
 	rec.SentAt = o.now()
-	err := storage.UpdateRetry(ctx, o.store, func(tx storage.Tx) error {
-		if err := o.queue.Done(tx, it); err != nil {
-			return err
+	record := func() error {
+		return storage.UpdateRetry(ctx, o.store, func(tx storage.Tx) error {
+			if err := o.queue.Done(tx, it); err != nil {
+				return err
+			}
+			return putSent(tx, it.ID, rec)
+		})
+	}
+	// The relay has the message: until the record commits, a crash or the lease
+	// running out would send it again. A store refusing writes for a while (a
+	// full disk) is waited out, within the lease, rather than given up on.
+	err := record()
+	for wait := 100 * time.Millisecond; errors.Is(err, storage.ErrUnavailable) && ctx.Err() == nil; wait = min(2*wait, 5*time.Second) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+			err = record()
 		}
-		return putSent(tx, it.ID, rec)
-	})
+	}
 	if err != nil {
 		// The server has the message; it must not be sent again, but the record
 		// could not be written. The lease expiring would resend it: say so loudly.

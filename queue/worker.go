@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-password-reset/caddy-password-reset/storage"
 )
 
 // Handler does the work of one claimed item. It returns nil after it has committed
@@ -251,7 +253,17 @@ func (w *Worker) settle(ctx context.Context, it *Item, cause error) {
 	}
 	delay := w.backoff(it.Attempts)
 	log.Warn("queue item failed; will retry", zap.Duration("retry_in", delay))
-	if err := w.Queue.Retry(ctx, it, cause, now.Add(delay)); err != nil {
+	err := w.Queue.Retry(ctx, it, cause, now.Add(delay))
+	// A store refusing writes for a while (a full disk) is retried within ctx;
+	// otherwise the item would wait for its whole lease.
+	for wait := 100 * time.Millisecond; errors.Is(err, storage.ErrUnavailable) && ctx.Err() == nil; wait = min(2*wait, 2*time.Second) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+			err = w.Queue.Retry(ctx, it, cause, now.Add(delay))
+		}
+	}
+	if err != nil {
 		log.Error("reschedule queue item", zap.NamedError("store_error", err))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 )
@@ -20,7 +21,8 @@ func TestGroupSyncCoversEveryWaiter(t *testing.T) {
 	var runs atomic.Int64
 	g := newGroupSync(func() error {
 		runs.Add(1)
-		seen := commits.Load() // every commit up to here is covered by this sync
+		seen := commits.Load()       // every commit up to here is covered by this sync
+		time.Sleep(time.Millisecond) // what a disk takes: the others commit meanwhile
 		covered.Store(seen)
 		return nil
 	})
