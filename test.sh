@@ -78,7 +78,7 @@ done
 # the failed ones said.
 grep -E '^(ok|FAIL|panic:)|^\s*--- SKIP' "$log" || true
 if [ "$status" -ne 0 ]; then
-	grep -E -A25 '^\s*--- FAIL|^panic:' "$log" | grep -v '^{' || true
+	grep -E -B12 -A25 '^\s*--- FAIL|^panic:' "$log" | grep -v '^{' || true
 fi
 if grep -qE '^\s*--- SKIP' "$log"; then
 	die "tests were skipped; every test must run"

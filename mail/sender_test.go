@@ -52,6 +52,8 @@ type backend struct {
 	conns    []*smtp.Conn    // connections, for closing them from the test
 	msgs     []received      // accepted messages
 	waiters  []chan struct{} // closed at the next logout
+	// delivered, if set, gets a token for each accepted message.
+	delivered chan struct{}
 }
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -150,6 +152,9 @@ func (s *session) Data(r io.Reader) error {
 	s.b.msgs = append(s.b.msgs, s.cur)
 	s.b.mu.Unlock()
 	s.cur = received{}
+	if s.b.delivered != nil {
+		s.b.delivered <- struct{}{}
+	}
 	return nil
 }
 
