@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -174,6 +175,52 @@ func TestClaimLeasesTheItem(t *testing.T) {
 		t.Errorf("Due while leased = %v", got)
 	}
 	checkIndex(t, s, q)
+}
+
+// TestClaimManyClaimsTheClaimableInOneBatch checks that ClaimMany leases every
+// claimable id, leaves out those that are not (leased, missing), and that a
+// corrupt item does not hold up the others: it is reported, they are claimed.
+func TestClaimManyClaimsTheClaimableInOneBatch(t *testing.T) {
+	s, clk := openStore(t), newClock()
+	q := queue.New(s, "jobs", clk.Now)
+	put(t, s, q, "a", "b", "c", "d")
+	claim(t, q, "b", "w1", lease)
+	items, err := q.ClaimMany(context.Background(), []string{"a", "b", "c", "missing", "d"}, "w2", lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, it := range items {
+		ids = append(ids, it.ID)
+		if it.LeaseOwner != "w2" || it.Attempts != 1 || string(it.Payload) != `{"id":"`+it.ID+`"}` {
+			t.Errorf("claimed %s = %+v, want leased to w2 with its payload", it.ID, it)
+		}
+		if stored := get(t, q, it.ID); stored.LeaseOwner != "w2" {
+			t.Errorf("stored %s leased to %q, want w2", it.ID, stored.LeaseOwner)
+		}
+	}
+	if !slices.Equal(ids, []string{"a", "c", "d"}) {
+		t.Errorf("ClaimMany claimed %v, want [a c d]", ids)
+	}
+	if get(t, q, "b").LeaseOwner != "w1" {
+		t.Error("ClaimMany took over an item leased to another worker")
+	}
+	checkIndex(t, s, q)
+
+	put(t, s, q, "e", "f")
+	err = s.Update(context.Background(), func(tx storage.Tx) error {
+		return tx.Set("q/jobs/item/bad", []byte("{not json"), 0)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err = q.ClaimMany(context.Background(), []string{"e", "bad", "f"}, "w2", lease)
+	if err == nil || !strings.Contains(err.Error(), "bad") {
+		t.Errorf("ClaimMany with a corrupt item: error %v, want one naming it", err)
+	}
+	if len(items) != 2 || items[0].ID != "e" || items[1].ID != "f" {
+		t.Errorf("ClaimMany with a corrupt item claimed %v, want e and f", items)
+	}
 }
 
 func TestClaimRefuses(t *testing.T) {

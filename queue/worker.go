@@ -95,13 +95,15 @@ func cmpOr[T comparable](v, def T) T {
 // Run works until ctx is done, then waits for the items in flight to finish. Items
 // in flight are not cut off at once, so that a config reload does not abort an SMTP
 // transaction half-way; they get Grace to finish.
+//
+// Items that are due together are claimed together, in one transaction: under a
+// backlog each item then costs one commit (its result) instead of two.
 func (w *Worker) Run(ctx context.Context) {
 	w.defaults()
-	sem := make(chan struct{}, w.Concurrency)
-	var wg sync.WaitGroup
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
-	defer wg.Wait()
+	r := &run{w: w, ctx: ctx, work: work, slots: make(chan struct{}, w.Concurrency)}
+	defer r.wg.Wait()
 	stopAfterGrace := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(w.Grace, stopWork)
 		<-work.Done()
@@ -110,51 +112,146 @@ func (w *Worker) Run(ctx context.Context) {
 	defer stopAfterGrace()
 	tick := time.NewTicker(w.PollInterval)
 	defer tick.Stop()
-	dispatch := func(id string) {
-		if _, busy := w.inflight.LoadOrStore(id, struct{}{}); busy {
-			// The item may have been requeued while this run settles it: look at
-			// it again when the run ends rather than at the next poll.
-			w.again.Store(id, struct{}{})
-			return
-		}
+	w.poll(ctx, r.dispatch)
+	for {
 		select {
-		case sem <- struct{}{}:
 		case <-ctx.Done():
-			w.inflight.Delete(id)
+			return
+		case id := <-w.Queue.notify:
+			r.dispatch(w.moreNotified(id))
+		case <-tick.C:
+			w.poll(ctx, r.dispatch)
+		}
+	}
+}
+
+// moreNotified returns id with the other ids already announced, up to
+// Concurrency of them, so that they are claimed in one transaction.
+func (w *Worker) moreNotified(id string) []string {
+	ids := []string{id}
+	for len(ids) < w.Concurrency {
+		select {
+		case id := <-w.Queue.notify:
+			ids = append(ids, id)
+		default:
+			return ids
+		}
+	}
+	return ids
+}
+
+// run is one Run's state: its contexts, its slots (a token per item running) and
+// the items' goroutines.
+type run struct {
+	w         *Worker
+	ctx, work context.Context
+	slots     chan struct{}
+	wg        sync.WaitGroup
+}
+
+// dispatch claims and starts ids, as many at a time as there are free slots;
+// it blocks while every slot is taken.
+func (r *run) dispatch(ids []string) {
+	ids = r.w.admit(ids)
+	for len(ids) > 0 {
+		n := r.acquire(len(ids))
+		if n == 0 { // ctx is done
+			for _, id := range ids {
+				r.w.inflight.Delete(id)
+			}
 			return
 		}
-		if !w.waitWhileBusy(ctx) {
-			<-sem
-			w.inflight.Delete(id)
-			return
+		r.start(ids[:n])
+		ids = ids[n:]
+	}
+}
+
+// admit marks ids as in flight and returns them, leaving out those already in
+// flight: an item may have been requeued while its run settles it, so it is
+// looked at again when that run ends rather than at the next poll.
+func (w *Worker) admit(ids []string) []string {
+	fresh := ids[:0:0]
+	for _, id := range ids {
+		if _, busy := w.inflight.LoadOrStore(id, struct{}{}); busy {
+			w.again.Store(id, struct{}{})
+			continue
 		}
-		w.running.Add(1)
-		wg.Go(func() {
+		fresh = append(fresh, id)
+	}
+	return fresh
+}
+
+// acquire takes at least one slot, waiting for it, and up to want of them if they
+// are free; while Busy, no more than BusyConcurrency items run. It returns how
+// many it took: 0 if ctx ended.
+func (r *run) acquire(want int) int {
+	select {
+	case r.slots <- struct{}{}:
+	case <-r.ctx.Done():
+		return 0
+	}
+	if !r.w.waitWhileBusy(r.ctx) {
+		<-r.slots
+		return 0
+	}
+	if r.w.Busy != nil && r.w.Busy() {
+		want = max(min(want, r.w.BusyConcurrency-int(r.w.running.Load())), 1)
+	}
+	n := 1
+	for n < want {
+		select {
+		case r.slots <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// start claims ids, for which it holds a slot each, and runs the items claimed;
+// the others give their slots back.
+func (r *run) start(ids []string) {
+	w := r.w
+	items, err := w.Queue.ClaimMany(r.ctx, ids, w.owner, w.Lease)
+	if err != nil && r.ctx.Err() == nil {
+		w.Logger.Error("claim queue items", zap.String("queue", w.Queue.name), zap.Error(err))
+	}
+	for range len(ids) - len(items) {
+		<-r.slots
+	}
+	claimed := make(map[string]bool, len(items))
+	for _, it := range items {
+		claimed[it.ID] = true
+	}
+	for _, id := range ids {
+		if !claimed[id] {
+			w.finish(id)
+		}
+	}
+	w.running.Add(int64(len(items)))
+	for _, it := range items {
+		r.wg.Go(func() {
 			defer func() {
 				w.running.Add(-1)
 				select {
 				case w.finished <- struct{}{}:
 				default:
 				}
-				<-sem
-				w.inflight.Delete(id)
-				if _, ok := w.again.LoadAndDelete(id); ok {
-					w.Queue.Notify(id)
-				}
+				<-r.slots
+				w.finish(it.ID)
 			}()
-			w.runOne(ctx, work, id)
+			w.runItem(r.ctx, r.work, it)
 		})
 	}
-	w.poll(ctx, dispatch)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case id := <-w.Queue.notify:
-			dispatch(id)
-		case <-tick.C:
-			w.poll(ctx, dispatch)
-		}
+}
+
+// finish marks id as no longer in flight, and announces it again if it was
+// announced while it ran.
+func (w *Worker) finish(id string) {
+	w.inflight.Delete(id)
+	if _, ok := w.again.LoadAndDelete(id); ok {
+		w.Queue.Notify(id)
 	}
 }
 
@@ -198,7 +295,7 @@ const (
 // than they run) would otherwise be worked off at one batch per PollInterval.
 // Dispatch blocks while every slot is busy, so the scans keep pace with the
 // work rather than run ahead of it.
-func (w *Worker) poll(ctx context.Context, dispatch func(string)) {
+func (w *Worker) poll(ctx context.Context, dispatch func([]string)) {
 	for range pollRounds {
 		if ctx.Err() != nil {
 			return
@@ -207,27 +304,18 @@ func (w *Worker) poll(ctx context.Context, dispatch func(string)) {
 		if err != nil && ctx.Err() == nil {
 			w.Logger.Error("scan queue", zap.String("queue", w.Queue.name), zap.Error(err))
 		}
-		for _, id := range ids {
-			dispatch(id)
-		}
+		dispatch(ids)
 		if len(ids) < pollBatch {
 			return
 		}
 	}
 }
 
-// runOne claims and runs one item. Claiming stops with ctx; the work itself runs
-// under work, which outlives ctx by the grace period, and under the lease.
-func (w *Worker) runOne(ctx, work context.Context, id string) {
-	it, err := w.Queue.Claim(ctx, id, w.owner, w.Lease)
-	if err != nil {
-		if !errors.Is(err, ErrNotClaimable) && ctx.Err() == nil {
-			w.Logger.Error("claim queue item", zap.String("queue", w.Queue.name), zap.Error(err))
-		}
-		return
-	}
+// runItem runs one claimed item. The work runs under work, which outlives ctx by
+// the grace period, and under the lease.
+func (w *Worker) runItem(ctx, work context.Context, it *Item) {
 	hctx, cancel := context.WithTimeout(work, w.Lease)
-	err = w.Handler(hctx, it)
+	err := w.Handler(hctx, it)
 	cancel()
 	if err == nil || errors.Is(err, ErrLeaseLost) {
 		return
