@@ -28,6 +28,10 @@ const (
 	// tickets, the queues' due index) fit.
 	blockCacheSize = 4 << 20
 
+	// baseTableSize is the size of every table (Badger's default for the first
+	// level).
+	baseTableSize = 2 << 20
+
 	// valueLogFileSize bounds each value-log file, and so how much space one GC
 	// rewrite must reclaim at once. Badger's default is 1 GiB.
 	valueLogFileSize = 16 << 20
@@ -49,7 +53,7 @@ func badgerOptions(o Options, log *zap.Logger) badger.Options {
 // tune applies the memory-conscious settings to opts. It is separate from
 // badgerOptions so benchmarks can compare a raw Badger with the same settings.
 func tune(opts badger.Options) badger.Options {
-	return opts.
+	opts = opts.
 		WithMemTableSize(memTableSize).
 		WithValueThreshold(valueThreshold).
 		WithNumMemtables(2).
@@ -65,9 +69,19 @@ func tune(opts badger.Options) badger.Options {
 		// and a cache would cost more than it saves.
 		WithIndexCacheSize(0).
 		WithNumCompactors(2).
+		// Every level's tables the same size: a compaction builds each table
+		// in a buffer twice its size, up to 8 at once, and keeps 8 such buffers
+		// pooled. With Badger's default (tables doubling per level) they were 32
+		// MB apiece in a store of a few hundred MB: 450 MB of heap under B1's
+		// load (heap profile), 165 MB with these. Smaller tables (1 MB) saved
+		// little more and made consuming a ticket among a million freshly
+		// loaded ones slower (p99 20 ms instead of 8: more compactions).
+		WithBaseTableSize(baseTableSize).
 		WithValueLogFileSize(valueLogFileSize).
 		WithMetricsEnabled(false).
 		WithDetectConflicts(true)
+	opts.TableSizeMultiplier = 1 // see WithBaseTableSize above; Badger has no With for it
+	return opts
 }
 
 // zapLogger sends Badger's log lines to zap. Badger logs routine work (compactions,
