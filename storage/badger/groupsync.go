@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-
 )
 
 // Group commit. With Badger's own SyncWrites, its single writer goroutine calls
