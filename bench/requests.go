@@ -57,7 +57,7 @@ func (h *harnessRun) requestEndpoint(ctx context.Context) error {
 				if err != nil {
 					return err
 				}
-				h.add("B5/bare/load", float64(peak))
+				h.add("B5/bare/load", float64(peak.RSS))
 			}
 		}
 	}
@@ -90,8 +90,9 @@ func (h *harnessRun) pluginRun(ctx context.Context, c *harness.Caddy, port, conn
 	}
 	cpu1, _ := c.CPUTime()
 	busy1, total1 := machineCPU()
-	logf("B1 sync %-3s,  %3d clients: Caddy used %.2f cores, peak RSS %.0f MB; the machine was %.0f%% busy",
-		sync, conns, (cpu1-cpu0).Seconds()/res.Duration.Seconds(), mb(peak), 100*float64(busy1-busy0)/float64(max(total1-total0, 1)))
+	logf("B1 sync %-3s,  %3d clients: Caddy used %.2f cores, peak RSS %.0f MB (anonymous %.0f MB, files %.0f MB); the machine was %.0f%% busy",
+		sync, conns, (cpu1-cpu0).Seconds()/res.Duration.Seconds(), mb(peak.RSS), mb(peak.Anon), mb(peak.File),
+		100*float64(busy1-busy0)/float64(max(total1-total0, 1)))
 	if sync == "on-alone" {
 		if err := h.app.Restart(); err != nil {
 			return err
@@ -119,23 +120,25 @@ func (h *harnessRun) pluginRun(ctx context.Context, c *harness.Caddy, port, conn
 	h.add(key+"/lost", float64(res.OK()-(after.Distinct-before.Distinct)))
 	h.add(key+"/dups", float64(after.Duplicates()-before.Duplicates()))
 	if sync == "on" && conns == 256 {
-		h.add("B5/plugin/load", float64(peak))
+		h.add("B5/plugin/load", float64(peak.RSS))
+		h.add("B5/plugin/load-anon", float64(peak.Anon))
+		h.add("B5/plugin/load-file", float64(peak.File))
 	}
 	return nil
 }
 
 // withPeakRSS runs fn while sampling c's resident memory every 50 ms, and returns
-// the largest sample.
-func (h *harnessRun) withPeakRSS(c *harness.Caddy, fn func() (wrkResult, error)) (int64, wrkResult, error) {
+// the largest sample of each kind.
+func (h *harnessRun) withPeakRSS(c *harness.Caddy, fn func() (wrkResult, error)) (harness.Memory, wrkResult, error) {
 	stop := make(chan struct{})
-	var peak int64
+	var peak harness.Memory
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if rss, err := c.RSS(); err == nil {
-				peak = max(peak, rss)
+			if m, err := c.Memory(); err == nil {
+				peak.RSS, peak.Anon, peak.File = max(peak.RSS, m.RSS), max(peak.Anon, m.Anon), max(peak.File, m.File)
 			}
 			select {
 			case <-stop:
@@ -223,12 +226,12 @@ func (h *harnessRun) idleMemory(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(2 * time.Second): // let the process settle: this is a reading, not a wait for an event
 		}
-		rss, err := c.caddy.RSS()
+		m, err := c.caddy.Memory()
 		if err != nil {
 			return err
 		}
-		logf("B5 idle %s: %.1f MB", c.name, mb(rss))
-		h.add("B5/"+c.name+"/idle", float64(rss))
+		logf("B5 idle %s: %.1f MB (anonymous %.1f MB, files %.1f MB)", c.name, mb(m.RSS), mb(m.Anon), mb(m.File))
+		h.add("B5/"+c.name+"/idle", float64(m.RSS))
 	}
 	return nil
 }

@@ -104,7 +104,8 @@ func (h *harnessRun) table(machine string) string {
 	if have("B5/plugin/load") && have("B5/bare/load") {
 		d := mb(int64(med("B5/plugin/load") - med("B5/bare/load")))
 		rows = append(rows, row{"B5", "resident memory, peak under B1 load (256 clients)", fmt.Sprintf("%.1f MB", mb(int64(med("B5/plugin/load")))),
-			fmt.Sprintf("%.1f MB", mb(int64(med("B5/bare/load")))), fmt.Sprintf("%+.1f MB", d), "<= +100 MB", yes(d <= 100), ""})
+			fmt.Sprintf("%.1f MB", mb(int64(med("B5/bare/load")))), fmt.Sprintf("%+.1f MB", d), "<= +100 MB", yes(d <= 100),
+			fmt.Sprintf("peaks: anonymous %.0f MB, mapped files %.0f MB", mb(int64(med("B5/plugin/load-anon"))), mb(int64(med("B5/plugin/load-file"))))})
 	}
 	if have("B6/disk-MB") {
 		rows = append(rows,

@@ -222,20 +222,39 @@ func (c *Caddy) Pid() int {
 	return c.cmd.Process.Pid
 }
 
-// RSS returns the process's resident set size in bytes.
-func (c *Caddy) RSS() (int64, error) {
+// Memory is a process's resident memory, in bytes, from /proc/PID/status.
+type Memory struct {
+	RSS  int64 // the resident set (VmRSS): Anon + File + shared memory
+	Anon int64 // anonymous pages: the Go heap, stacks (RssAnon)
+	File int64 // pages of mapped files: the binary, Badger's tables and WAL (RssFile)
+}
+
+// Memory returns the process's resident memory.
+func (c *Caddy) Memory() (Memory, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Pid()))
 	if err != nil {
-		return 0, err
+		return Memory{}, err
 	}
+	fields := map[string]*int64{}
+	var m Memory
+	fields["VmRSS:"], fields["RssAnon:"], fields["RssFile:"] = &m.RSS, &m.Anon, &m.File
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10, err
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 || f[2] != "kB" || fields[f[0]] == nil {
+			continue
 		}
+		kb, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return Memory{}, fmt.Errorf("%s in /proc status: %w", f[0], err)
+		}
+		*fields[f[0]] = kb << 10
+		delete(fields, f[0])
 	}
-	return 0, errors.New("no VmRSS in /proc status")
+	if len(fields) > 0 {
+		return Memory{}, fmt.Errorf("/proc/%d/status lacks %d of VmRSS, RssAnon, RssFile", c.Pid(), len(fields))
+	}
+	return m, nil
 }
 
 // CPUTime returns the user and system CPU time the process has used.
