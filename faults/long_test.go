@@ -10,15 +10,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -200,7 +197,7 @@ func TestSoak(t *testing.T) {
 		case <-tick.C:
 			m, err := s.caddy.Memory()
 			g, gerr := s.caddy.Goroutines()
-			store, serr := dirSize(s.cfg.StoreDir)
+			store, serr := harness.DiskUsed(s.cfg.StoreDir)
 			if err := errors.Join(err, gerr, serr); err != nil {
 				t.Fatalf("sample: %v", err)
 			}
@@ -248,24 +245,3 @@ func TestSoak(t *testing.T) {
 const fileSlack = 96 << 20
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
-
-// dirSize is the space the files under dir take on disk.
-func dirSize(dir string) (int64, error) {
-	var total int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			total += st.Blocks * 512
-		} else {
-			total += info.Size()
-		}
-		return nil
-	})
-	return total, err
-}

@@ -3,17 +3,15 @@ package reset
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/caddy-password-reset/caddy-password-reset/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
 	"github.com/caddy-password-reset/caddy-password-reset/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 	badgerstore "github.com/caddy-password-reset/caddy-password-reset/storage/badger"
@@ -243,34 +241,13 @@ func BenchmarkConsumeAmongOpenTickets(b *testing.B) {
 	b.ReportMetric(float64(open), "open-tickets")
 }
 
-// diskUsed is the space the files under dir take on disk (allocated blocks, as
-// du counts them: Badger's preallocated files are sparse).
+// diskUsed is the space the files under dir take on disk.
 func diskUsed(b *testing.B, dir string) int64 {
-	var total int64
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		total += blocks(info)
-		return nil
-	})
+	n, err := harness.DiskUsed(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return total
-}
-
-// blocks is the space a file takes on disk, or its size where the system does
-// not say.
-func blocks(info fs.FileInfo) int64 {
-	if st, ok := info.Sys().(*syscall.Stat_t); ok {
-		return st.Blocks * 512
-	}
-	return info.Size()
+	return n
 }
 
 // memDirectory is a directory in memory: every user exists, u<digits> with the
