@@ -320,7 +320,8 @@ func (c *Caddy) LogTail(n int) string {
 }
 
 // DiskUsed is the space the files under dir take on disk: allocated blocks, as du
-// counts them (Badger's preallocated files are sparse).
+// counts them (Badger's preallocated files are sparse). A store may be in use:
+// files it deletes meanwhile are not counted.
 func DiskUsed(dir string) (int64, error) {
 	var total int64
 	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
@@ -328,6 +329,9 @@ func DiskUsed(dir string) (int64, error) {
 			return err
 		}
 		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted since the directory was read: a compaction's input
+		}
 		if err != nil {
 			return err
 		}
