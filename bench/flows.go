@@ -147,12 +147,10 @@ func (h *harnessRun) completeReset(ctx context.Context, link, password string) e
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base(h.plugCfg.PluginPort)+"/lo/reset",
 		strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := client.Do(req)
+	resp, err := doDiscard(client, req)
 	if err != nil {
 		return err
 	}
-	io.Copy(io.Discard, resp.Body) //nolint:errcheck // only the status matters
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "success=true") {
 		return fmt.Errorf("POST /lo/reset: %s to %q", resp.Status, resp.Header.Get("Location"))
 	}
@@ -166,16 +164,26 @@ func setPasswordDirect(ctx context.Context, client *http.Client, site string, us
 		Email: harness.UserEmail(user), Password: password, Reason: hook.ReasonReset, EndSessions: true})
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, site+harness.PathBaselineSetPassword, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
+	resp, err := doDiscard(client, req)
 	if err != nil {
 		return err
 	}
-	io.Copy(io.Discard, resp.Body) //nolint:errcheck // only the status matters
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		return fmt.Errorf("set password: %s", resp.Status)
 	}
 	return nil
+}
+
+// doDiscard sends req and reads its answer's body to the end, so that the
+// connection is reused: only the status and headers matter.
+func doDiscard(client *http.Client, req *http.Request) (*http.Response, error) {
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp, err
 }
 
 // parallel runs fn(0..n-1), conns at a time, and returns each call's latency and

@@ -326,19 +326,10 @@ func BenchmarkSetSyncWritesParallel(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { s.Close() })
-		b.ReportAllocs()
-		b.SetParallelism(8)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				i := int(next.Add(1))
-				err := s.Update(ctx, func(tx storage.Tx) error {
-					return tx.Set(benchKey("set", i), benchValue, 0)
-				})
-				if err != nil {
-					b.Error(err)
-					return
-				}
-			}
+		setParallel(b, &next, func(i int) error {
+			return s.Update(ctx, func(tx storage.Tx) error {
+				return tx.Set(benchKey("set", i), benchValue, 0)
+			})
 		})
 	})
 	b.Run("raw-tuned", func(b *testing.B) {
@@ -347,19 +338,24 @@ func BenchmarkSetSyncWritesParallel(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { db.Close() })
-		b.ReportAllocs()
-		b.SetParallelism(8)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				i := int(next.Add(1))
-				err := db.Update(func(txn *badger.Txn) error {
-					return txn.Set([]byte(benchKey("set", i)), benchValue)
-				})
-				if err != nil {
-					b.Error(err)
-					return
-				}
-			}
+		setParallel(b, &next, func(i int) error {
+			return db.Update(func(txn *badger.Txn) error {
+				return txn.Set([]byte(benchKey("set", i)), benchValue)
+			})
 		})
+	})
+}
+
+// setParallel runs set with 8 goroutines per CPU, each call with a fresh index.
+func setParallel(b *testing.B, next *atomic.Int64, set func(i int) error) {
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := set(int(next.Add(1))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
 	})
 }
