@@ -148,6 +148,7 @@ func (p *Public) resetFailed(w http.ResponseWriter, r *http.Request, token strin
 		formErr   *reset.FormError
 		policyErr *policy.Error
 		tryAgain  *reset.TryAgainError
+		refused   *reset.AppRefusedError
 		limited   *reset.RateLimitError
 	)
 	status, problem := 0, ""
@@ -161,6 +162,10 @@ func (p *Public) resetFailed(w http.ResponseWriter, r *http.Request, token strin
 		status, problem = http.StatusBadRequest, formErr.Message
 	case errors.As(err, &policyErr):
 		status, problem = http.StatusBadRequest, policyErr.Message+"."
+	case errors.As(err, &refused):
+		// The app's own rules refused the password: the user's input, not an
+		// outage (monitoring counts 5xx as one).
+		status, problem = http.StatusBadRequest, refused.Message
 	case errors.As(err, &tryAgain):
 		status, problem = http.StatusServiceUnavailable, tryAgain.Message
 	default:

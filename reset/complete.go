@@ -121,7 +121,7 @@ type ResetForm struct {
 // atomically, so of many concurrent submits exactly one proceeds; the app's hook
 // sets the password; then the ticket is marked used and the user's other tickets
 // are cancelled. If the hook fails the claim is released and the ticket stays
-// usable. Errors are *FormError, *policy.Error, *TicketError, *TryAgainError,
+// usable. Errors are *FormError, *policy.Error, *TicketError, *AppRefusedError, *TryAgainError,
 // *RateLimitError or ErrUnavailable.
 func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completion, error) {
 	s.markBusy()
@@ -279,7 +279,7 @@ func (s *Service) changePassword(ctx context.Context, t *Ticket, password string
 	case err == nil:
 		return nil
 	case errors.As(err, &refused):
-		return &TryAgainError{Message: refused.Message, cause: err}
+		return &AppRefusedError{Message: refused.Message}
 	}
 	s.log.Error("change_password hook failed", zap.String("connection", t.Connection), zap.Error(err))
 	return &TryAgainError{Message: genericTryAgain, cause: err}

@@ -77,5 +77,14 @@ type TryAgainError struct {
 func (e *TryAgainError) Error() string { return "password not changed: " + e.cause.Error() }
 func (e *TryAgainError) Unwrap() error { return e.cause }
 
+// AppRefusedError means the app's change_password hook refused the password with
+// its own rules (a 4xx answer with a message); nothing changed and the ticket
+// stays usable. Message comes from the app and is meant for the user.
+type AppRefusedError struct {
+	Message string
+}
+
+func (e *AppRefusedError) Error() string { return "the app refused the password: " + e.Message }
+
 // genericTryAgain is Auth0's words for an error of the app's hook.
 const genericTryAgain = "Something went wrong, please try again later."

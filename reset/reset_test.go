@@ -360,8 +360,8 @@ func TestAppRefusalIsShownAndTicketKept(t *testing.T) {
 	ticket := h.request(t, "alice@example.com", "alice@example.com")
 	// The demo app refuses the current password as the new one.
 	_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "alice-old-password-1", Confirm: "alice-old-password-1"})
-	var ta *reset.TryAgainError
-	if !errors.As(err, &ta) || !strings.Contains(ta.Message, "differ") {
+	var ar *reset.AppRefusedError
+	if !errors.As(err, &ar) || !strings.Contains(ar.Message, "differ") {
 		t.Fatalf("got %v, want the app's refusal", err)
 	}
 	if _, err := h.svc.OpenTicket(context.Background(), ticket); err != nil {
