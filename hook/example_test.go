@@ -11,47 +11,53 @@ import (
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
 )
 
-// This example is an app's change_password hook: verify the signature, decode the
-// call, store the password with the app's own hashing, end sessions, answer 204.
-// A refused password gets a 4xx with hook.ErrorResponse, whose message the user sees.
+// This example is an app's change_password hook: verify the call with a Verifier
+// (signature, time window, replay), decode it, store the password with the app's
+// own hashing, end sessions, answer 204. A refused password gets a 4xx with
+// hook.ErrorResponse, whose message the user sees. Every answer goes through the
+// verified call, which signs it: the plugin refuses unsigned answers.
 func Example_changePasswordHandler() {
 	secret := []byte("the RESET_HOOK_SECRET shared with the Caddyfile")
+	verifier := &hook.Verifier{Secret: secret} // one for the app's lifetime: it remembers call IDs
 
 	handler := func(w http.ResponseWriter, r *http.Request) {
-		body, err := hook.VerifyRequest(r, secret, hook.ChangePassword)
+		call, err := verifier.VerifyRequest(r, hook.ChangePassword)
 		if err != nil {
 			http.Error(w, "unauthorized", http.StatusUnauthorized) // no detail for callers
 			return
 		}
 		var req hook.ChangePasswordRequest
-		if err := json.Unmarshal(body, &req); err != nil {
-			http.Error(w, "bad request", http.StatusBadRequest)
+		if err := json.Unmarshal(call.Body, &req); err != nil {
+			call.AnswerJSON(w, http.StatusBadRequest, hook.ErrorResponse{Message: "malformed call"})
 			return
 		}
 		if err := users.SetPassword(req.UserID, req.Password); err != nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnprocessableEntity)
-			json.NewEncoder(w).Encode(hook.ErrorResponse{Message: err.Error()})
+			call.AnswerJSON(w, http.StatusUnprocessableEntity, hook.ErrorResponse{Message: err.Error()})
 			return
 		}
 		if req.EndSessions {
 			users.EndSessions(req.UserID)
 		}
-		w.WriteHeader(http.StatusNoContent)
+		call.Answer(w, http.StatusNoContent, nil)
 	}
 
-	// What the plugin sends after a user chose a new password on the reset page.
-	for _, password := range []string{"correct horse battery staple", "hunter2"} {
+	// What the plugin sends after a user chose a new password on the reset page,
+	// and how it checks the answer.
+	for i, password := range []string{"correct horse battery staple", "hunter2"} {
 		body, _ := json.Marshal(hook.ChangePasswordRequest{
 			Connection: "Username-Password-Authentication", UserID: "user-42",
 			Email: "alice@example.com", Password: password,
 			Reason: hook.ReasonReset, EndSessions: true,
 		})
 		r := httptest.NewRequest(http.MethodPost, "/internal/users/password", bytes.NewReader(body))
-		sig := hook.Signature{Hook: hook.ChangePassword, ID: "call-1", Timestamp: time.Now()}
+		sig := hook.Signature{Hook: hook.ChangePassword, ID: fmt.Sprintf("call-%d", i), Timestamp: time.Now()}
 		hook.SetHeaders(r.Header, secret, sig, body)
 		w := httptest.NewRecorder()
 		handler(w, r)
+		if err := hook.VerifyAnswer(w.Header(), secret, sig, w.Code, w.Body.Bytes()); err != nil {
+			fmt.Println("answer refused:", err)
+			continue
+		}
 		msg := http.StatusText(w.Code)
 		var refused hook.ErrorResponse
 		if json.Unmarshal(w.Body.Bytes(), &refused) == nil {

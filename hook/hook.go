@@ -1,13 +1,26 @@
 // Package hook is the public contract between the password-reset plugin and the app
-// behind the proxy. The app keeps its users and answers two HTTP hooks:
+// behind the proxy, hook protocol v2. The app keeps its users and answers two HTTP
+// hooks:
 //
 //   - get_user: look a user up by email (Auth0's custom-database getUser script);
 //   - change_password: set a user's new password (Auth0's changePassword script).
 //
-// Every hook call is a POST with a JSON body, signed with HMAC-SHA256 over a version,
-// a timestamp, a request ID, the hook's name and the body, using a secret shared
-// between the Caddyfile and the app. An app written in Go verifies a call with
-// VerifyRequest; apps in other languages follow the same few lines (see README.md).
+// and may make one call to the plugin:
+//
+//   - revoke_tickets: the user's password changed inside the app, so the user's
+//     open reset links must stop working.
+//
+// Every call is a POST with a JSON body, signed with HMAC-SHA256 over the protocol
+// version, a timestamp, a call ID, the hook's name and the body, using a secret
+// shared between the Caddyfile and the app. Every answer is signed too, over the
+// call's timestamp, ID and hook, the answer's status code and its body, so that a
+// proxy in between can neither change an answer nor hand one call's answer to
+// another.
+//
+// An app written in Go verifies calls with a Verifier, which also refuses a call
+// ID it has seen before (a replay), and answers through the returned Call, which
+// signs the answer. Apps in other languages follow the same few lines (see
+// README.md, "The hook protocol").
 package hook
 
 import "time"
@@ -17,9 +30,17 @@ import "time"
 const (
 	GetUser        = "get_user"
 	ChangePassword = "change_password"
+	// RevokeTickets is the app's call to the plugin (POST /lo/hooks/revoke): the
+	// user's password changed inside the app, so the open reset links must die.
+	RevokeTickets = "revoke_tickets"
 )
 
-// Headers that carry the signature.
+// Version is the hook protocol this package speaks. It prefixes every signature
+// ("v2=<hex>") and starts every signed string.
+const Version = "v2"
+
+// Headers that carry the signature. A call carries all four; an answer carries
+// HeaderSignature only (the caller knows the rest).
 const (
 	HeaderHook      = "X-Password-Reset-Hook"
 	HeaderID        = "X-Password-Reset-Id"
@@ -31,8 +52,13 @@ const (
 // the app refuses it as a possible replay.
 const DefaultTolerance = 5 * time.Minute
 
-// MaxBodyBytes bounds a hook body. Both sides refuse larger bodies.
+// MaxBodyBytes bounds a hook body, of a call or of an answer. Both sides refuse
+// larger bodies.
 const MaxBodyBytes = 64 << 10
+
+// MaxIDLen bounds a call ID. IDs are made of visible ASCII characters (the plugin
+// sends 26 random base32 characters).
+const MaxIDLen = 128
 
 // GetUserRequest is the body of a get_user call.
 type GetUserRequest struct {
@@ -88,6 +114,15 @@ type ChangePasswordRequest struct {
 	// admin ticket created with Auth0's mark_email_as_verified, used by the user
 	// who received it, proves the address.
 	MarkEmailVerified bool `json:"mark_email_verified,omitempty"`
+}
+
+// RevokeTicketsRequest is the body of the app's revoke_tickets call to the
+// plugin. The plugin cancels the user's open reset links and answers 204.
+type RevokeTicketsRequest struct {
+	// Connection names the database connection; its hook secret signs the call.
+	Connection string `json:"connection"`
+	// UserID is the user_id the app returns from get_user.
+	UserID string `json:"user_id"`
 }
 
 // Reasons for a password change.

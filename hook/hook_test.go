@@ -35,7 +35,7 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 		sig := testSig()
 		sig.Hook = name
 		h := signedHeader(testSecret, sig, testBody)
-		if err := Verify(h, testBody, testSecret, name, testNow, DefaultTolerance); err != nil {
+		if _, err := Verify(h, testBody, testSecret, name, testNow, DefaultTolerance); err != nil {
 			t.Errorf("%s: Verify of a fresh signature: %v", name, err)
 		}
 	}
@@ -54,8 +54,8 @@ func TestSetHeadersWritesAllFour(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", k, got, v)
 		}
 	}
-	if !strings.HasPrefix(h.Get(HeaderSignature), "v1=") {
-		t.Errorf("signature %q lacks the v1= prefix", h.Get(HeaderSignature))
+	if !strings.HasPrefix(h.Get(HeaderSignature), "v2=") {
+		t.Errorf("signature %q lacks the v2= prefix", h.Get(HeaderSignature))
 	}
 }
 
@@ -157,26 +157,51 @@ func TestVerifyRefusesTampering(t *testing.T) {
 		{
 			name: "signature not hex",
 			tamper: func(h http.Header, b []byte) []byte {
-				h.Set(HeaderSignature, "v1=zz"+h.Get(HeaderSignature)[5:])
+				h.Set(HeaderSignature, "v2=zz"+h.Get(HeaderSignature)[5:])
 				return b
 			},
 			wantErr: ErrBadSignature,
 		},
 		{
-			name: "signature of another version",
+			name: "signature of an unknown version",
 			tamper: func(h http.Header, b []byte) []byte {
-				h.Set(HeaderSignature, "v2="+strings.TrimPrefix(h.Get(HeaderSignature), "v1="))
+				h.Set(HeaderSignature, "v3="+strings.TrimPrefix(h.Get(HeaderSignature), "v2="))
 				return b
 			},
 			wantErr: ErrBadSignature,
+		},
+		{
+			// A plugin or app that was not upgraded is told so.
+			name: "signature of hook protocol v1",
+			tamper: func(h http.Header, b []byte) []byte {
+				h.Set(HeaderSignature, "v1="+strings.TrimPrefix(h.Get(HeaderSignature), "v2="))
+				return b
+			},
+			wantErr: ErrOldVersion,
 		},
 		{
 			name: "signature without version",
 			tamper: func(h http.Header, b []byte) []byte {
-				h.Set(HeaderSignature, strings.TrimPrefix(h.Get(HeaderSignature), "v1="))
+				h.Set(HeaderSignature, strings.TrimPrefix(h.Get(HeaderSignature), "v2="))
 				return b
 			},
 			wantErr: ErrBadSignature,
+		},
+		{
+			name: "id with a space",
+			tamper: func(h http.Header, b []byte) []byte {
+				h.Set(HeaderID, "req 0001")
+				return b
+			},
+			wantErr: ErrMissingSignature,
+		},
+		{
+			name: "id too long",
+			tamper: func(h http.Header, b []byte) []byte {
+				h.Set(HeaderID, strings.Repeat("a", MaxIDLen+1))
+				return b
+			},
+			wantErr: ErrMissingSignature,
 		},
 		{
 			name: "timestamp not a number",
@@ -198,7 +223,7 @@ func TestVerifyRefusesTampering(t *testing.T) {
 			if tt.want != "" {
 				want = tt.want
 			}
-			err := Verify(h, body, secret, want, testNow, DefaultTolerance)
+			_, err := Verify(h, body, secret, want, testNow, DefaultTolerance)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Verify = %v, want %v", err, tt.wantErr)
 			}
@@ -224,7 +249,7 @@ func TestVerifyTimestampWindow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := signedHeader(testSecret, testSig(), testBody)
-			err := Verify(h, testBody, testSecret, GetUser, testNow.Add(tt.skew), tol)
+			_, err := Verify(h, testBody, testSecret, GetUser, testNow.Add(tt.skew), tol)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Verify with skew %v = %v, want %v", tt.skew, err, tt.wantErr)
 			}
@@ -241,7 +266,7 @@ func TestVerifyExtremeTimestamps(t *testing.T) {
 		sig := testSig()
 		sig.Timestamp = time.Unix(ts, 0)
 		h.Set(HeaderSignature, Sign(testSecret, sig, testBody)) // validly signed
-		err := Verify(h, testBody, testSecret, GetUser, testNow, DefaultTolerance)
+		_, err := Verify(h, testBody, testSecret, GetUser, testNow, DefaultTolerance)
 		if !errors.Is(err, ErrStale) {
 			t.Errorf("timestamp %d: Verify = %v, want ErrStale", ts, err)
 		}
@@ -253,14 +278,14 @@ func TestVerifyMissingHeaders(t *testing.T) {
 		t.Run(missing, func(t *testing.T) {
 			h := signedHeader(testSecret, testSig(), testBody)
 			h.Del(missing)
-			err := Verify(h, testBody, testSecret, GetUser, testNow, DefaultTolerance)
+			_, err := Verify(h, testBody, testSecret, GetUser, testNow, DefaultTolerance)
 			if !errors.Is(err, ErrMissingSignature) {
 				t.Fatalf("Verify without %s = %v, want ErrMissingSignature", missing, err)
 			}
 		})
 	}
 	t.Run("all", func(t *testing.T) {
-		err := Verify(http.Header{}, testBody, testSecret, GetUser, testNow, DefaultTolerance)
+		_, err := Verify(http.Header{}, testBody, testSecret, GetUser, testNow, DefaultTolerance)
 		if !errors.Is(err, ErrMissingSignature) {
 			t.Fatalf("Verify without headers = %v, want ErrMissingSignature", err)
 		}
@@ -271,9 +296,9 @@ func TestVerifyMissingHeaders(t *testing.T) {
 // the expected MAC, which an app might log or send back.
 func TestVerifyErrorsDoNotLeakSecrets(t *testing.T) {
 	h := signedHeader(testSecret, testSig(), testBody)
-	expected := strings.TrimPrefix(h.Get(HeaderSignature), "v1=")
-	h.Set(HeaderSignature, "v1="+strings.Repeat("00", 32))
-	err := Verify(h, testBody, testSecret, GetUser, testNow, DefaultTolerance)
+	expected := strings.TrimPrefix(h.Get(HeaderSignature), "v2=")
+	h.Set(HeaderSignature, "v2="+strings.Repeat("00", 32))
+	_, err := Verify(h, testBody, testSecret, GetUser, testNow, DefaultTolerance)
 	if err == nil {
 		t.Fatal("Verify accepted a zero signature")
 	}
@@ -281,6 +306,9 @@ func TestVerifyErrorsDoNotLeakSecrets(t *testing.T) {
 		t.Fatalf("error %q reveals the secret or the expected signature", msg)
 	}
 }
+
+// newVerifier returns a verifier of testSecret on the real clock.
+func newVerifier() *Verifier { return &Verifier{Secret: testSecret} }
 
 // newSignedRequest builds a hook call as the plugin sends it, signed now.
 func newSignedRequest(t *testing.T, secret []byte, hookName string, body []byte) *http.Request {
@@ -293,12 +321,12 @@ func newSignedRequest(t *testing.T, secret []byte, hookName string, body []byte)
 
 func TestVerifyRequest(t *testing.T) {
 	r := newSignedRequest(t, testSecret, GetUser, testBody)
-	body, err := VerifyRequest(r, testSecret, GetUser)
+	call, err := newVerifier().VerifyRequest(r, GetUser)
 	if err != nil {
 		t.Fatalf("VerifyRequest: %v", err)
 	}
-	if !bytes.Equal(body, testBody) {
-		t.Fatalf("body = %q, want %q", body, testBody)
+	if !bytes.Equal(call.Body, testBody) || call.Hook != GetUser || call.ID != "req-1" {
+		t.Fatalf("call = %s %s %q, want get_user req-1 %q", call.Hook, call.ID, call.Body, testBody)
 	}
 	// The body is put back so that a handler may decode r.Body as usual.
 	var again bytes.Buffer
@@ -313,19 +341,19 @@ func TestVerifyRequest(t *testing.T) {
 func TestVerifyRequestRefusals(t *testing.T) {
 	t.Run("wrong secret", func(t *testing.T) {
 		r := newSignedRequest(t, []byte("not the secret"), GetUser, testBody)
-		if _, err := VerifyRequest(r, testSecret, GetUser); !errors.Is(err, ErrBadSignature) {
+		if _, err := newVerifier().VerifyRequest(r, GetUser); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("VerifyRequest = %v, want ErrBadSignature", err)
 		}
 	})
 	t.Run("unsigned", func(t *testing.T) {
 		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(testBody))
-		if _, err := VerifyRequest(r, testSecret, GetUser); !errors.Is(err, ErrMissingSignature) {
+		if _, err := newVerifier().VerifyRequest(r, GetUser); !errors.Is(err, ErrMissingSignature) {
 			t.Fatalf("VerifyRequest = %v, want ErrMissingSignature", err)
 		}
 	})
 	t.Run("wrong hook", func(t *testing.T) {
 		r := newSignedRequest(t, testSecret, GetUser, testBody)
-		if _, err := VerifyRequest(r, testSecret, ChangePassword); !errors.Is(err, ErrWrongHook) {
+		if _, err := newVerifier().VerifyRequest(r, ChangePassword); !errors.Is(err, ErrWrongHook) {
 			t.Fatalf("VerifyRequest = %v, want ErrWrongHook", err)
 		}
 	})
@@ -333,7 +361,7 @@ func TestVerifyRequestRefusals(t *testing.T) {
 		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(testBody))
 		old := Signature{Hook: GetUser, ID: "req-1", Timestamp: time.Now().Add(-DefaultTolerance - time.Minute)}
 		SetHeaders(r.Header, testSecret, old, testBody)
-		if _, err := VerifyRequest(r, testSecret, GetUser); !errors.Is(err, ErrStale) {
+		if _, err := newVerifier().VerifyRequest(r, GetUser); !errors.Is(err, ErrStale) {
 			t.Fatalf("VerifyRequest = %v, want ErrStale", err)
 		}
 	})
@@ -343,19 +371,19 @@ func TestVerifyRequestBodySize(t *testing.T) {
 	t.Run("at the limit", func(t *testing.T) {
 		body := bytes.Repeat([]byte("a"), MaxBodyBytes)
 		r := newSignedRequest(t, testSecret, GetUser, body)
-		got, err := VerifyRequest(r, testSecret, GetUser)
+		got, err := newVerifier().VerifyRequest(r, GetUser)
 		if err != nil {
 			t.Fatalf("VerifyRequest with a %d-byte body: %v", len(body), err)
 		}
-		if len(got) != MaxBodyBytes {
-			t.Fatalf("body length = %d, want %d", len(got), MaxBodyBytes)
+		if len(got.Body) != MaxBodyBytes {
+			t.Fatalf("body length = %d, want %d", len(got.Body), MaxBodyBytes)
 		}
 	})
 	t.Run("one byte over", func(t *testing.T) {
 		// Validly signed, so only the size can be the reason for the refusal.
 		body := bytes.Repeat([]byte("a"), MaxBodyBytes+1)
 		r := newSignedRequest(t, testSecret, GetUser, body)
-		if _, err := VerifyRequest(r, testSecret, GetUser); !errors.Is(err, ErrBodyTooLarge) {
+		if _, err := newVerifier().VerifyRequest(r, GetUser); !errors.Is(err, ErrBodyTooLarge) {
 			t.Fatalf("VerifyRequest = %v, want ErrBodyTooLarge", err)
 		}
 	})
@@ -363,7 +391,7 @@ func TestVerifyRequestBodySize(t *testing.T) {
 		src := &countingReader{limit: 10 << 20}
 		r := httptest.NewRequest(http.MethodPost, "/", src)
 		SetHeaders(r.Header, testSecret, Signature{Hook: GetUser, ID: "x", Timestamp: time.Now()}, nil)
-		if _, err := VerifyRequest(r, testSecret, GetUser); !errors.Is(err, ErrBodyTooLarge) {
+		if _, err := newVerifier().VerifyRequest(r, GetUser); !errors.Is(err, ErrBodyTooLarge) {
 			t.Fatalf("VerifyRequest = %v, want ErrBodyTooLarge", err)
 		}
 		if src.read > MaxBodyBytes+1 {
@@ -375,7 +403,7 @@ func TestVerifyRequestBodySize(t *testing.T) {
 func TestVerifyRequestReadError(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "/", errReader{})
 	SetHeaders(r.Header, testSecret, Signature{Hook: GetUser, ID: "x", Timestamp: time.Now()}, nil)
-	_, err := VerifyRequest(r, testSecret, GetUser)
+	_, err := newVerifier().VerifyRequest(r, GetUser)
 	if !errors.Is(err, errBroken) {
 		t.Fatalf("VerifyRequest = %v, want the read error wrapped", err)
 	}
