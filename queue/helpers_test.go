@@ -141,13 +141,18 @@ func scan(t testing.TB, q *queue.Queue) map[string]*queue.Item {
 // It reads the raw keys under q/<name>/due/, the only layout detail the tests use.
 func checkIndex(t testing.TB, s storage.Store, q *queue.Queue) {
 	t.Helper()
-	prefix := "q/" + q.Name() + "/due/"
 	var indexed []string
 	err := s.View(context.Background(), func(tx storage.Tx) error {
-		return tx.Scan(prefix, "", func(key string, _ []byte) error {
-			indexed = append(indexed, key[strings.LastIndex(key, "/")+1:])
-			return nil
-		})
+		for _, lane := range []string{"/due/", "/due-high/"} {
+			err := tx.Scan("q/"+q.Name()+lane, "", func(key string, _ []byte) error {
+				indexed = append(indexed, key[strings.LastIndex(key, "/")+1:])
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatalf("scan due index: %v", err)

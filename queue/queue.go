@@ -47,6 +47,9 @@ type Item struct {
 	// RequeuedAt is when an operator last requeued the failed item; the worker's
 	// MaxAge counts from it, so a requeued item gets a full round of retries.
 	RequeuedAt time.Time `json:"requeued_at,omitzero"`
+	// Priority orders items that are due together: every High item due now
+	// runs before any Normal one.
+	Priority Priority `json:"priority,omitempty"`
 
 	inline bool // the payload came inside the state record (the older layout)
 }
@@ -66,6 +69,17 @@ func (it *Item) dueAt() time.Time {
 	}
 	return it.NotBefore
 }
+
+// Priority is an item's lane. Items due now are claimed High lane first, each
+// lane oldest due first, so that work that must not wait behind a backlog (a
+// user's first mail in a while, a security notice) passes it.
+type Priority int
+
+// The lanes.
+const (
+	Normal Priority = iota
+	High
+)
 
 // Errors of Claim and Done.
 var (
@@ -98,22 +112,37 @@ func (q *Queue) Name() string { return q.name }
 
 func (q *Queue) itemKey(id string) string { return "q/" + q.name + "/item/" + id }
 func (q *Queue) dataKey(id string) string { return "q/" + q.name + "/data/" + id }
-func (q *Queue) duePrefix() string        { return "q/" + q.name + "/due/" }
 
-// dueKey sorts by due time: a fixed-width decimal of Unix nanoseconds.
-func (q *Queue) dueKey(at time.Time, id string) string {
-	return fmt.Sprintf("%s%020d/%s", q.duePrefix(), max(at.UnixNano(), 0), id)
+// duePrefix is the due index of one lane. The Normal lane keeps the index's
+// original name, so that items stored before lanes existed stay in it.
+func (q *Queue) duePrefix(p Priority) string {
+	if p == High {
+		return "q/" + q.name + "/due-high/"
+	}
+	return "q/" + q.name + "/due/"
 }
 
-// Put adds a pending item inside the caller's transaction, so that enqueueing is
-// atomic with the caller's other writes. Call Notify after the transaction commits.
+// dueKey sorts by due time within the item's lane: a fixed-width decimal of
+// Unix nanoseconds.
+func (q *Queue) dueKey(it *Item) string {
+	return fmt.Sprintf("%s%020d/%s", q.duePrefix(it.Priority), max(it.dueAt().UnixNano(), 0), it.ID)
+}
+
+// Put adds a pending item in the Normal lane inside the caller's transaction, so
+// that enqueueing is atomic with the caller's other writes. Call Notify after
+// the transaction commits.
 func (q *Queue) Put(tx storage.Tx, id string, payload any) error {
+	return q.PutPriority(tx, id, payload, Normal)
+}
+
+// PutPriority is Put in the lane p.
+func (q *Queue) PutPriority(tx storage.Tx, id string, payload any, p Priority) error {
 	data, err := json.Marshal(payload)
 	if err != nil {
 		return fmt.Errorf("queue %s: encode payload: %w", q.name, err)
 	}
 	now := q.now()
-	it := &Item{ID: id, Payload: data, State: Pending, CreatedAt: now, NotBefore: now}
+	it := &Item{ID: id, Payload: data, State: Pending, CreatedAt: now, NotBefore: now, Priority: p}
 	return q.write(tx, it, nil)
 }
 
@@ -122,7 +151,7 @@ func (q *Queue) Put(tx storage.Tx, id string, payload any) error {
 // the older layout is split.
 func (q *Queue) write(tx storage.Tx, it, old *Item) error {
 	if old != nil && old.State == Pending {
-		if err := tx.Delete(q.dueKey(old.dueAt(), old.ID)); err != nil {
+		if err := tx.Delete(q.dueKey(old)); err != nil {
 			return err
 		}
 	}
@@ -143,7 +172,7 @@ func (q *Queue) write(tx storage.Tx, it, old *Item) error {
 	if it.State != Pending {
 		return nil
 	}
-	return tx.Set(q.dueKey(it.dueAt(), it.ID), nil, 0)
+	return tx.Set(q.dueKey(it), nil, 0)
 }
 
 // Notify tells this process's worker that id was just put, so it runs at once
@@ -208,22 +237,30 @@ func (q *Queue) loadPayload(tx storage.Tx, it *Item) error {
 	return nil
 }
 
-// Due returns up to limit ids of items due now, oldest due first.
+// Due returns up to limit ids of items due now: the High lane's first, each
+// lane oldest due first.
 func (q *Queue) Due(ctx context.Context, limit int) ([]string, error) {
 	now := q.now().UnixNano()
 	var ids []string
 	err := q.store.View(ctx, func(tx storage.Tx) error {
-		return tx.Scan(q.duePrefix(), "", func(key string, _ []byte) error {
-			at, id, ok := parseDueKey(strings.TrimPrefix(key, q.duePrefix()))
-			if !ok {
+		for _, p := range []Priority{High, Normal} {
+			prefix := q.duePrefix(p)
+			err := tx.Scan(prefix, "", func(key string, _ []byte) error {
+				at, id, ok := parseDueKey(strings.TrimPrefix(key, prefix))
+				if !ok {
+					return nil
+				}
+				if at > now || len(ids) >= limit {
+					return storage.ErrStop
+				}
+				ids = append(ids, id)
 				return nil
+			})
+			if err != nil && !errors.Is(err, storage.ErrStop) {
+				return err
 			}
-			if at > now || len(ids) >= limit {
-				return storage.ErrStop
-			}
-			ids = append(ids, id)
-			return nil
-		})
+		}
+		return nil
 	})
 	return ids, err
 }
@@ -333,7 +370,7 @@ func (q *Queue) Done(tx storage.Tx, claimed *Item) error {
 	if err != nil {
 		return err
 	}
-	if err := tx.Delete(q.dueKey(cur.dueAt(), cur.ID)); err != nil {
+	if err := tx.Delete(q.dueKey(cur)); err != nil {
 		return err
 	}
 	if err := tx.Delete(q.dataKey(cur.ID)); err != nil {
@@ -346,6 +383,15 @@ func (q *Queue) Done(tx storage.Tx, claimed *Item) error {
 func (q *Queue) Retry(ctx context.Context, claimed *Item, cause error, notBefore time.Time) error {
 	return q.release(ctx, claimed, func(it *Item) {
 		it.NotBefore, it.LastError = notBefore, cause.Error()
+	})
+}
+
+// Postpone releases a claimed item to run again at notBefore without counting
+// the attempt: the item was not tried, only found too early (a rate limit).
+func (q *Queue) Postpone(ctx context.Context, claimed *Item, why string, notBefore time.Time) error {
+	return q.release(ctx, claimed, func(it *Item) {
+		it.NotBefore, it.LastError = notBefore, why
+		it.Attempts = max(it.Attempts-1, 0)
 	})
 }
 

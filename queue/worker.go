@@ -31,6 +31,19 @@ func Permanent(err error) error { return permanent{err} }
 // IsPermanent reports whether err was wrapped with Permanent.
 func IsPermanent(err error) bool { return errors.As(err, new(permanent)) }
 
+// later is a handler's answer that the item cannot run before a time.
+type later struct {
+	at  time.Time
+	why string
+}
+
+func (l later) Error() string { return "postponed: " + l.why }
+
+// Later is returned by a handler that finds its item too early (a rate limit
+// that refills at at): the worker postpones it to at without counting a failed
+// attempt or backing off.
+func Later(at time.Time, why string) error { return later{at: at, why: why} }
+
 // Worker runs a queue's items with a handler.
 type Worker struct {
 	Queue   *Queue
@@ -327,10 +340,19 @@ func (w *Worker) runItem(ctx, work context.Context, it *Item) {
 	w.settle(sctx, it, err)
 }
 
-// settle records a failed attempt: retry with backoff, or fail for good.
+// settle records a failed attempt: retry with backoff, or fail for good; or
+// postpones an item that was too early.
 func (w *Worker) settle(ctx context.Context, it *Item, cause error) {
 	log := w.Logger.With(zap.String("queue", w.Queue.name), zap.String("item", it.ID),
 		zap.Int("attempt", it.Attempts), zap.Error(cause))
+	var l later
+	if errors.As(cause, &l) {
+		log.Debug("queue item postponed", zap.Time("until", l.at))
+		if err := w.Queue.Postpone(ctx, it, l.why, l.at); err != nil {
+			log.Error("postpone queue item", zap.NamedError("store_error", err))
+		}
+		return
+	}
 	now := w.Queue.now()
 	if IsPermanent(cause) || now.Sub(it.since()) > w.MaxAge {
 		log.Error("queue item failed; not retrying")
