@@ -62,6 +62,8 @@ func (e *RefusedError) Error() string {
 // Directory finds users and changes their passwords. Errors other than
 // ErrUserNotFound and *RefusedError mean the app could not be asked (down, timed
 // out, bad answer): the caller retries later or tells the user to try again.
+// A ChangePassword error that wraps ErrOutcomeUnknown means the app may have
+// changed the password all the same.
 type Directory interface {
 	LookupUser(ctx context.Context, email string) (*User, error)
 	ChangePassword(ctx context.Context, req ChangeRequest) error

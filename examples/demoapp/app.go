@@ -59,13 +59,27 @@ type Config struct {
 	// Logger receives refused hook calls and other events worth a look.
 	// Nil discards them.
 	Logger *slog.Logger
+	// PluginURL is the base URL of the site that serves the plugin's public
+	// routes: after a user changes their password on the app's own page, the app
+	// calls PluginURL + /lo/hooks/revoke so that open reset links die. Empty
+	// means DefaultPluginURL.
+	PluginURL string
+	// Client sends the revoke call; nil means a client with a 10-second timeout
+	// that follows no redirects.
+	Client *http.Client
 }
+
+// DefaultPluginURL is where the demo's Caddy serves the plugin
+// (Caddyfile.example).
+const DefaultPluginURL = "http://localhost:8080"
 
 // App is the demo app. It is safe for concurrent use.
 type App struct {
-	secret  []byte
-	log     *slog.Logger
-	handler http.Handler
+	secret   []byte
+	verifier *hook.Verifier // checks the plugin's calls and remembers their IDs
+	log      *slog.Logger
+	handler  http.Handler
+	revoke   revoker
 
 	mu       sync.RWMutex
 	users    map[string]*account // by user ID
@@ -93,9 +107,15 @@ func New(cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	revoke, err := newRevoker(cfg)
+	if err != nil {
+		return nil, err
+	}
 	a := &App{
 		secret:   cfg.Secret,
+		verifier: &hook.Verifier{Secret: cfg.Secret},
 		log:      cfg.Logger,
+		revoke:   revoke,
 		users:    make(map[string]*account),
 		byEmail:  make(map[string]string),
 		sessions: make(map[sessionKey]string),

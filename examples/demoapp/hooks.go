@@ -17,7 +17,8 @@ const (
 // lookupUser answers the get_user hook.
 func (a *App) lookupUser(w http.ResponseWriter, r *http.Request) {
 	var req hook.GetUserRequest
-	if !a.readHook(w, r, hook.GetUser, &req) {
+	call, ok := a.readHook(w, r, hook.GetUser, &req)
+	if !ok {
 		return
 	}
 	// An admin ticket or the Management API names the user by id.
@@ -26,35 +27,36 @@ func (a *App) lookupUser(w http.ResponseWriter, r *http.Request) {
 		acc, ok = a.userByID(req.UserID)
 	}
 	if !ok {
-		writeJSON(w, http.StatusNotFound, hook.ErrorResponse{Message: "no such user"})
+		a.answer(call, w, http.StatusNotFound, hook.ErrorResponse{Message: "no such user"})
 		return
 	}
-	writeJSON(w, http.StatusOK, acc.user)
+	a.answer(call, w, http.StatusOK, acc.user)
 }
 
 // changePassword answers the change_password hook.
 func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 	var req hook.ChangePasswordRequest
-	if !a.readHook(w, r, hook.ChangePassword, &req) {
+	call, ok := a.readHook(w, r, hook.ChangePassword, &req)
+	if !ok {
 		return
 	}
 	acc, ok := a.userByID(req.UserID)
 	if !ok {
-		writeJSON(w, http.StatusNotFound, hook.ErrorResponse{Message: "no such user"})
+		a.answer(call, w, http.StatusNotFound, hook.ErrorResponse{Message: "no such user"})
 		return
 	}
 	if msg := a.refusePassword(acc, req.Password); msg != "" {
-		writeJSON(w, http.StatusUnprocessableEntity, hook.ErrorResponse{Message: msg})
+		a.answer(call, w, http.StatusUnprocessableEntity, hook.ErrorResponse{Message: msg})
 		return
 	}
 	hash, err := hashPassword(req.Password)
 	if err != nil {
 		a.log.Error("change_password: hash", "user_id", req.UserID, "error", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		a.answer(call, w, http.StatusInternalServerError, hook.ErrorResponse{Message: "internal error"})
 		return
 	}
 	if !a.setHash(req.UserID, hash) {
-		writeJSON(w, http.StatusNotFound, hook.ErrorResponse{Message: "no such user"})
+		a.answer(call, w, http.StatusNotFound, hook.ErrorResponse{Message: "no such user"})
 		return
 	}
 	if req.MarkEmailVerified {
@@ -65,7 +67,7 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 		a.log.Info("change_password: sessions ended", "user_id", req.UserID, "sessions", n)
 	}
 	a.changes.Add(1)
-	w.WriteHeader(http.StatusNoContent)
+	call.Answer(w, http.StatusNoContent, nil)
 }
 
 // refusePassword applies the app's own rule to a new password and returns the
@@ -81,32 +83,34 @@ func (a *App) refusePassword(acc account, password string) string {
 	return ""
 }
 
-// readHook verifies the signature of a hook call and decodes its JSON body into v.
-// On failure it writes the answer and returns false. A bad signature gets 401 and
-// no detail, so a caller probing the hook learns nothing; the log says why.
-func (a *App) readHook(w http.ResponseWriter, r *http.Request, name string, v any) bool {
-	body, err := hook.VerifyRequest(r, a.secret, name)
+// readHook verifies a hook call (signature, time window, replay) and decodes its
+// JSON body into v. On failure it writes the answer and returns false. A call
+// that does not verify gets 401 and no detail, unsigned (there is no call to
+// sign for), so a caller probing the hook learns nothing; the log says why.
+func (a *App) readHook(w http.ResponseWriter, r *http.Request, name string, v any) (*hook.Call, bool) {
+	call, err := a.verifier.VerifyRequest(r, name)
 	if errors.Is(err, hook.ErrBodyTooLarge) {
 		a.log.Warn("hook call refused", "hook", name, "error", err)
 		http.Error(w, http.StatusText(http.StatusRequestEntityTooLarge), http.StatusRequestEntityTooLarge)
-		return false
+		return nil, false
 	}
 	if err != nil {
 		a.log.Warn("hook call refused", "hook", name, "remote", r.RemoteAddr, "error", err)
 		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
-		return false
+		return nil, false
 	}
 	a.hookCalls[name].Add(1)
-	if err := json.Unmarshal(body, v); err != nil {
-		http.Error(w, "malformed JSON body", http.StatusBadRequest)
-		return false
+	if err := json.Unmarshal(call.Body, v); err != nil {
+		a.answer(call, w, http.StatusBadRequest, hook.ErrorResponse{Message: "malformed JSON body"})
+		return nil, false
 	}
-	return true
+	return call, true
 }
 
-// writeJSON writes v as the JSON body of an answer with status code.
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v) // the status is sent; a write error has nowhere to go
+// answer writes v as the JSON body of call's signed answer with status code.
+func (a *App) answer(call *hook.Call, w http.ResponseWriter, code int, v any) {
+	if err := call.AnswerJSON(w, code, v); err != nil {
+		a.log.Error("hook answer", "hook", call.Hook, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
 }

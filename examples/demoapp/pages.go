@@ -26,14 +26,16 @@ var forgotURL = "/lo/forgot?" + url.Values{
 const maxFormBytes = 16 << 10
 
 // routes builds the app's handler. Pages get security headers and Go's
-// cross-origin protection (a forged cross-site POST to /login or /logout is
-// refused); the hooks are called server to server and carry their own signature.
+// cross-origin protection (a forged cross-site POST to /login, /logout or the
+// change-password page is refused); the hooks are called server to server and carry their own signature.
 func (a *App) routes() http.Handler {
 	pages := http.NewServeMux()
 	pages.HandleFunc("GET /{$}", a.home)
 	pages.HandleFunc("GET /login", a.loginForm)
 	pages.HandleFunc("POST /login", a.login)
 	pages.HandleFunc("POST /logout", a.logout)
+	pages.HandleFunc("GET "+PathChangePassword, a.passwordForm)
+	pages.HandleFunc("POST "+PathChangePassword, a.changeOwnPassword)
 	pages.HandleFunc("GET /demo.css", serveCSS)
 
 	mux := http.NewServeMux()
