@@ -15,7 +15,8 @@
 //
 // Passwords are stored as argon2id PHC strings with the OWASP minimum parameters
 // (m=19456 KiB, t=2, p=1) and compared in constant time. A password set through
-// the change_password hook replaces the seeded one until the process exits.
+// the change_password hook or the app's own change-password page replaces the
+// seeded one until the process exits.
 //
 // # Routes
 //
@@ -24,6 +25,9 @@
 //	                              query parameters after a reset as a banner
 //	POST /login                   signs in; session cookie (HttpOnly, SameSite=Lax)
 //	POST /logout                  signs out
+//	GET  /account/password        change-password form (signed-in users)
+//	POST /account/password        checks the current password, sets the new one,
+//	                              then calls the plugin's revoke endpoint
 //	POST /internal/users/lookup   hook get_user
 //	POST /internal/users/password hook change_password
 //
@@ -31,8 +35,10 @@
 //
 // # Hooks
 //
-// Both hooks check the call's signature with hook.VerifyRequest and the secret
-// shared with the Caddyfile, and answer 401 with no detail when it does not match.
+// Both hooks check the call with one hook.Verifier (signature, time window, and
+// a call ID not seen before) and the secret shared with the Caddyfile, and answer
+// 401 with no detail when it does not pass. Every other answer is signed through
+// the verified hook.Call (hook protocol v2): the plugin refuses unsigned answers.
 // get_user compares emails after strings.ToLower on both sides: simpler than the
 // strict rule (local part exact, domain case-insensitive) and what most apps do;
 // a call with user_id (admin tickets, the Management API) looks the user up by id.
@@ -42,4 +48,11 @@
 // hook.ErrorResponse a password equal to the current one, stores the new hash,
 // ends the user's sessions when asked, marks the email verified when asked
 // (mark_email_verified), and answers 204.
+//
+// # Revoking reset links
+//
+// A password changed on the app's own page leaves the user's open reset links
+// alive in the plugin, so the page then makes the signed revoke_tickets call to
+// Config.PluginURL + /lo/hooks/revoke, checks the plugin's signed 204, and says
+// so on the page when the call fails (the password has changed all the same).
 package demoapp

@@ -1,7 +1,11 @@
 // Command demoapp runs the demo app behind Caddy and the password-reset plugin:
-// a login page, seeded users, and the plugin's two hooks.
+// a login page, a change-password page, seeded users, and the plugin's two hooks.
 //
-//	RESET_HOOK_SECRET=... demoapp -addr 127.0.0.1:9000
+//	RESET_HOOK_SECRET=... demoapp -addr 127.0.0.1:9000 -plugin-url http://localhost:8080
+//
+// The change-password page calls the plugin's revoke endpoint at -plugin-url
+// (default $RESET_PLUGIN_URL, else http://localhost:8080, the demo's Caddy), so
+// that reset links sent before the change stop working.
 //
 // The seeded users and their passwords are listed in the package documentation of
 // examples/demoapp and printed at start.
@@ -33,8 +37,13 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("demoapp", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:9000", "address to listen on")
 	secret := fs.String("secret", "", "hook secret shared with the Caddyfile (default $RESET_HOOK_SECRET)")
+	pluginURL := fs.String("plugin-url", "", "base URL of the site serving the plugin's routes, for the revoke call "+
+		"(default $RESET_PLUGIN_URL, else "+demoapp.DefaultPluginURL+")")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *pluginURL == "" {
+		*pluginURL = os.Getenv("RESET_PLUGIN_URL")
 	}
 	if *secret == "" {
 		*secret = os.Getenv("RESET_HOOK_SECRET")
@@ -44,7 +53,7 @@ func run(args []string) error {
 	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	app, err := demoapp.New(demoapp.Config{Secret: []byte(*secret), Logger: log})
+	app, err := demoapp.New(demoapp.Config{Secret: []byte(*secret), Logger: log, PluginURL: *pluginURL})
 	if err != nil {
 		return err
 	}
