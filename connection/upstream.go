@@ -216,17 +216,29 @@ func (u *Upstream) call(ctx context.Context, name string, target *url.URL, in an
 // what an app still on hook protocol v1 sends, or an app (v1 or v2) refusing a
 // call whose signature it could not check.
 func (u *Upstream) answerError(name string, status int, err error) error {
+	var msg string
 	switch {
 	case errors.Is(err, hook.ErrUnsignedAnswer) && status == http.StatusUnauthorized:
-		return fmt.Errorf("connection %s: the app refused the %s call (401) without signing its answer: "+
-			"the hook secrets differ, or the app speaks hook protocol v1; see README 'The hook protocol': %w", u.Connection, name, err)
+		msg = fmt.Sprintf("the app refused the %s call (401) without signing its answer: the hook secrets differ, "+
+			"or the app speaks hook protocol v1; see README 'The hook protocol'", name)
 	case errors.Is(err, hook.ErrUnsignedAnswer):
-		return fmt.Errorf("connection %s: the app's %s answer (%d) is not signed: it speaks hook protocol v1; "+
-			"see README 'The hook protocol': %w", u.Connection, name, status, err)
+		msg = fmt.Sprintf("the app's %s answer is not signed: it speaks hook protocol v1; see README 'The hook protocol' (status %d)", name, status)
+	default:
+		msg = fmt.Sprintf("the app's %s answer (status %d) does not verify, so it was ignored: it was changed on the way, "+
+			"or the hook secrets differ (%v)", name, status, err)
 	}
-	return fmt.Errorf("connection %s: the app's %s answer (%d) does not verify, so it was ignored "+
-		"(changed on the way, or the hook secrets differ): %w", u.Connection, name, status, err)
+	return &answerErr{msg: "connection " + u.Connection + ": " + msg, err: err}
 }
+
+// answerErr is an answer refused for its signature: its message says what to do,
+// and it wraps the hook package's error (hook.ErrUnsignedAnswer, ...).
+type answerErr struct {
+	msg string
+	err error
+}
+
+func (e *answerErr) Error() string { return e.msg }
+func (e *answerErr) Unwrap() error { return e.err }
 
 // readAnswer reads a bounded answer body.
 func readAnswer(resp *http.Response) ([]byte, error) {
