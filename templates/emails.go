@@ -102,33 +102,43 @@ func SampleData() EmailData {
 	}
 }
 
-// bindings maps d to Auth0's variable names. Every string goes through esc, which
-// escapes HTML for the HTML body and is the identity for subject and text.
-func (d EmailData) bindings(esc func(string) string) liquid.Bindings {
+// bindings maps d to Auth0's variable names. The values are as they are: the HTML
+// body escapes what it writes (see outputFilter), and subject and text are not
+// HTML.
+func (d EmailData) bindings() liquid.Bindings {
 	user := map[string]any{
-		"user_id": esc(d.User.UserID), "email": esc(d.User.Email), "name": esc(d.User.Name),
-		"nickname": esc(d.User.Nickname), "given_name": esc(d.User.GivenName),
-		"family_name": esc(d.User.FamilyName), "email_verified": d.User.EmailVerified,
+		"user_id": d.User.UserID, "email": d.User.Email, "name": d.User.Name,
+		"nickname": d.User.Nickname, "given_name": d.User.GivenName,
+		"family_name": d.User.FamilyName, "email_verified": d.User.EmailVerified,
 	}
-	app := map[string]any{"name": esc(d.Application.Name), "clientID": esc(d.Application.ClientID)}
+	app := map[string]any{"name": d.Application.Name, "clientID": d.Application.ClientID}
 	return liquid.Bindings{
-		"url":              esc(d.URL),
-		"url_lifetime":     esc(d.URLLifetime),
-		"cancel_url":       esc(d.CancelURL),
-		"forgot_url":       esc(d.ForgotURL),
-		"changed_at":       esc(d.ChangedAt),
-		"remote_ip":        esc(d.RemoteIP),
+		"url":              d.URL,
+		"url_lifetime":     d.URLLifetime,
+		"cancel_url":       d.CancelURL,
+		"forgot_url":       d.ForgotURL,
+		"changed_at":       d.ChangedAt,
+		"remote_ip":        d.RemoteIP,
 		"user":             user,
 		"application":      app,
 		"client":           app, // Auth0's alias
-		"connection":       map[string]any{"name": esc(d.ConnectionName)},
-		"friendly_name":    esc(d.FriendlyName),
-		"tenant":           esc(d.FriendlyName),
-		"support_email":    esc(d.SupportEmail),
-		"support_url":      esc(d.SupportURL),
-		"request_language": esc(d.RequestLanguage),
+		"connection":       map[string]any{"name": d.ConnectionName},
+		"friendly_name":    d.FriendlyName,
+		"tenant":           d.FriendlyName,
+		"support_email":    d.SupportEmail,
+		"support_url":      d.SupportURL,
+		"request_language": d.RequestLanguage,
 	}
 }
+
+// boundNames are the top-level variable names every template has.
+var boundNames = func() []string {
+	var names []string
+	for name := range SampleData().bindings() {
+		names = append(names, name)
+	}
+	return names
+}()
 
 // Rendered is an email ready to be sent.
 type Rendered struct {
@@ -138,43 +148,60 @@ type Rendered struct {
 // Email is a compiled email template.
 type Email struct {
 	subject, html, text *liquid.Template
+	// htmlSource maps errors of the rewritten HTML body back to its source.
+	htmlSource escapedSource
 }
 
-// engine is configured once: strict variables (a typo is an error, not an empty
-// string), no file access, and an escape filter that does not double-escape.
-var engine = newEngine()
+// Two engines, configured once: strict variables (a typo is an error, not an
+// empty string) and no file access in both. The HTML body's engine has the
+// output filter, and Auth0's escape and escape_once are the identity there,
+// because every output is escaped after its filters anyway: "| escape" must not
+// escape a second time, and "| escape | url_decode" must not unescape. Subject
+// and text are not HTML: their escape filters are Liquid's, as an Auth0
+// template expects (escape does not double an entity already there).
+var (
+	htmlEngine = newEngine(true)
+	textEngine = newEngine(false)
+)
 
-func newEngine() *liquid.Engine {
+func newEngine(htmlBody bool) *liquid.Engine {
 	e := liquid.NewEngine()
 	e.StrictVariables()
+	// checkTags refuses these before parsing; the tags are replaced as well, so
+	// that no path can reach the library's file access.
 	refuse := func(tag string) liquid.Renderer {
 		return func(render.Context) (string, error) {
 			return "", fmt.Errorf("the %s tag is not allowed in email templates", tag)
 		}
 	}
-	for _, tag := range []string{"include", "render", "layout"} {
+	for tag := range refusedTags {
 		e.RegisterTag(tag, refuse(tag))
 	}
-	// Variables are already escaped in HTML bodies; Auth0's templates still say
-	// "| escape", which must not escape them a second time.
-	e.RegisterFilter("escape", func(s string) string { return html.EscapeString(html.UnescapeString(s)) })
+	if !htmlBody {
+		e.RegisterFilter("escape", func(s string) string { return html.EscapeString(html.UnescapeString(s)) })
+		return e
+	}
+	identity := func(s string) string { return s }
+	e.RegisterFilter("escape", identity)
+	e.RegisterFilter("escape_once", identity)
+	e.RegisterFilter(outputFilter, outputHTML)
 	return e
 }
 
-// CompileEmail parses src and renders it once with SampleData, so that syntax errors
-// and unknown variables are refused when a template is saved, not when a user
-// waits for their email. Errors name the part and the line.
+// CompileEmail parses src and renders it once with SampleData, so that syntax errors,
+// refused tags and unknown variables are refused when a template is saved, not
+// when a user waits for their email. Errors name the part and the line.
 func CompileEmail(src EmailSource) (*Email, error) {
 	var e Email
 	var err error
-	if e.subject, err = parse("subject", src.Subject); err != nil {
+	if e.subject, err = parseText("subject", src.Subject); err != nil {
 		return nil, err
 	}
-	if e.html, err = parse("body", src.HTML); err != nil {
+	if e.html, e.htmlSource, err = parseHTML("body", src.HTML); err != nil {
 		return nil, err
 	}
 	if src.Text != "" {
-		if e.text, err = parse("text", src.Text); err != nil {
+		if e.text, err = parseText("text", src.Text); err != nil {
 			return nil, err
 		}
 	}
@@ -184,18 +211,43 @@ func CompileEmail(src EmailSource) (*Email, error) {
 	return &e, nil
 }
 
-func parse(part, src string) (*liquid.Template, error) {
-	t, err := engine.ParseTemplateLocation([]byte(src), "", 1)
+// parseText parses a part that is not HTML.
+func parseText(part, src string) (*liquid.Template, error) {
+	if err := checkTags(part, scanTokens(src)); err != nil {
+		return nil, err
+	}
+	t, err := textEngine.ParseTemplateLocation([]byte(src), "", 1)
 	if err != nil {
-		return nil, sourceError(part, err)
+		return nil, sourceError(part, err, escapedSource{})
 	}
 	return t, nil
 }
 
+// parseHTML parses the HTML body with every output escaped. The operator's own
+// source is parsed first, so that a syntax error quotes what they wrote.
+func parseHTML(part, src string) (*liquid.Template, escapedSource, error) {
+	toks := scanTokens(src)
+	if err := checkTags(part, toks); err != nil {
+		return nil, escapedSource{}, err
+	}
+	if _, err := htmlEngine.ParseTemplateLocation([]byte(src), "", 1); err != nil {
+		return nil, escapedSource{}, sourceError(part, err, escapedSource{})
+	}
+	esc, err := escapeOutputs(src, toks, boundNames)
+	if err != nil {
+		return nil, escapedSource{}, &TemplateError{Part: part, Reason: err.Error()}
+	}
+	t, perr := htmlEngine.ParseTemplateLocation([]byte(esc.src), "", 1)
+	if perr != nil {
+		return nil, escapedSource{}, sourceError(part, perr, esc)
+	}
+	return t, esc, nil
+}
+
 // sourceError turns Liquid's error into a TemplateError. Liquid's message already
 // quotes the offending source; the line is kept apart for the API's answer.
-func sourceError(part string, err liquid.SourceError) *TemplateError {
-	reason := err.Error()
+func sourceError(part string, err liquid.SourceError, src escapedSource) *TemplateError {
+	reason := src.original(err.Error())
 	if i := strings.Index(reason, ": "); i >= 0 && strings.HasPrefix(reason, "Liquid error") {
 		reason = reason[i+2:]
 	}
@@ -220,30 +272,30 @@ func (e *TemplateError) Error() string {
 func (e *Email) Render(d EmailData) (Rendered, error) {
 	var r Rendered
 	var err error
-	plain := func(s string) string { return s }
-	if r.Subject, err = renderPart("subject", e.subject, d.bindings(plain)); err != nil {
+	b := d.bindings()
+	if r.Subject, err = renderPart("subject", e.subject, b, escapedSource{}); err != nil {
 		return r, err
 	}
 	r.Subject = strings.Join(strings.Fields(r.Subject), " ")
-	if r.HTML, err = renderPart("body", e.html, d.bindings(html.EscapeString)); err != nil {
+	if r.HTML, err = renderPart("body", e.html, b, e.htmlSource); err != nil {
 		return r, err
 	}
 	if e.text == nil {
 		r.Text = TextFromHTML(r.HTML)
 		return r, nil
 	}
-	r.Text, err = renderPart("text", e.text, d.bindings(plain))
+	r.Text, err = renderPart("text", e.text, b, escapedSource{})
 	return r, err
 }
 
-func renderPart(part string, t *liquid.Template, b liquid.Bindings) (string, error) {
+func renderPart(part string, t *liquid.Template, b liquid.Bindings, src escapedSource) (string, error) {
 	out, err := t.RenderString(b)
 	if err == nil {
 		return out, nil
 	}
 	var se liquid.SourceError
 	if errors.As(err, &se) {
-		return "", sourceError(part, se)
+		return "", sourceError(part, se, src)
 	}
-	return "", &TemplateError{Part: part, Reason: err.Error()}
+	return "", &TemplateError{Part: part, Reason: src.original(err.Error())}
 }

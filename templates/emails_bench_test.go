@@ -56,7 +56,7 @@ func BenchmarkBaselineStdlibTemplates(b *testing.B) {
 	subject := texttemplate.Must(texttemplate.New("subject").Parse(toGoTemplate(src.Subject)))
 	html := htmltemplate.Must(htmltemplate.New("html").Parse(toGoTemplate(src.HTML)))
 	text := texttemplate.Must(texttemplate.New("text").Parse(toGoTemplate(src.Text)))
-	data := map[string]any(SampleData().bindings(func(s string) string { return s }))
+	data := map[string]any(SampleData().bindings())
 	b.ReportAllocs()
 	for b.Loop() {
 		var s, h, t strings.Builder
