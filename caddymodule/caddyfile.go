@@ -278,6 +278,12 @@ func (c *ConnectionConfig) unmarshalUpstream(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &u.Secret)
 		case "timeout":
 			err = durationArg(d, &u.Timeout)
+		case "insecure":
+			// A flag: plain http to a host that is not loopback, knowingly.
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			u.Insecure = true
 		default:
 			return d.Errf("unrecognized upstream option '%s'", d.Val())
 		}

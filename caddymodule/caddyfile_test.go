@@ -211,6 +211,13 @@ func TestParseVariants(t *testing.T) {
 			}}},
 		},
 		{
+			name:  "upstream insecure",
+			input: "password_reset {\n connection users {\n  upstream http://app.internal.example:9000 {\n   insecure\n  }\n }\n}",
+			want: App{Connections: []ConnectionConfig{{
+				Name: "users", Upstream: &UpstreamConfig{URL: "http://app.internal.example:9000", Insecure: true},
+			}}},
+		},
+		{
 			name:  "connections keep their order",
 			input: "password_reset {\n connection b enterprise\n connection a social\n}",
 			want: App{Connections: []ConnectionConfig{
@@ -300,6 +307,7 @@ func TestParseErrors(t *testing.T) {
 		{"security with two values", block("smtp {\n security tls starttls\n}"), "wrong argument count"},
 		{"connection with three arguments", block("connection users database extra"), "wrong argument count"},
 		{"upstream with two urls", block("connection users {\n upstream http://a http://b\n}"), "wrong argument count"},
+		{"insecure with an argument", block("connection users {\n upstream http://a {\n  insecure yes\n }\n}"), "wrong argument count"},
 		{"client with two ids", block("client a b"), "wrong argument count"},
 		{"email with two templates", block("email reset_email verify_email"), "wrong argument count"},
 		{"max_length with two values", block("connection users {\n max_length 64 128\n}"), "wrong argument count"},
@@ -331,6 +339,57 @@ func TestParseErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// buildFromCaddyfile parses a global block with one connection and builds it,
+// as provisioning (and so caddy validate) does.
+func buildFromCaddyfile(t *testing.T, upstream string) error {
+	t.Helper()
+	app, err := parse(t, block("connection users {\n upstream "+upstream+"\n}"))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	_, err = buildConnection(app.Connections[0], caddy.NewReplacer())
+	return err
+}
+
+// TestPlainHTTPHookRefused (issue 8 item 5): caddy validate accepted plain http
+// hooks to any host, and a man in the middle rewrote get_user's answer. Plain
+// http is for loopback only, unless the operator writes insecure.
+func TestPlainHTTPHookRefused(t *testing.T) {
+	const secret = "secret 0123456789abcdef"
+	tests := []struct {
+		name, upstream, wantErr string
+	}{
+		{"plain http to a remote host", "http://app.internal.example:9000 {\n  secret \"" + secret + "\"\n }",
+			"plain http to app.internal.example:9000 is refused"},
+		{"plain http to a private address", "http://10.1.2.3:9000 {\n  secret \"" + secret + "\"\n }", "write insecure in the upstream block"},
+		{"plain http to a remote host, insecure", "http://app.internal.example:9000 {\n  secret \"" + secret + "\"\n  insecure\n }", ""},
+		{"plain http to 127.0.0.1", "http://127.0.0.1:9000 {\n  secret \"" + secret + "\"\n }", ""},
+		{"plain http to ::1", "http://[::1]:9000 {\n  secret \"" + secret + "\"\n }", ""},
+		{"plain http to localhost", "http://localhost:9000 {\n  secret \"" + secret + "\"\n }", ""},
+		{"https to a remote host", "https://app.internal.example {\n  secret \"" + secret + "\"\n }", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := buildFromCaddyfile(t, tc.upstream)
+			if checkErr(t, err, tc.wantErr) || err == nil {
+				return
+			}
+			if !strings.Contains(err.Error(), "use https") {
+				t.Errorf("error %q does not say how to fix it", err)
+			}
+		})
+	}
+}
+
+// TestHookTimeoutBounded (issue 8 item 9): a hook call must end well within the
+// minute a reset holds its ticket.
+func TestHookTimeoutBounded(t *testing.T) {
+	const up = "http://127.0.0.1:9000 {\n  secret \"secret 0123456789abcdef\"\n  timeout "
+	checkErr(t, buildFromCaddyfile(t, up+"30s\n }"), "")
+	checkErr(t, buildFromCaddyfile(t, up+"31s\n }"), "timeout 31s is above the maximum of 30s")
+	checkErr(t, buildFromCaddyfile(t, up+"2m\n }"), "a reset holds its ticket for one minute")
 }
 
 // TestBadDurationErrorNamesTheSubdirective: the error for a bad duration should

@@ -79,8 +79,14 @@ type UpstreamConfig struct {
 	ChangePassword string `json:"change_password,omitempty"`
 	// Secret signs every call (HMAC-SHA256). Required; use {env.X}.
 	Secret string `json:"secret,omitempty"`
-	// Timeout bounds one hook call. Default: 5s.
+	// Timeout bounds one hook call, at most 30s (a reset holds its ticket for
+	// one minute while the change_password hook runs). Default: 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Insecure allows a plain http URL whose host is not loopback (127.0.0.0/8,
+	// ::1, localhost): hook calls carry new passwords in the clear. Set it only
+	// when the network between Caddy and the app is private and trusted.
+	// Default: false (such a URL is refused).
+	Insecure bool `json:"insecure,omitempty"`
 }
 
 // RateLimitsConfig sets the rate limits. Each limit is a burst and the interval
@@ -292,13 +298,18 @@ func buildUpstream(name string, uc UpstreamConfig, repl *caddy.Replacer) (*conne
 	if len(secret) < 16 {
 		return nil, errors.New("secret must be at least 16 characters")
 	}
-	return &connection.Upstream{
+	u := &connection.Upstream{
 		Connection:        name,
 		GetUserURL:        base.JoinPath(orDefault(uc.GetUser, DefaultGetUserPath)),
 		ChangePasswordURL: base.JoinPath(orDefault(uc.ChangePassword, DefaultChangePasswordPath)),
 		Secret:            []byte(secret),
 		Timeout:           time.Duration(uc.Timeout),
-	}, nil
+		Insecure:          uc.Insecure,
+	}
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 func (a *App) addClients(cfg *reset.Config) error {

@@ -350,7 +350,7 @@ func TestBuildUpstream(t *testing.T) {
 		},
 		{
 			name:        "placeholders expanded from the environment",
-			in:          UpstreamConfig{URL: "{env.TEST_APP_URL}", Secret: "{env.TEST_HOOK_SECRET}"},
+			in:          UpstreamConfig{URL: "{env.TEST_APP_URL}", Secret: "{env.TEST_HOOK_SECRET}", Insecure: true},
 			wantGetUser: "http://app.internal:9000/internal/users/lookup",
 			wantChange:  "http://app.internal:9000/internal/users/password",
 			wantSecret:  "secret-from-the-environment",
@@ -363,6 +363,8 @@ func TestBuildUpstream(t *testing.T) {
 		{name: "url with another scheme", in: UpstreamConfig{URL: "unix:///run/app.sock", Secret: secret}, wantErr: "absolute http or https URL"},
 		{name: "relative url", in: UpstreamConfig{URL: "/hooks", Secret: secret}, wantErr: "absolute http or https URL"},
 		{name: "empty url", in: UpstreamConfig{Secret: secret}, wantErr: "absolute http or https URL"},
+		{name: "plain http to a remote host", in: UpstreamConfig{URL: "http://app.internal:9000", Secret: secret}, wantErr: "write insecure in the upstream block"},
+		{name: "plain http from the environment", in: UpstreamConfig{URL: "{env.TEST_APP_URL}", Secret: secret}, wantErr: "plain http to app.internal:9000 is refused"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
