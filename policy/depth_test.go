@@ -561,8 +561,9 @@ var fuzzOptionPolicies = []Policy{
 }
 
 // FuzzCheckFor checks, for any password and user, that CheckFor answers one of
-// its documented kinds, that what it accepts obeys every enabled rule, and that
-// NFC and NFD forms of the password get the same answer.
+// its documented kinds, that what it accepts obeys every enabled rule, that
+// Evaluate marks the rules as CheckFor decided, and that NFC and NFD forms of
+// the password get the same answer.
 func FuzzCheckFor(f *testing.F) {
 	for _, s := range [][3]string{
 		{"John1234", "John", "john@example.com"},
@@ -583,6 +584,7 @@ func FuzzCheckFor(f *testing.F) {
 		for _, p := range fuzzOptionPolicies {
 			err := p.CheckFor(pw, user)
 			got := outcome(err)
+			evaluateAgrees(t, p, pw, user, err)
 			switch {
 			case got == "config":
 				t.Fatalf("%+v: CheckFor(%q) = %v", p, pw, err)
