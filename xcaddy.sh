@@ -71,10 +71,10 @@ demo() {
   The demo is starting:
     the app       http://localhost:8080/login   (alice@example.com / alice-old-password-1)
     sent mail     http://localhost:8025
-    admin         http://localhost:8081/admin/  (admin token: $RESET_ADMIN_TOKEN)
+    admin         http://127.0.0.1:8081/admin/  (admin token: $RESET_ADMIN_TOKEN)
   Click "Forgot your password?", then open the mail and follow its link.
   The Management API takes the same token:
-    curl -H "Authorization: Bearer \$RESET_ADMIN_TOKEN" http://localhost:8081/api/v2/email-templates/reset_email
+    curl -H "Authorization: Bearer \$RESET_ADMIN_TOKEN" http://127.0.0.1:8081/api/v2/email-templates/reset_email
   Ctrl-C stops everything.
 
 TXT

@@ -9,14 +9,14 @@ import (
 )
 
 // checkDemoAdmin walks the demo's admin site (Caddyfile.example's
-// http://localhost:8081 with RESET_ADMIN_TOKEN): the seed's other two password
+// http://127.0.0.1:8081 with RESET_ADMIN_TOKEN): the seed's other two password
 // changes, an admin ticket and a password set by hand, and the dashboard's
 // sign-in page.
 func checkDemoAdmin(t *testing.T) {
 	t.Helper()
 	call := func(method, path, body string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest(method, "http://localhost:8081"+path, strings.NewReader(body))
+		req, err := http.NewRequest(method, "http://127.0.0.1:8081"+path, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +42,7 @@ func checkDemoAdmin(t *testing.T) {
 	if status, body = call("PATCH", "/api/v2/users/user-alice", `{"password":"`+newPassword+`","connection":"`+conn+`"}`); status != 200 {
 		t.Errorf("demo admin set password: %d %s", status, body)
 	}
-	resp, err := http.Get("http://localhost:8081/admin/login")
+	resp, err := http.Get("http://127.0.0.1:8081/admin/login")
 	if err != nil {
 		t.Fatal(err)
 	}

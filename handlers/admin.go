@@ -5,12 +5,16 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-password-reset/caddy-password-reset/ratelimit"
 	"github.com/caddy-password-reset/caddy-password-reset/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
@@ -65,8 +69,10 @@ type Admin struct {
 	previews previewCache
 }
 
-// MinAdminTokenLength is the shortest admin token accepted.
-const MinAdminTokenLength = 16
+// MinAdminTokenBits is the least randomness an admin token must show. With 128
+// bits no guessing is feasible, so a wrong token is never a near miss and the
+// right one needs no protection from lockouts.
+const MinAdminTokenBits = 128
 
 // NewAdmin returns the admin handler. It refuses a configuration without a token
 // unless NoToken says that something in front authenticates: an open admin API
@@ -98,8 +104,9 @@ func NewAdmin(svc *reset.Service, cfg AdminConfig) (*Admin, error) {
 			return nil, errors.New("password_reset_admin: token " + t.Name + " is declared twice")
 		case t.Secret == "":
 			return nil, errors.New("password_reset_admin: token " + t.Name + " is empty: is the environment variable set?")
-		case len(t.Secret) < MinAdminTokenLength:
-			return nil, errors.New("password_reset_admin: token " + t.Name + " must be at least 16 characters")
+		case tokenBits(t.Secret) < MinAdminTokenBits:
+			return nil, fmt.Errorf("password_reset_admin: token %s is too weak (about %d bits): use at least %d random bits, "+
+				"such as 32 hex digits from `openssl rand -hex 16`", t.Name, int(tokenBits(t.Secret)), MinAdminTokenBits)
 		}
 		seen[t.Name] = true
 		a.tokens = append(a.tokens, adminToken{name: t.Name, hash: sha256.Sum256([]byte(t.Secret))})
@@ -196,14 +203,15 @@ func (a *Admin) apiActor(w http.ResponseWriter, r *http.Request) (reset.Actor, b
 		writeMgmtError(w, http.StatusUnauthorized, "missing_token", "Missing authentication: send Authorization: Bearer <token>")
 		return actor, false
 	}
-	if d, err := a.svc.AdminAuthAllowed(r.Context(), actor.IP); err == nil && !d.Allowed {
-		setRateLimitHeaders(w.Header(), d)
-		writeMgmtError(w, http.StatusTooManyRequests, "too_many_requests", "Too many wrong tokens from this address; wait before trying again")
-		return actor, false
-	}
+	// The token is checked first: wrong tokens from an address (or a NAT's) must
+	// not lock the right one out.
 	t, ok := a.checkToken(tok)
 	if !ok {
-		a.svc.AdminAuthFailed(r.Context(), actor.IP)
+		if d, limited := a.wrongToken(r, actor.IP); limited {
+			setRateLimitHeaders(w.Header(), d)
+			writeMgmtError(w, http.StatusTooManyRequests, "too_many_requests", "Too many wrong tokens from this address; wait before trying again")
+			return actor, false
+		}
 		a.log.Warn("admin API call with a wrong token", zap.String("ip", actor.IP))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="password-reset-admin", error="invalid_token"`)
 		writeMgmtError(w, http.StatusUnauthorized, "invalid_token", "Invalid token")
@@ -211,6 +219,58 @@ func (a *Admin) apiActor(w http.ResponseWriter, r *http.Request) (reset.Actor, b
 	}
 	actor.Name = t.name
 	return actor, true
+}
+
+// wrongToken counts a wrong token from ip, unless ip has used up its failures:
+// then it reports the limit (and counts nothing more).
+func (a *Admin) wrongToken(r *http.Request, ip string) (ratelimit.Decision, bool) {
+	if d, err := a.svc.AdminAuthAllowed(r.Context(), ip); err == nil && !d.Allowed {
+		return d, true
+	}
+	a.svc.AdminAuthFailed(r.Context(), ip)
+	return ratelimit.Decision{}, false
+}
+
+// tokenBits estimates the randomness of a token from its length and the
+// alphabet it draws on: hex digits 4 bits each, base32 5, otherwise the
+// character classes it uses. It cannot see every pattern, only refuse the
+// obvious: a token of fewer than 10 distinct characters counts for nothing.
+func tokenBits(s string) float64 {
+	distinct := map[rune]bool{}
+	var lower, upper, digit, other bool
+	for _, r := range s {
+		distinct[r] = true
+		switch {
+		case r >= 'a' && r <= 'z':
+			lower = true
+		case r >= 'A' && r <= 'Z':
+			upper = true
+		case r >= '0' && r <= '9':
+			digit = true
+		default:
+			other = true
+		}
+	}
+	if len(distinct) < 10 {
+		return 0
+	}
+	alphabet := 0
+	switch {
+	case strings.Trim(s, "0123456789abcdef") == "" || strings.Trim(s, "0123456789ABCDEF") == "":
+		alphabet = 16
+	case strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=") == "":
+		alphabet = 32
+	default:
+		for _, c := range []struct {
+			used bool
+			size int
+		}{{lower, 26}, {upper, 26}, {digit, 10}, {other, 33}} {
+			if c.used {
+				alphabet += c.size
+			}
+		}
+	}
+	return float64(utf8.RuneCountInString(s)) * math.Log2(float64(alphabet))
 }
 
 func (a *Admin) principal(r *http.Request) string {

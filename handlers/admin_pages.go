@@ -107,11 +107,25 @@ func (a *Admin) dashboardRoutes() *http.ServeMux {
 
 func (a *Admin) secureCookies(r *http.Request) bool { return r.TLS != nil }
 
+// The session cookie is scoped to the dashboard's path: cookies do not isolate
+// ports, so a cookie for / would also go to any site on the same host name (the
+// app, on another port). __Host- requires Path=/, hence __Secure-.
 func (a *Admin) sessionCookieName(r *http.Request) string {
 	if a.secureCookies(r) {
-		return "__Host-pwreset_admin"
+		return "__Secure-pwreset_admin"
 	}
 	return "pwreset_admin"
+}
+
+// sessionCookiePath is the session cookie's Path.
+const sessionCookiePath = adminPagesPath
+
+// AdminCookieNames are the names the dashboard's session cookie may have: the
+// public handler removes them from the requests it passes on to the app.
+var AdminCookieNames = []string{"pwreset_admin", "__Secure-pwreset_admin", "__Host-pwreset_admin"}
+
+func (a *Admin) binding(r *http.Request) string {
+	return reset.SessionBinding(a.cfg.ClientIP(r), r.UserAgent())
 }
 
 // serveDashboard serves the pages: the sign-in page and the stylesheet to anyone,
@@ -153,23 +167,35 @@ func (a *Admin) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	a.dash.ServeHTTP(w, r.WithContext(context.WithValue(ctx, sessionKey{}, sess)))
 }
 
-// dashSession returns the request's valid session. With `token none`, Caddy's
-// authentication in front already let the request in: a session is opened for it.
+// dashSession returns the request's valid session. A session presented by
+// another client than the one it was opened for (a copied cookie) is ended.
+// With `token none`, Caddy's authentication in front already let the request
+// in: the admin's session for this browser is found or opened.
 func (a *Admin) dashSession(w http.ResponseWriter, r *http.Request) (dashSession, bool) {
+	binding := a.binding(r)
 	if c, err := r.Cookie(a.sessionCookieName(r)); err == nil {
 		sess, err := a.svc.AdminSessionByID(r.Context(), c.Value)
-		if err != nil {
+		switch {
+		case err != nil:
 			a.log.Error("read admin session", zap.Error(err))
 			return dashSession{}, false
-		}
-		if sess != nil && a.sessionTokenValid(sess) {
+		case sess != nil && subtle.ConstantTimeCompare([]byte(sess.Binding), []byte(binding)) != 1:
+			a.log.Warn("admin session cookie from another client; session ended", zap.String("ip", a.cfg.ClientIP(r)))
+			a.svc.RefuseAdminSession(r.Context(), c.Value, sess, a.cfg.ClientIP(r))
+		case sess != nil && a.sessionTokenValid(sess):
 			return dashSession{id: c.Value, AdminSession: sess}, true
 		}
 	}
 	if !a.cfg.NoToken || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		return dashSession{}, false
 	}
-	return a.openSession(w, r, reset.Actor{Name: a.principal(r), IP: a.cfg.ClientIP(r)}, "none")
+	id, sess, err := a.svc.TrustedAdminSession(r.Context(), reset.Actor{Name: a.principal(r), IP: a.cfg.ClientIP(r)}, binding, adminSessionTTL)
+	if err != nil {
+		a.log.Error("open admin session", zap.Error(err))
+		return dashSession{}, false
+	}
+	a.setSessionCookie(w, r, id, time.Until(sess.ExpiresAt))
+	return dashSession{id: id, AdminSession: sess}, true
 }
 
 // sessionTokenValid: a session outlives neither its token nor a switch between
@@ -186,16 +212,20 @@ func (a *Admin) sessionTokenValid(sess *reset.AdminSession) bool {
 }
 
 func (a *Admin) openSession(w http.ResponseWriter, r *http.Request, actor reset.Actor, fingerprint string) (dashSession, bool) {
-	id, sess, err := a.svc.CreateAdminSession(r.Context(), actor, fingerprint, adminSessionTTL)
+	id, sess, err := a.svc.CreateAdminSession(r.Context(), actor, fingerprint, a.binding(r), adminSessionTTL)
 	if err != nil {
 		a.log.Error("create admin session", zap.Error(err))
 		return dashSession{}, false
 	}
+	a.setSessionCookie(w, r, id, adminSessionTTL)
+	return dashSession{id: id, AdminSession: sess}, true
+}
+
+func (a *Admin) setSessionCookie(w http.ResponseWriter, r *http.Request, id string, ttl time.Duration) {
 	http.SetCookie(w, &http.Cookie{
-		Name: a.sessionCookieName(r), Value: id, Path: "/", MaxAge: int(adminSessionTTL / time.Second),
+		Name: a.sessionCookieName(r), Value: id, Path: sessionCookiePath, MaxAge: max(int(ttl/time.Second), 1),
 		HttpOnly: true, Secure: a.secureCookies(r), SameSite: http.SameSiteStrictMode,
 	})
-	return dashSession{id: id, AdminSession: sess}, true
 }
 
 var loginFields = fieldSpec{allowed: []string{"_csrf", "token", "username"}}
@@ -232,15 +262,14 @@ func (a *Admin) dashLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := a.cfg.ClientIP(r)
-	if d, err := a.svc.AdminAuthAllowed(r.Context(), ip); err == nil && !d.Allowed {
-		setRateLimitHeaders(w.Header(), d)
-		a.renderAdminMessage(w, http.StatusTooManyRequests, "Please wait",
-			"Too many wrong tokens from this address. Wait a minute before trying again.")
-		return
-	}
 	t, ok := a.checkToken(fields["token"])
 	if !ok || a.cfg.NoToken {
-		a.svc.AdminAuthFailed(r.Context(), ip)
+		if d, limited := a.wrongToken(r, ip); limited {
+			setRateLimitHeaders(w.Header(), d)
+			a.renderAdminMessage(w, http.StatusTooManyRequests, "Please wait",
+				"Too many wrong tokens from this address. Wait a minute before trying again.")
+			return
+		}
 		a.log.Warn("dashboard sign-in with a wrong token", zap.String("ip", ip))
 		page.CSRF, page.Error = cs.token(w, r), "That token is not valid."
 		a.renderAdmin(w, http.StatusUnauthorized, templates.AdminLogin, page)
@@ -339,7 +368,7 @@ func (a *Admin) dashLogout(w http.ResponseWriter, r *http.Request) {
 	if err := a.svc.EndAdminSession(r.Context(), sessionFrom(r.Context()).id); err != nil {
 		a.log.Error("end admin session", zap.Error(err))
 	}
-	http.SetCookie(w, &http.Cookie{Name: a.sessionCookieName(r), Value: "", Path: "/", MaxAge: -1,
+	http.SetCookie(w, &http.Cookie{Name: a.sessionCookieName(r), Value: "", Path: sessionCookiePath, MaxAge: -1,
 		HttpOnly: true, Secure: a.secureCookies(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
 }

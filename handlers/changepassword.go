@@ -25,6 +25,8 @@ var changePasswordFields = fieldSpec{
 func (p *Public) changePassword(w http.ResponseWriter, r *http.Request) {
 	fields, err := readFields(r, maxRequestBody, changePasswordFields)
 	if err != nil {
+		// Every answer carries the requester's limits, a refusal too.
+		setRateLimitHeaders(w.Header(), p.svc.RequestLimits(r.Context(), p.clientIP(r)))
 		p.writeRequestError(w, err)
 		return
 	}

@@ -56,6 +56,9 @@ type Decision struct {
 	Remaining  int           // requests left right now
 	Reset      time.Time     // when the bucket is full again
 	RetryAfter time.Duration // when refused: how long until one request is allowed
+	// Checks holds each enabled check's own decision, in the order given (what
+	// a caller needs to tell, say, whether one layer was untouched).
+	Checks []Decision
 }
 
 // Limiter keeps the buckets. Create it with New and run Run to write them behind.
@@ -139,13 +142,15 @@ func (l *Limiter) decide(ctx context.Context, record bool, checks []Check) (Deci
 	now := l.now()
 	var best Decision
 	next := make([]time.Time, len(items))
+	each := make([]Decision, len(items))
 	for i, it := range items {
 		d, tat := gcra(it.sh.tats[it.key], now, it.check.Limit)
-		d.Name, next[i] = it.check.Name, tat
+		d.Name, next[i], each[i] = it.check.Name, tat, d
 		if i == 0 || tighter(d, best) {
 			best = d
 		}
 	}
+	best.Checks = each
 	if !best.Allowed || !record {
 		return best, nil
 	}

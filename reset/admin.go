@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -168,21 +168,13 @@ func (s *Service) databaseConnection(name string) (*Connection, error) {
 }
 
 // findAdminUser looks a user up by id (in connName, or in every database
-// connection, by name order, when it is empty) or by email in connName.
+// connection when it is empty) or by email in connName. A user id found in more
+// than one connection is refused as ambiguous: two apps may use the same ids,
+// and guessing would act on another app's user.
 func (s *Service) findAdminUser(ctx context.Context, userID, connName, email string) (*Connection, *connection.User, error) {
-	var conns []*Connection
-	if connName != "" {
-		conn, err := s.databaseConnection(connName)
-		if err != nil {
-			return nil, nil, err
-		}
-		conns = []*Connection{conn}
-	} else {
-		for _, name := range slices.Sorted(maps.Keys(s.cfg.Connections)) {
-			if c := s.cfg.Connections[name]; c.Kind == connection.Database {
-				conns = append(conns, c)
-			}
-		}
+	conns, err := s.adminConnections(connName)
+	if err != nil {
+		return nil, nil, err
 	}
 	if email != "" {
 		norm, err := normalizeEmail(email)
@@ -191,26 +183,55 @@ func (s *Service) findAdminUser(ctx context.Context, userID, connName, email str
 		}
 		email = norm
 	}
+	var foundConn *Connection
+	var found *connection.User
 	for _, conn := range conns {
-		var user *connection.User
-		var err error
-		if email != "" {
-			user, err = conn.Users.LookupUser(ctx, email)
-		} else if byID, ok := conn.Users.(connection.IDDirectory); ok {
-			user, err = byID.LookupUserByID(ctx, userID)
-		} else {
-			continue
-		}
+		user, err := s.adminLookup(ctx, conn, userID, email)
 		switch {
 		case errors.Is(err, connection.ErrUserNotFound):
 			continue
 		case err != nil:
 			s.log.Error("get_user hook failed", zap.String("connection", conn.Name), zap.Error(err))
 			return nil, nil, adminErr(503, "temporarily_unavailable", "The app behind connection %s did not answer the user lookup; nothing was changed. Try again shortly.", conn.Name)
+		case found != nil:
+			return nil, nil, adminErr(400, "ambiguous_user",
+				"User %s exists in connections %s and %s: name the connection", userID, foundConn.Name, conn.Name)
 		}
-		return conn, user, nil
+		foundConn, found = conn, user
 	}
-	return nil, nil, errNoUser
+	if found == nil {
+		return nil, nil, errNoUser
+	}
+	return foundConn, found, nil
+}
+
+// adminConnections returns the named database connection, or all of them,
+// sorted by name, when name is empty.
+func (s *Service) adminConnections(name string) ([]*Connection, error) {
+	if name != "" {
+		conn, err := s.databaseConnection(name)
+		if err != nil {
+			return nil, err
+		}
+		return []*Connection{conn}, nil
+	}
+	var conns []*Connection
+	for _, n := range s.DatabaseConnections() {
+		conns = append(conns, s.cfg.Connections[n])
+	}
+	return conns, nil
+}
+
+// adminLookup finds a user by email, or else by id, in conn.
+func (s *Service) adminLookup(ctx context.Context, conn *Connection, userID, email string) (*connection.User, error) {
+	if email != "" {
+		return conn.Users.LookupUser(ctx, email)
+	}
+	byID, ok := conn.Users.(connection.IDDirectory)
+	if !ok {
+		return nil, connection.ErrUserNotFound
+	}
+	return byID.LookupUserByID(ctx, userID)
 }
 
 // SetPassword sets a user's password by hand (Auth0's PATCH /api/v2/users/{id}
@@ -230,6 +251,11 @@ func (s *Service) SetPassword(ctx context.Context, a Actor, userID, connName, pa
 		if _, err := s.databaseConnection(connName); err != nil {
 			return nil, "", err
 		}
+	} else if names := s.DatabaseConnections(); len(names) > 1 {
+		// A user id is the app's; two apps may use the same ids. Guessing would
+		// send one user's new password to another app.
+		return nil, "", adminErr(400, "invalid_body",
+			"Payload validation error: connection is required when several database connections are configured (%s)", strings.Join(names, ", "))
 	}
 	conn, user, err := s.findAdminUser(ctx, userID, connName, "")
 	if err != nil {
@@ -255,34 +281,58 @@ func (s *Service) SetPassword(ctx context.Context, a Actor, userID, connName, pa
 	if err != nil {
 		return nil, "", err
 	}
+	// Once the hook is called its outcome is recorded whatever the client does.
+	ctx = context.WithoutCancel(ctx)
 	err = conn.Users.ChangePassword(ctx, connection.ChangeRequest{
 		UserID: user.UserID, Email: user.Email, Password: password, Reason: hook.ReasonAdmin, EndSessions: true,
 	})
 	var refused *connection.RefusedError
+	confirmed := true
 	switch {
 	case errors.Is(err, connection.ErrUserNotFound):
 		return nil, "", errNoUser
 	case errors.As(err, &refused):
 		return nil, "", adminErr(400, "password_refused", "The app refused the password: %s", refused.Message)
+	case errors.Is(err, connection.ErrOutcomeUnknown):
+		// The password may have changed: record it as if it had, and say so.
+		s.log.Error("change_password hook gave no valid answer", zap.String("connection", conn.Name), zap.Error(err))
+		confirmed = false
 	case err != nil:
 		s.log.Error("change_password hook failed", zap.String("connection", conn.Name), zap.Error(err))
 		return nil, "", adminErr(503, "temporarily_unavailable", "The app behind connection %s did not set the password; try again shortly.", conn.Name)
 	}
-	err = storage.UpdateRetry(context.WithoutCancel(ctx), s.cfg.Store, func(tx storage.Tx) error {
+	s.recordPasswordSet(ctx, a, conn, user, hist, confirmed)
+	if !confirmed {
+		return nil, "", adminErr(504, "password_unconfirmed",
+			"The app behind connection %s did not confirm the change (no valid answer): the password may have changed. The user's open reset links were cancelled.", conn.Name)
+	}
+	return user, conn.Name, nil
+}
+
+// recordPasswordSet cancels the user's open tickets, records the password in the
+// history and writes the audit entry, in one transaction: after the app's hook
+// was called, whatever it answered.
+func (s *Service) recordPasswordSet(ctx context.Context, a Actor, conn *Connection, user *connection.User, hist *historyEntry, confirmed bool) {
+	entry := AuditEntry{
+		Type: AuditPasswordSet, Description: "Password set by an admin; the user was not notified",
+		Actor: a.Name, IP: a.IP, UserID: user.UserID, UserName: user.Email, Connection: conn.Name,
+	}
+	if !confirmed {
+		entry.Description += "; the app did not confirm the change (no valid answer)"
+	}
+	err := storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
 		if err := closeUserTickets(tx, conn.Name, user.UserID, TicketCancelled, s.now()); err != nil {
 			return err
 		}
-		return putHistory(tx, conn.Name, user.UserID, hist, conn.Policy.History)
+		if err := putHistory(tx, conn.Name, user.UserID, hist, conn.Policy.History); err != nil {
+			return err
+		}
+		return s.putAudit(tx, entry)
 	})
 	if err != nil {
 		// The password did change; an older link stays usable until it expires.
 		s.log.Error("password set but the user's open ticket not cancelled", zap.Error(err))
 	}
-	s.auditAdmin(ctx, a, AuditEntry{
-		Type: AuditPasswordSet, Description: "Password set by an admin; the user was not notified",
-		UserID: user.UserID, UserName: user.Email, Connection: conn.Name,
-	})
-	return user, conn.Name, nil
 }
 
 // OpenTicketInfo describes a user's open ticket, never the ticket itself.

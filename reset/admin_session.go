@@ -2,12 +2,16 @@ package reset
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 )
@@ -22,6 +26,10 @@ type AdminSession struct {
 	TokenFingerprint string    `json:"token_fingerprint"`
 	CSRF             string    `json:"csrf"`
 	ExpiresAt        time.Time `json:"expires_at"`
+	// Binding is a hash of the client that signed in (its address and its
+	// browser): a session cookie copied to another client does not open the
+	// dashboard there.
+	Binding string `json:"binding"`
 }
 
 const adminSessionPrefix = "adm/sess/"
@@ -31,25 +39,68 @@ func adminSessionKey(id string) string {
 	return adminSessionPrefix + hex.EncodeToString(sum[:])
 }
 
-// CreateAdminSession stores a new session for ttl and returns its id (256 random
-// bits) for the cookie. It records the sign-in in the audit log.
-func (s *Service) CreateAdminSession(ctx context.Context, a Actor, fingerprint string, ttl time.Duration) (string, *AdminSession, error) {
+// SessionBinding is what a session is bound to: the client's address (an IPv6
+// client by its /64, as the rate limits count it) and its User-Agent.
+func SessionBinding(ip, userAgent string) string {
+	sum := sha256.Sum256([]byte("admin-session\x00" + ipKey(ip) + "\x00" + userAgent))
+	return hex.EncodeToString(sum[:16])
+}
+
+// CreateAdminSession stores a new session for ttl, bound to binding, and
+// returns its id (256 random bits) for the cookie. It records the sign-in in
+// the audit log.
+func (s *Service) CreateAdminSession(ctx context.Context, a Actor, fingerprint, binding string, ttl time.Duration) (string, *AdminSession, error) {
 	b := make([]byte, 32)
 	rand.Read(b)
 	id := hex.EncodeToString(b)
-	sess := &AdminSession{Actor: a.Name, TokenFingerprint: fingerprint, CSRF: rand.Text(), ExpiresAt: s.now().Add(ttl)}
-	data, err := json.Marshal(sess)
-	if err != nil {
+	sess := &AdminSession{Actor: a.Name, TokenFingerprint: fingerprint, CSRF: rand.Text(),
+		ExpiresAt: s.now().Add(ttl), Binding: binding}
+	if err := s.storeSession(ctx, a, id, sess, ttl); err != nil {
 		return "", nil, err
 	}
-	err = s.cfg.Store.Update(ctx, func(tx storage.Tx) error {
-		return tx.Set(adminSessionKey(id), data, ttl)
+	return id, sess, nil
+}
+
+// TrustedAdminSession returns the session of an admin that Caddy's own
+// authentication let in (`token none`), creating it on the first request. Its
+// id is derived from the admin's name, the client's binding and the period of
+// ttl that now falls in, under a key kept outside the store, so that every
+// request of one admin from one browser within a period shares one session and
+// one sign-in entry in the audit log, with no cookie needed for the first.
+func (s *Service) TrustedAdminSession(ctx context.Context, a Actor, binding string, ttl time.Duration) (string, *AdminSession, error) {
+	now := s.now()
+	period := now.UnixNano() / int64(ttl)
+	mac := hmac.New(sha256.New, s.cfg.Keys.Key("admin/trusted-session"))
+	mac.Write([]byte(a.Name + "\x00" + binding + "\x00" + strconv.FormatInt(period, 10)))
+	id := hex.EncodeToString(mac.Sum(nil))
+	if sess, err := s.AdminSessionByID(ctx, id); err != nil || sess != nil {
+		return id, sess, err
+	}
+	expires := time.Unix(0, (period+1)*int64(ttl))
+	sess := &AdminSession{Actor: a.Name, TokenFingerprint: "none", CSRF: rand.Text(), ExpiresAt: expires, Binding: binding}
+	if err := s.storeSession(ctx, a, id, sess, expires.Sub(now)); err != nil {
+		return "", nil, err
+	}
+	return id, sess, nil
+}
+
+// storeSession writes sess under id with its sign-in entry, in one transaction.
+func (s *Service) storeSession(ctx context.Context, a Actor, id string, sess *AdminSession, ttl time.Duration) error {
+	data, err := json.Marshal(sess)
+	if err != nil {
+		return err
+	}
+	err = storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
+		if err := tx.Set(adminSessionKey(id), data, ttl); err != nil {
+			return err
+		}
+		return s.putAudit(tx, AuditEntry{Type: AuditAdminLogin, Description: "Signed in to the dashboard",
+			Actor: a.Name, IP: a.IP})
 	})
 	if err != nil {
-		return "", nil, s.storeErr("store admin session", err)
+		return s.storeErr("store admin session", err)
 	}
-	s.auditAdmin(ctx, a, AuditEntry{Type: AuditAdminLogin, Description: "Signed in to the dashboard"})
-	return id, sess, nil
+	return nil
 }
 
 // AdminSessionByID returns the session with id, or nil if there is none or it
@@ -88,4 +139,14 @@ func (s *Service) EndAdminSession(ctx context.Context, id string) error {
 		return s.storeErr("end admin session", err)
 	}
 	return nil
+}
+
+// RefuseAdminSession ends a session presented by a client it is not bound to
+// (its cookie was copied) and records it.
+func (s *Service) RefuseAdminSession(ctx context.Context, id string, sess *AdminSession, ip string) {
+	if err := s.EndAdminSession(ctx, id); err != nil {
+		s.log.Error("end a copied admin session", zap.Error(err))
+	}
+	s.audit(ctx, AuditEntry{Type: AuditAdminSessionRefused, Actor: sess.Actor, IP: ip,
+		Description: "A dashboard session cookie came from another client (a copied cookie?): the session was ended"})
 }

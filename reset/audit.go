@@ -35,6 +35,16 @@ const (
 	AuditTemplateChanged = "admin_template" // an email template changed (put, patch, restore)
 	AuditMailRetried     = "admin_outbox"   // a failed email was queued again
 	AuditAdminLogin      = "admin_login"    // a dashboard sign-in
+	// AuditAdminSessionRefused: a session cookie came from a client the
+	// session is not bound to.
+	AuditAdminSessionRefused = "admin_session_refused"
+	// AuditPasswordUncertain: the change_password hook was called but gave no
+	// valid answer (a timeout, a broken connection): the password may have
+	// changed, so the ticket was closed as if it had.
+	AuditPasswordUncertain = "scp_unconfirmed"
+	// AuditTicketCancelled: a link was cancelled before use because the
+	// account changed (blocked, gone, another address) since it was sent.
+	AuditTicketCancelled = "ticket_cancelled"
 )
 
 // AuditEntry is one line of the audit log. It never holds a password, a ticket or
@@ -69,18 +79,25 @@ func (s *Service) auditRetention() time.Duration {
 // audit appends e to the log. A failure is logged, never returned: the action it
 // records has already happened.
 func (s *Service) audit(ctx context.Context, e AuditEntry) {
+	err := storage.UpdateRetry(context.WithoutCancel(ctx), s.cfg.Store, func(tx storage.Tx) error {
+		return s.putAudit(tx, e)
+	})
+	if err != nil {
+		s.log.Error("could not write the audit log", zap.String("type", e.Type), zap.Error(err))
+	}
+}
+
+// putAudit appends e to the log inside tx, so that an entry commits with the
+// change it records.
+func (s *Service) putAudit(tx storage.Tx, e AuditEntry) error {
 	e.Date = s.now().UTC()
 	key := auditKey(e.Date)
 	e.ID = strings.TrimPrefix(key, auditPrefix)
 	data, err := json.Marshal(e)
-	if err == nil {
-		err = storage.UpdateRetry(context.WithoutCancel(ctx), s.cfg.Store, func(tx storage.Tx) error {
-			return tx.Set(key, data, s.auditRetention())
-		})
-	}
 	if err != nil {
-		s.log.Error("could not write the audit log", zap.String("type", e.Type), zap.Error(err))
+		return fmt.Errorf("encode audit entry: %w", err)
 	}
+	return tx.Set(key, data, s.auditRetention())
 }
 
 // auditAdmin appends an entry for an admin action by a.
@@ -122,14 +139,20 @@ func (s *Service) AuditLog(ctx context.Context, page, perPage int) ([]AuditEntry
 	return entries, total, nil
 }
 
-// auditReset records a completed reset; CompleteReset calls it after success.
-func (s *Service) auditReset(ctx context.Context, t *Ticket, ip string) {
+// resetAuditEntry records a completed reset (or one whose outcome the app did
+// not confirm).
+func resetAuditEntry(t *Ticket, ip string, confirmed bool) AuditEntry {
 	desc := "Password changed with an emailed link"
 	if t.Source == "admin" {
 		desc = "Password changed with an admin ticket"
 	}
-	s.audit(ctx, AuditEntry{
-		Type: AuditPasswordReset, Description: desc, Actor: "user", IP: ip,
+	typ := AuditPasswordReset
+	if !confirmed {
+		typ = AuditPasswordUncertain
+		desc += ", but the app's change_password hook did not confirm it (no valid answer): the link was closed"
+	}
+	return AuditEntry{
+		Type: typ, Description: desc, Actor: "user", IP: ip,
 		UserID: t.UserID, UserName: t.Email, Connection: t.Connection, ClientID: t.ClientID,
-	})
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddy-password-reset/caddy-password-reset/connection"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
 	"github.com/caddy-password-reset/caddy-password-reset/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 	badgerstore "github.com/caddy-password-reset/caddy-password-reset/storage/badger"
@@ -98,11 +99,21 @@ func benchService(b *testing.B, store storage.Store) *Service {
 		DefaultClient: "bench-app",
 		Store:         store,
 		Transport:     discardTransport{},
+		Keys:          benchKeys(b),
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return svc
+}
+
+// benchKeys is the benchmarks' keyring.
+func benchKeys(b *testing.B) *keyring.Keyring {
+	k, err := keyring.FromSecret("bench-encryption-key-0123456789abcdef")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k
 }
 
 // issueMany stores tickets for users 0..n-1 in batches and returns every step-th
@@ -146,7 +157,7 @@ func BenchmarkTicketConsume(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := svc.finishTicket(ctx, key, t, nil, nil, 0); err != nil {
+		if err := svc.finishTicket(ctx, key, t, nil, nil, 0, resetAuditEntry(t, "", true)); err != nil {
 			b.Fatal(err)
 		}
 	}

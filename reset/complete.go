@@ -119,10 +119,20 @@ type ResetForm struct {
 // ticket and per IP, so a ticket cannot hammer the app's hook); the form and the
 // policy (a weak password does not use the ticket up); the ticket is claimed
 // atomically, so of many concurrent submits exactly one proceeds; the app's hook
-// sets the password; then the ticket is marked used and the user's other tickets
-// are cancelled. If the hook fails the claim is released and the ticket stays
-// usable. Errors are *FormError, *policy.Error, *TicketError, *AppRefusedError, *TryAgainError,
-// *RateLimitError or ErrUnavailable.
+// sets the password; then the ticket is marked used, the user's other tickets are
+// cancelled, the notice is queued and the audit entry written, in one
+// transaction. If the app answers that it did not change the password, the claim
+// is released and the ticket stays usable.
+//
+// Once the hook is called its outcome is recorded whatever the client does: the
+// call and what follows run detached from ctx (a browser that hangs up must not
+// leave a changed password with a live link), bounded by the hook's own timeout,
+// which is shorter than the claim. When the app gives no valid answer (a timeout,
+// a broken connection) the password may have changed: the ticket is closed as if
+// it had, and the user is told to try the new password.
+//
+// Errors are *FormError, *policy.Error, *TicketError, *AppRefusedError,
+// *TryAgainError, *RateLimitError or ErrUnavailable.
 func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completion, error) {
 	s.markBusy()
 	token, password, confirm := form.Ticket, form.Password, form.Confirm
@@ -139,32 +149,43 @@ func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completio
 	if err := s.checkPassword(ctx, conn.Policy, t, password); err != nil {
 		return nil, err
 	}
-	if err := s.recheckAccount(ctx, conn, t); err != nil {
+	key, _ := parseTicket(token)
+	if err := s.recheckAccount(ctx, conn, key, t); err != nil {
 		return nil, err
 	}
 	hist, err := s.historyUpdate(ctx, conn.Policy, password)
 	if err != nil {
 		return nil, err
 	}
-	key, _ := parseTicket(token)
 	if t, err = s.claimTicket(ctx, key); err != nil {
 		return nil, err
 	}
+	// From here on the client's going away changes nothing.
+	ctx = context.WithoutCancel(ctx)
+	confirmed := true
 	if err := s.changePassword(ctx, t, password); err != nil {
-		s.releaseTicket(ctx, key, t)
-		return nil, err
+		if !errors.Is(err, connection.ErrOutcomeUnknown) {
+			s.releaseTicket(ctx, key, t)
+			return nil, err
+		}
+		confirmed = false
 	}
 	notice := s.renderNotice(ctx, t, form.IP)
-	if err := s.finishTicket(ctx, key, t, notice, hist, conn.Policy.History); err != nil {
-		// The password did change. The claim runs out by itself; after that the
-		// link could set a password again, so the failure is logged loudly.
+	audit := resetAuditEntry(t, form.IP, confirmed)
+	if err := s.finishTicket(ctx, key, t, notice, hist, conn.Policy.History, audit); err != nil {
+		// The password may have changed and the ticket could not be closed: the
+		// claim keeps it from being used until it runs out. Say so loudly.
 		s.log.Error("password changed but ticket not marked used", zap.Error(err))
+	}
+	if !confirmed {
+		s.log.Warn("change_password hook gave no valid answer; the ticket was closed as used",
+			zap.String("connection", t.Connection), zap.String("client_id", t.ClientID))
+		return nil, ErrTicketUnconfirmed
 	}
 	s.emit(ctx, EventCompleted, map[string]any{
 		"connection": t.Connection, "client_id": t.ClientID, "user_id": t.UserID, "source": t.Source,
 	})
 	s.log.Info("password reset completed", zap.String("connection", t.Connection), zap.String("client_id", t.ClientID))
-	s.auditReset(ctx, t, form.IP)
 	client, _ := s.Client(t.ClientID)
 	return &Completion{RedirectURL: resultRedirect(t, true, SuccessMessage), AppName: s.appName(client)}, nil
 }
@@ -187,24 +208,51 @@ func (s *Service) checkPassword(ctx context.Context, pol policy.Policy, t *Ticke
 // recheckAccount asks the app again, just before the password changes, whether
 // the ticket's user still exists with the same address and is not blocked: a
 // ticket dies with an account that was disabled or whose email changed since the
-// link was sent (SFTPGo CVE-2024-37897; reset-after-email-change reports). If the
-// app cannot answer, the user is asked to try again and the ticket stays usable.
-func (s *Service) recheckAccount(ctx context.Context, conn *Connection, t *Ticket) error {
+// link was sent (SFTPGo CVE-2024-37897; reset-after-email-change reports). Such
+// a ticket is cancelled, not merely refused, so that unblocking the account or
+// changing the address back does not revive the link. If the app cannot answer,
+// the user is asked to try again and the ticket stays usable.
+func (s *Service) recheckAccount(ctx context.Context, conn *Connection, key string, t *Ticket) error {
 	byID, ok := conn.Users.(connection.IDDirectory)
 	if !ok {
 		return nil
 	}
 	user, err := byID.LookupUserByID(ctx, t.UserID)
+	var why *TicketError
 	switch {
 	case errors.Is(err, connection.ErrUserNotFound):
-		return ErrTicketSuperseded
+		why = ErrTicketAccountGone
 	case err != nil:
 		s.log.Error("get_user hook failed before a reset", zap.String("connection", t.Connection), zap.Error(err))
 		return &TryAgainError{Message: genericTryAgain, cause: err}
-	case user.Blocked || !strings.EqualFold(user.Email, t.Email):
-		return ErrTicketSuperseded
+	case user.Blocked:
+		why = ErrTicketAccountBlocked
+	case !strings.EqualFold(user.Email, t.Email):
+		why = ErrTicketAddressChanged
+	default:
+		return nil
 	}
-	return nil
+	return s.cancelForAccount(ctx, key, t, why)
+}
+
+// cancelForAccount cancels a ticket whose account no longer qualifies, with the
+// reason, and returns the reason.
+func (s *Service) cancelForAccount(ctx context.Context, key string, t *Ticket, why *TicketError) error {
+	err := storage.UpdateRetry(context.WithoutCancel(ctx), s.cfg.Store, func(tx storage.Tx) error {
+		now := s.now()
+		if err := closeTicketWithReason(tx, key, TicketCancelled, why.Kind, now); err != nil {
+			return err
+		}
+		return s.putAudit(tx, AuditEntry{Type: AuditTicketCancelled, Actor: "user",
+			Description: "Reset link cancelled before use: " + why.Message,
+			UserID:      t.UserID, UserName: t.Email, Connection: t.Connection, ClientID: t.ClientID})
+	})
+	if err != nil {
+		return s.storeErr("cancel ticket", err)
+	}
+	s.log.Info("reset link cancelled: the account changed since it was sent",
+		zap.String("connection", t.Connection), zap.String("reason", why.Kind))
+	return why
 }
 
 // limitSubmit applies the reset form's limits. The ticket is counted by its hash.
@@ -233,8 +281,8 @@ func checkForm(password, confirm string) error {
 	return nil
 }
 
-// claimTicket takes the ticket for one submit. A concurrent claim loses with a
-// conflict, which is reported as "already used".
+// claimTicket takes the ticket for one submit. A concurrent claim loses (with a
+// conflict, or by finding the claim), reported as "in progress".
 func (s *Service) claimTicket(ctx context.Context, key string) (*Ticket, error) {
 	var claimed *Ticket
 	err := s.cfg.Store.Update(ctx, func(tx storage.Tx) error {
@@ -247,7 +295,7 @@ func (s *Service) claimTicket(ctx context.Context, key string) (*Ticket, error) 
 			return err
 		}
 		if now.Before(t.ClaimedUntil) {
-			return ErrTicketUsed
+			return ErrTicketBusy
 		}
 		t.ClaimedUntil = now.Add(claimFor)
 		claimed = t
@@ -260,11 +308,13 @@ func (s *Service) claimTicket(ctx context.Context, key string) (*Ticket, error) 
 	case errors.As(err, &te):
 		return nil, err
 	case errors.Is(err, storage.ErrConflict):
-		return nil, ErrTicketUsed
+		return nil, ErrTicketBusy
 	}
 	return nil, s.storeErr("claim ticket", err)
 }
 
+// changePassword calls the app's change_password hook. Errors wrapping
+// connection.ErrOutcomeUnknown mean the password may have changed.
 func (s *Service) changePassword(ctx context.Context, t *Ticket, password string) error {
 	conn, ok := s.cfg.Connections[t.Connection]
 	if !ok {
@@ -282,6 +332,9 @@ func (s *Service) changePassword(ctx context.Context, t *Ticket, password string
 		return &AppRefusedError{Message: refused.Message}
 	}
 	s.log.Error("change_password hook failed", zap.String("connection", t.Connection), zap.Error(err))
+	if errors.Is(err, connection.ErrOutcomeUnknown) {
+		return err
+	}
 	return &TryAgainError{Message: genericTryAgain, cause: err}
 }
 
@@ -301,9 +354,9 @@ func (s *Service) releaseTicket(ctx context.Context, key string, claimed *Ticket
 }
 
 // finishTicket marks the ticket used, cancels the user's other tickets, records the
-// password in the history (if kept) and queues the "password changed" notice (if
-// any), in one transaction.
-func (s *Service) finishTicket(ctx context.Context, key string, claimed *Ticket, notice *mail.Message, hist *historyEntry, keep int) error {
+// password in the history (if kept), queues the "password changed" notice (if
+// any) and writes the audit entry, in one transaction.
+func (s *Service) finishTicket(ctx context.Context, key string, claimed *Ticket, notice *mail.Message, hist *historyEntry, keep int, audit AuditEntry) error {
 	var mailID string
 	err := storage.UpdateRetry(context.WithoutCancel(ctx), s.cfg.Store, func(tx storage.Tx) error {
 		now := s.now()
@@ -312,6 +365,9 @@ func (s *Service) finishTicket(ctx context.Context, key string, claimed *Ticket,
 			return err
 		}
 		t.State, t.ClosedAt, t.ClaimedUntil = TicketUsed, now, time.Time{}
+		if audit.Type == AuditPasswordUncertain {
+			t.Reason = "unconfirmed"
+		}
 		if err := putTicket(tx, key, t, now); err != nil {
 			return err
 		}
@@ -319,6 +375,9 @@ func (s *Service) finishTicket(ctx context.Context, key string, claimed *Ticket,
 			return err
 		}
 		if err := putHistory(tx, claimed.Connection, claimed.UserID, hist, keep); err != nil {
+			return err
+		}
+		if err := s.putAudit(tx, audit); err != nil {
 			return err
 		}
 		if notice == nil {

@@ -65,6 +65,51 @@ var (
 	}
 )
 
+// Tickets closed because the account changed after the link was sent, and the
+// ticket of a submit whose change_password call gave no valid answer.
+var (
+	ErrTicketAccountBlocked = &TicketError{
+		Kind:    "account_blocked",
+		Title:   "Link Cancelled",
+		Text:    "This link was cancelled because the account is blocked. Contact the application's support.",
+		Message: "The account is blocked.",
+	}
+	ErrTicketAccountGone = &TicketError{
+		Kind:    "account_gone",
+		Title:   "Link Cancelled",
+		Text:    "This link was cancelled because the account no longer exists.",
+		Message: "The user does not exist.",
+	}
+	ErrTicketAddressChanged = &TicketError{
+		Kind:    "address_changed",
+		Title:   "Link Cancelled",
+		Text:    "This link was cancelled because the account's email address changed since it was sent. To reset your password, select \"Forgot Your Password\" to send a link to the current address.",
+		Message: "The email address changed.",
+	}
+	// ErrTicketBusy: another submit of the same link is changing the password.
+	ErrTicketBusy = &TicketError{
+		Kind:    "busy",
+		Title:   "Please Wait",
+		Text:    "Your password is being changed. Wait a moment, then sign in with the new password.",
+		Message: "The operation is in progress.",
+	}
+	// ErrTicketUnconfirmed: the app did not confirm the change; the link is
+	// closed because the password may have changed.
+	ErrTicketUnconfirmed = &TicketError{
+		Kind:    "unconfirmed",
+		Title:   "Password Change Not Confirmed",
+		Text:    "We could not confirm that your password was changed. Try to sign in with the new password; if that does not work, select \"Forgot Your Password\" to send a new email.",
+		Message: "The operation cannot be confirmed. Please try to sign in.",
+	}
+)
+
+// accountReasons are the TicketErrors a cancelled ticket's Reason names.
+var accountReasons = map[string]*TicketError{
+	ErrTicketAccountBlocked.Kind: ErrTicketAccountBlocked,
+	ErrTicketAccountGone.Kind:    ErrTicketAccountGone,
+	ErrTicketAddressChanged.Kind: ErrTicketAddressChanged,
+}
+
 // TryAgainError means the password was not changed for a reason that may pass (the
 // app did not answer); the ticket stays usable.
 type TryAgainError struct {

@@ -2,6 +2,8 @@ package reset
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,9 +60,13 @@ func (s *Service) RequestReset(ctx context.Context, req Request) (ratelimit.Deci
 	s.markBusy()
 	j, err := s.checkRequest(req)
 	if err != nil {
-		return ratelimit.Decision{}, err
+		if req.Admin {
+			return ratelimit.Decision{}, err
+		}
+		return s.RequestLimits(ctx, req.IP), err
 	}
 	var d ratelimit.Decision
+	lane := queue.High
 	if !req.Admin {
 		if d, err = s.limiter.Allow(ctx, s.requestChecks(req.IP, j.Email)...); err != nil {
 			return d, s.storeErr("check rate limits", err)
@@ -68,10 +74,11 @@ func (s *Service) RequestReset(ctx context.Context, req Request) (ratelimit.Deci
 		if !d.Allowed {
 			return d, &RateLimitError{Decision: d}
 		}
+		lane = requestLane(d, s.cfg.Limits.IP)
 	}
 	id := newJobID(j.RequestedAt)
 	err = s.cfg.Store.Update(ctx, func(tx storage.Tx) error {
-		return s.jobs.Put(tx, id, j)
+		return s.jobs.PutPriority(tx, id, j, lane)
 	})
 	if err != nil {
 		return d, s.storeErr("store reset job", err)
@@ -156,7 +163,86 @@ func (s *Service) runJob(ctx context.Context, it *queue.Item) error {
 	case user.Blocked:
 		return s.dropJob(ctx, it, "user is blocked")
 	}
-	return s.issueAndMail(ctx, it, &j, conn, user)
+	lane, err := s.spendUserLimit(ctx, it, conn, user)
+	if err != nil {
+		return err
+	}
+	return s.issueAndMail(ctx, it, &j, conn, user, lane)
+}
+
+// spendUserLimit takes one email from the user's own bucket and says which lane
+// the email goes in: the High lane for a user's first email in a while. Past the
+// limit the job is postponed to when the bucket allows one more, and merged with
+// the user's other requests: a job ends without email when a newer job for the
+// same user has been handled or waits (the user's marker names the newest).
+// Every email goes to the user's own address, so which request sends it does
+// not matter; what matters is that a flood of requests for someone's address,
+// from anywhere, yields at most one email per interval past the burst, and
+// never none: the newest request is always served.
+func (s *Service) spendUserLimit(ctx context.Context, it *queue.Item, conn *Connection, user *connection.User) (queue.Priority, error) {
+	if s.cfg.Limits.User.Off() {
+		return queue.High, nil
+	}
+	newest, err := s.newestJob(ctx, conn.Name, user.UserID)
+	if err != nil {
+		return 0, err
+	}
+	if newest > it.ID {
+		return 0, s.dropJob(ctx, it, "merged with a newer request for the same user")
+	}
+	check := s.userCheck(conn.Name, user.UserID)
+	d, err := s.limiter.Allow(ctx, check)
+	if err != nil {
+		return 0, err
+	}
+	if d.Allowed {
+		if check.Limit.Off() || d.Remaining == check.Limit.Burst-1 {
+			return queue.High, nil
+		}
+		return queue.Normal, nil
+	}
+	err = storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
+		return s.markNewest(tx, conn.Name, user.UserID, it.ID)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return 0, queue.Later(s.now().Add(d.RetryAfter), "the user's email limit; the email goes out when it allows one more")
+}
+
+// newestKey holds the id of the newest job handled or waiting for a user. Job
+// ids sort by creation time.
+func newestKey(conn, userID string) string {
+	sum := sha256.Sum256([]byte(conn + "\x00" + userID))
+	return "rq/newest/" + hex.EncodeToString(sum[:16])
+}
+
+func (s *Service) newestJob(ctx context.Context, conn, userID string) (string, error) {
+	var id string
+	err := s.cfg.Store.View(ctx, func(tx storage.Tx) error {
+		v, err := tx.Get(newestKey(conn, userID))
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		id = string(v)
+		return err
+	})
+	return id, err
+}
+
+// markNewest records jobID as the user's newest job unless a newer one is
+// recorded. The mark outlives the limit's window, the longest a job waits.
+func (s *Service) markNewest(tx storage.Tx, conn, userID, jobID string) error {
+	key := newestKey(conn, userID)
+	v, err := tx.Get(key)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	if string(v) > jobID {
+		return nil
+	}
+	lim := s.cfg.Limits.User
+	return tx.Set(key, []byte(jobID), time.Duration(lim.Burst)*lim.Every+10*time.Minute)
 }
 
 // dropJob ends a job that sends nothing. The reason is logged at debug level
@@ -168,7 +254,7 @@ func (s *Service) dropJob(ctx context.Context, it *queue.Item, reason string) er
 	})
 }
 
-func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn *Connection, user *connection.User) error {
+func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn *Connection, user *connection.User, lane queue.Priority) error {
 	tpl, err := s.emails.current(ctx, templates.ResetEmail)
 	if err != nil {
 		return err
@@ -198,6 +284,11 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 		}
 		if err := issueTicket(tx, key, t, now); err != nil {
 			return err
+		}
+		if !s.cfg.Limits.User.Off() {
+			if err := s.markNewest(tx, conn.Name, user.UserID, it.ID); err != nil {
+				return err
+			}
 		}
 		mailID, err = s.outbox.Put(tx, templates.ResetEmail, msg)
 		return err

@@ -87,7 +87,7 @@ func newHarness(t *testing.T, smtpAddr string, opts ...option) *harness {
 		DefaultClient: "demo-app",
 		DefaultFrom:   "Example <no-reply@example.com>",
 		FriendlyName:  "Example",
-		Store:         store, Transport: sender, Now: h.clock.Now,
+		Store:         store, Transport: sender, Now: h.clock.Now, Keys: testKeys(t),
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -303,7 +303,7 @@ func TestConcurrentSubmitsOneWins(t *testing.T) {
 			switch {
 			case err == nil:
 				wins.Add(1)
-			case errors.Is(err, reset.ErrTicketUsed):
+			case errors.Is(err, reset.ErrTicketUsed), errors.Is(err, reset.ErrTicketBusy):
 				used.Add(1)
 			default:
 				t.Errorf("unexpected error: %v", err)
@@ -313,7 +313,7 @@ func TestConcurrentSubmitsOneWins(t *testing.T) {
 	start.Done()
 	wg.Wait()
 	if wins.Load() != 1 || used.Load() != n-1 {
-		t.Errorf("%d submits won and %d were told the link was used; want 1 and %d", wins.Load(), used.Load(), n-1)
+		t.Errorf("%d submits won and %d were told the link was used or in use; want 1 and %d", wins.Load(), used.Load(), n-1)
 	}
 	if c := h.app.PasswordChanges(); c != 1 {
 		t.Errorf("the app saw %d password changes, want 1", c)
@@ -591,8 +591,10 @@ func TestPersonalInfoRefused(t *testing.T) {
 	}
 }
 
-// TestTicketDiesWithTheAccount: a ticket cannot be used once the app has blocked
-// the user or changed their address since the link was sent.
+// TestTicketDiesWithTheAccount (issue 8 item 7): a ticket whose user the app
+// has since blocked, deleted or given another address is cancelled with the
+// reason, not merely refused: unblocking the user or changing the address back
+// does not revive the link.
 func TestTicketDiesWithTheAccount(t *testing.T) {
 	h := newHarness(t, "")
 	blocked := h.request(t, "alice@example.com", "alice@example.com")
@@ -601,13 +603,45 @@ func TestTicketDiesWithTheAccount(t *testing.T) {
 	if err := h.app.ChangeEmail("bob@example.com", "robert@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	for name, ticket := range map[string]string{"blocked user": blocked, "changed address": moved} {
-		_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
-		if !errors.Is(err, reset.ErrTicketSuperseded) {
-			t.Errorf("%s: %v, want the ticket dead", name, err)
+	cases := []struct {
+		name   string
+		ticket string
+		want   error
+	}{{"blocked user", blocked, reset.ErrTicketAccountBlocked}, {"changed address", moved, reset.ErrTicketAddressChanged}}
+	for _, c := range cases {
+		_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: c.ticket, Password: newPassword, Confirm: newPassword})
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	// The account is restored: the links stay dead, and say why.
+	h.app.SetBlocked("alice@example.com", false)
+	if err := h.app.ChangeEmail("robert@example.com", "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		if _, err := h.svc.OpenTicket(context.Background(), c.ticket); !errors.Is(err, c.want) {
+			t.Errorf("%s, account restored: open %v, want %v", c.name, err, c.want)
+		}
+		_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: c.ticket, Password: newPassword, Confirm: newPassword})
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s, account restored: submit %v, want %v", c.name, err, c.want)
 		}
 	}
 	if n := h.app.HookCalls("change_password"); n != 0 {
 		t.Errorf("the app was asked to change %d passwords", n)
+	}
+	entries, _, err := h.svc.AuditLog(context.Background(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled := 0
+	for _, e := range entries {
+		if e.Type == reset.AuditTicketCancelled {
+			cancelled++
+		}
+	}
+	if cancelled != 2 {
+		t.Errorf("%d ticket_cancelled audit entries, want 2", cancelled)
 	}
 }

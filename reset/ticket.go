@@ -31,6 +31,9 @@ const (
 
 	// claimFor bounds how long a submit holds a ticket while the app's hook runs.
 	// If the process dies meanwhile, the ticket becomes usable again after it.
+	// It outlives the longest hook call (connection.MaxTimeout, 30s) with room
+	// for the commits around it, so that a slow hook cannot see a second submit
+	// claim the same ticket.
 	claimFor = time.Minute
 )
 
@@ -69,6 +72,12 @@ type Ticket struct {
 	// mark_email_as_verified and organization_id).
 	MarkEmailVerified bool   `json:"mark_email_verified,omitempty"`
 	Organization      string `json:"organization_id,omitempty"`
+
+	// Reason says why a closed ticket closed, when there is more to say than
+	// its state: the TicketError kind of a ticket cancelled because the
+	// account changed ("account_blocked", ...), or "unconfirmed" for a used
+	// ticket whose change_password call gave no valid answer.
+	Reason string `json:"reason,omitempty"`
 }
 
 // newTicketToken returns a fresh ticket and the store key of its hash.
@@ -140,6 +149,9 @@ func (t *Ticket) usable(now time.Time) error {
 	case t.State == TicketUsed:
 		return ErrTicketUsed
 	case t.State == TicketCancelled:
+		if why, ok := accountReasons[t.Reason]; ok {
+			return why
+		}
 		return ErrTicketSuperseded
 	case !now.Before(t.ExpiresAt):
 		return ErrTicketExpired
@@ -177,6 +189,12 @@ func closeUserTickets(tx storage.Tx, conn, userID string, state TicketState, now
 }
 
 func closeTicket(tx storage.Tx, key string, state TicketState, now time.Time) error {
+	return closeTicketWithReason(tx, key, state, "", now)
+}
+
+// closeTicketWithReason closes an open ticket, saying why. A ticket that is
+// gone or already closed is left as it is.
+func closeTicketWithReason(tx storage.Tx, key string, state TicketState, reason string, now time.Time) error {
 	t, err := getTicket(tx, key)
 	if errors.Is(err, ErrTicketInvalid) {
 		return nil // expired and cleaned up
@@ -184,7 +202,7 @@ func closeTicket(tx storage.Tx, key string, state TicketState, now time.Time) er
 	if err != nil || t.State != TicketOpen {
 		return err
 	}
-	t.State, t.ClosedAt, t.ClaimedUntil = state, now, time.Time{}
+	t.State, t.ClosedAt, t.ClaimedUntil, t.Reason = state, now, time.Time{}, reason
 	return putTicket(tx, key, t, now)
 }
 
