@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
 	"github.com/caddy-password-reset/caddy-password-reset/queue"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 )
@@ -24,22 +25,45 @@ type Transport interface {
 // (its Message-ID and Date are fixed then), survives a crash, is retried with
 // backoff while the SMTP server is down, and leaves the queue in the same
 // transaction that records it as sent.
+//
+// The composed message holds the reset link, whose ticket resets a password:
+// the outbox keeps it sealed (keyring.Sealer, with a key kept outside the
+// store), so that a copy of the store, its files or a backup of them, sends no
+// one a live link. What the dashboard lists (the envelope, the subject, the
+// kind) stays in clear.
 type Outbox struct {
-	queue *queue.Queue
-	store storage.Store
-	now   func() time.Time
+	queue  *queue.Queue
+	store  storage.Store
+	sealer *keyring.Sealer
+	now    func() time.Time
 }
+
+// SealPurpose is the keyring purpose of the outbox's sealer: NewOutbox takes
+// keys.Sealer(SealPurpose). Changing it makes the queued mail unreadable.
+const SealPurpose = "outbox/v1"
 
 // Outboxed is a message as the outbox keeps it.
 type Outboxed struct {
-	From      string    `json:"from"` // envelope sender
-	To        []string  `json:"to"`
-	Subject   string    `json:"subject"`
-	MessageID string    `json:"message_id"`
-	Raw       []byte    `json:"raw"`
-	Kind      string    `json:"kind"` // which email: "reset_email", ...
-	SentAt    time.Time `json:"sent_at,omitzero"`
+	From      string   `json:"from"` // envelope sender
+	To        []string `json:"to"`
+	Subject   string   `json:"subject"` // SubjectWithheld if it looked like it held a secret
+	MessageID string   `json:"message_id"`
+	// Sealed is the composed message (headers and body, the reset link with its
+	// ticket) sealed by the outbox's sealer, with the outbox item's id as
+	// additional data: it opens only with the key and only in its own item.
+	Sealed []byte `json:"sealed,omitempty"`
+	// Raw is the composed message in clear, as the outbox kept it before
+	// messages were sealed. It is read, so that mail queued before an upgrade is
+	// still delivered, and never written.
+	Raw    []byte    `json:"raw,omitempty"`
+	Kind   string    `json:"kind"` // which email: "reset_email", ...
+	SentAt time.Time `json:"sent_at,omitzero"`
 }
+
+// SubjectWithheld is the subject the outbox keeps in clear in place of one that
+// looks like it holds a link or a token (an email template can put its link in
+// the subject): the sealed message keeps the real one.
+const SubjectWithheld = "(subject withheld: it holds a link or a token)"
 
 // OutboxConcurrency is how many mails the outbox has in flight at once. They
 // share the Sender's one connection; what runs in parallel is the store's work
@@ -54,12 +78,17 @@ const sentRetention = 7 * 24 * time.Hour
 
 const sentPrefix = "mail/sent/"
 
-// NewOutbox returns the outbox kept in store. now is the clock (nil: time.Now).
-func NewOutbox(store storage.Store, now func() time.Time) *Outbox {
+// NewOutbox returns the outbox kept in store, whose messages sealer seals (get
+// it with keys.Sealer(SealPurpose)). now is the clock (nil: time.Now). A nil
+// sealer panics: nothing may be queued in clear.
+func NewOutbox(store storage.Store, sealer *keyring.Sealer, now func() time.Time) *Outbox {
+	if sealer == nil {
+		panic("mail: NewOutbox needs a sealer")
+	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Outbox{queue: queue.New(store, "mail", now), store: store, now: now}
+	return &Outbox{queue: queue.New(store, "mail", now), store: store, sealer: sealer, now: now}
 }
 
 // Queue returns the outbox's queue, for listing and requeueing.
@@ -87,8 +116,52 @@ func (o *Outbox) Put(tx storage.Tx, kind string, m *Message) (string, error) {
 		return "", fmt.Errorf("compose %s: %w", kind, err)
 	}
 	id := newItemID(o.now())
-	rec := Outboxed{From: from, To: to, Subject: m.Subject, MessageID: m.MessageID, Raw: raw, Kind: kind}
+	rec := Outboxed{From: from, To: to, Subject: clearSubject(m.Subject), MessageID: m.MessageID,
+		Sealed: o.sealer.Seal(raw, []byte(id)), Kind: kind}
 	return id, o.queue.Put(tx, id, rec)
+}
+
+// tokenRun is the length of a run of base64url characters (or of hex) from which
+// a subject is taken to hold a token: a ticket is 43 of them, a cancel id 64,
+// and words in a subject are shorter.
+const tokenRun = 20
+
+// clearSubject returns the subject as the outbox keeps it in clear: s, unless it
+// holds a link or a run of tokenRun token characters.
+func clearSubject(s string) string {
+	if strings.Contains(s, "://") {
+		return SubjectWithheld
+	}
+	run := 0
+	for _, r := range s {
+		if r < 0x80 && (r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z') {
+			if run++; run >= tokenRun {
+				return SubjectWithheld
+			}
+			continue
+		}
+		run = 0
+	}
+	return s
+}
+
+// Open returns the composed message of the outbox item id whose record is rec:
+// it opens the sealed message, or returns the clear one of an item queued before
+// messages were sealed. It fails, without revealing anything of the message or
+// the key, if the message was sealed with another key (the key file was
+// replaced, the encryption_key changed) or belongs to another item.
+func (o *Outbox) Open(id string, rec *Outboxed) ([]byte, error) {
+	switch {
+	case len(rec.Sealed) > 0:
+		raw, err := o.sealer.Open(rec.Sealed, []byte(id))
+		if err != nil {
+			return nil, fmt.Errorf("open the sealed message of outbox item %s (is the encryption key the one it was sealed with?): %w", id, err)
+		}
+		return raw, nil
+	case len(rec.Raw) > 0:
+		return rec.Raw, nil
+	}
+	return nil, fmt.Errorf("outbox item %s holds no message", id)
 }
 
 // newItemID makes ids that sort by creation time, so the dashboard lists the
@@ -125,13 +198,35 @@ func (o *Outbox) deliver(ctx context.Context, t Transport, logger *zap.Logger, i
 	if err := json.Unmarshal(it.Payload, &rec); err != nil {
 		return queue.Permanent(fmt.Errorf("decode outbox message: %w", err))
 	}
-	if err := t.Send(ctx, rec.From, rec.To, rec.Raw); err != nil {
+	raw, err := o.Open(it.ID, &rec)
+	if err != nil {
+		// Retrying cannot help until an operator restores the key; the item
+		// stays in the outbox as failed, to be retried from the dashboard then.
+		logger.Error("mail cannot be opened; it stays in the outbox as failed",
+			zap.String("kind", rec.Kind), zap.String("message_id", rec.MessageID), zap.Error(err))
+		return queue.Permanent(err)
+	}
+	if err := t.Send(ctx, rec.From, rec.To, raw); err != nil {
 		if IsPermanent(err) {
 			return queue.Permanent(err)
 		}
 		return err
 	}
 	rec.SentAt = o.now()
+	if err := o.recordSent(ctx, it, rec); err != nil {
+		// The server has the message; it must not be sent again, but the record
+		// could not be written. The lease expiring would resend it: say so loudly.
+		logger.Error("mail sent but not recorded; it may be sent again",
+			zap.String("message_id", rec.MessageID), zap.Error(err))
+		return queue.ErrLeaseLost
+	}
+	logger.Info("mail sent", zap.String("kind", rec.Kind), zap.String("message_id", rec.MessageID),
+		zap.Int("attempt", it.Attempts))
+	return nil
+}
+
+// recordSent removes the item and records rec as sent, in one transaction.
+func (o *Outbox) recordSent(ctx context.Context, it *queue.Item, rec Outboxed) error {
 	record := func() error {
 		return storage.UpdateRetry(ctx, o.store, func(tx storage.Tx) error {
 			if err := o.queue.Done(tx, it); err != nil {
@@ -151,20 +246,11 @@ func (o *Outbox) deliver(ctx context.Context, t Transport, logger *zap.Logger, i
 			err = record()
 		}
 	}
-	if err != nil {
-		// The server has the message; it must not be sent again, but the record
-		// could not be written. The lease expiring would resend it: say so loudly.
-		logger.Error("mail sent but not recorded; it may be sent again",
-			zap.String("message_id", rec.MessageID), zap.Error(err))
-		return queue.ErrLeaseLost
-	}
-	logger.Info("mail sent", zap.String("kind", rec.Kind), zap.String("message_id", rec.MessageID),
-		zap.Int("attempt", it.Attempts))
-	return nil
+	return err
 }
 
 func putSent(tx storage.Tx, id string, rec Outboxed) error {
-	rec.Raw = nil // the dashboard needs the envelope, not the content
+	rec.Sealed, rec.Raw = nil, nil // the dashboard needs the envelope, not the content
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-password-reset/caddy-password-reset/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
 	"github.com/caddy-password-reset/caddy-password-reset/mail"
 	"github.com/caddy-password-reset/caddy-password-reset/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/queue"
@@ -86,7 +87,12 @@ type Config struct {
 	// out. Leave it false for a store shared with live workers.
 	ExclusiveStore bool
 	Transport      mail.Transport
-	Logger         *zap.Logger
+	// Keys is the keyring, kept outside Store, whose keys seal what a copy of
+	// the store must not reveal: the outbox seals every queued email with it (a
+	// reset email holds a live link). Required. Mail sealed with one keyring
+	// opens only with the same one: losing it fails the mail still queued.
+	Keys   *keyring.Keyring
+	Logger *zap.Logger
 	// Now is the clock; nil means time.Now. Tests move it to expire tickets.
 	Now func() time.Time
 }
@@ -148,7 +154,7 @@ func New(cfg Config) (*Service, error) {
 		log:     log,
 		now:     now,
 		jobs:    queue.New(cfg.Store, "reset", now),
-		outbox:  mail.NewOutbox(cfg.Store, now),
+		outbox:  mail.NewOutbox(cfg.Store, cfg.Keys.Sealer(mail.SealPurpose), now),
 		emails:  &emailTemplates{store: cfg.Store, now: now, compiled: map[string]compiledVersion{}},
 		limiter: ratelimit.New(cfg.Store, now),
 	}, nil
@@ -162,6 +168,8 @@ func (c *Config) validate() error {
 		return errors.New("no store")
 	case c.Transport == nil:
 		return errors.New("no mail transport")
+	case c.Keys == nil:
+		return errors.New("no keyring: the outbox seals mail with it, so that the store never holds a live reset link")
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return err
