@@ -10,12 +10,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
 
+	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
 	"github.com/caddy-password-reset/caddy-password-reset/mail"
 	"github.com/caddy-password-reset/caddy-password-reset/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
@@ -64,6 +68,16 @@ type App struct {
 	// completed resets). Default: 90 days.
 	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
 
+	// EncryptionKey is the secret (at least 32 characters, such as the output
+	// of `openssl rand -hex 32`) from which the keys that seal the outbox's mail
+	// are derived: a queued reset email holds a live link, and the store keeps
+	// it sealed so that a copy of the store resets no password. Use {env.X}, so
+	// that the secret stays out of the JSON config. Default: the key in the file
+	// password_reset.key in Caddy's data directory, made on the first start.
+	// Either way the key is kept outside the store: back it up apart from it,
+	// and keep it, since mail sealed under a lost key cannot be sent.
+	EncryptionKey string `json:"encryption_key,omitempty"`
+
 	svc    *reset.Service
 	sender *mail.Sender
 	logger *zap.Logger
@@ -90,6 +104,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Keys, err = a.loadKeys(); err != nil {
+		return err
+	}
 	smtp, err := a.smtpConfig()
 	if err != nil {
 		return err
@@ -106,6 +123,39 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	return nil
+}
+
+// keyFileName is the key file's name in Caddy's data directory: beside the
+// default Badger directory (password_reset), not in it, so that a copy of the
+// store does not carry the key that opens what it seals.
+const keyFileName = "password_reset.key"
+
+// loadKeys returns the keyring of encryption_key, or of the key file in Caddy's
+// data directory (made if missing). Errors name the file, never the key.
+func (a *App) loadKeys() (*keyring.Keyring, error) {
+	if a.EncryptionKey != "" {
+		secret := caddy.NewReplacer().ReplaceAll(a.EncryptionKey, "")
+		if secret == "" {
+			return nil, errors.New("encryption_key is empty: is the environment variable set?")
+		}
+		keys, err := keyring.FromSecret(secret)
+		if err != nil {
+			return nil, fmt.Errorf("encryption_key: %w", err)
+		}
+		return keys, nil
+	}
+	path := filepath.Join(caddy.AppDataDir(), keyFileName)
+	_, statErr := os.Stat(path)
+	keys, err := keyring.LoadOrCreate(path)
+	if err != nil {
+		return nil, fmt.Errorf("encryption key (set encryption_key, or fix the key file): %w", err)
+	}
+	// Only for the log line: another process may create the file meanwhile.
+	if errors.Is(statErr, fs.ErrNotExist) {
+		a.logger.Info("created the key that seals queued mail; back it up apart from the store",
+			zap.String("key_file", path))
+	}
+	return keys, nil
 }
 
 // loadStorage provisions the storage module; exclusive reports whether the store

@@ -124,6 +124,8 @@ func (a *App) unmarshalOption(d *caddyfile.Dispenser) error {
 		return a.unmarshalEmail(d)
 	case "audit_retention":
 		return durationArg(d, &a.AuditRetention)
+	case "encryption_key":
+		return oneArg(d, &a.EncryptionKey)
 	case "rate_limit":
 		return a.unmarshalRateLimits(d)
 	}

@@ -249,6 +249,12 @@ func TestParseVariants(t *testing.T) {
 			input: "password_reset {\n client spa\n}",
 			want:  App{Clients: []ClientConfig{{ID: "spa"}}},
 		},
+		{
+			// The placeholder, not the secret, lands in the adapted JSON.
+			name:  "encryption_key from the environment",
+			input: "password_reset {\n encryption_key {env.RESET_ENCRYPTION_KEY}\n}",
+			want:  App{EncryptionKey: "{env.RESET_ENCRYPTION_KEY}"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -297,6 +303,7 @@ func TestParseErrors(t *testing.T) {
 		{"client without id", block("client"), "wrong argument count"},
 		{"email without template", block("email"), "wrong argument count"},
 		{"email enabled without value", block("email reset_email {\n enabled\n}"), "wrong argument count"},
+		{"encryption_key without value", block("encryption_key"), "wrong argument count"},
 
 		// Extra arguments.
 		{"argument on password_reset", "password_reset extra {\n}", "wrong argument count"},
@@ -312,6 +319,7 @@ func TestParseErrors(t *testing.T) {
 		{"email with two templates", block("email reset_email verify_email"), "wrong argument count"},
 		{"max_length with two values", block("connection users {\n max_length 64 128\n}"), "wrong argument count"},
 		{"sync_writes with two values", block("storage badger {\n sync_writes on off\n}"), "wrong argument count"},
+		{"encryption_key with two values", block("encryption_key {env.A} {env.B}"), "wrong argument count"},
 
 		// Bad values.
 		{"bad smtp timeout", block("smtp {\n timeout soon\n}"), `bad duration "soon"`},

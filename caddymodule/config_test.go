@@ -3,11 +3,13 @@ package caddymodule
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/caddy-password-reset/caddy-password-reset/connection"
 	"github.com/caddy-password-reset/caddy-password-reset/mail"
@@ -485,4 +487,75 @@ func TestServiceConfig(t *testing.T) {
 			checkErr(t, err, tc.wantErr)
 		})
 	}
+}
+
+func TestLoadKeys(t *testing.T) {
+	const secret = "an-encryption-key-of-40-characters-01234"
+	t.Setenv("TEST_ENCRYPTION_KEY", secret)
+	t.Setenv("TEST_EMPTY", "")
+	sealed := func(t *testing.T, a *App) []byte {
+		t.Helper()
+		keys, err := a.loadKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keys.Sealer(mail.SealPurpose).Seal([]byte("message"), []byte("item"))
+	}
+	literal := sealed(t, &App{EncryptionKey: secret, logger: zap.NewNop()})
+
+	t.Run("from the environment", func(t *testing.T) {
+		a := &App{EncryptionKey: "{env.TEST_ENCRYPTION_KEY}", logger: zap.NewNop()}
+		keys, err := a.loadKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keys.Sealer(mail.SealPurpose).Open(literal, []byte("item")); err != nil {
+			t.Errorf("the key from {env.X} is not the key given literally: %v", err)
+		}
+	})
+	for _, tc := range []struct{ name, key, wantErr string }{
+		{"too short", "0123456789abcdef", "shorter than 32 characters"},
+		{"from an empty variable", "{env.TEST_EMPTY}", "is the environment variable set?"},
+		{"from an unset variable", "{env.TEST_NOT_SET_ANYWHERE}", "is the environment variable set?"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := (&App{EncryptionKey: tc.key, logger: zap.NewNop()}).loadKeys()
+			checkErr(t, err, tc.wantErr)
+			if err != nil && strings.Contains(err.Error(), "0123456789abcdef") {
+				t.Errorf("the error echoes the key: %v", err)
+			}
+		})
+	}
+
+	t.Run("default key file", func(t *testing.T) {
+		data := t.TempDir()
+		t.Setenv("XDG_DATA_HOME", data)
+		path := filepath.Join(data, "caddy", "password_reset.key")
+		first := sealed(t, &App{logger: zap.NewNop()})
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatalf("no key file in Caddy's data directory: %v", err)
+		}
+		if runtime.GOOS != "windows" && info.Mode().Perm() != 0o600 {
+			t.Errorf("key file mode %04o, want 0600", info.Mode().Perm())
+		}
+		if filepath.Dir(path) == filepath.Join(caddy.AppDataDir(), "password_reset") {
+			t.Error("the key file is inside the default store directory")
+		}
+		a := &App{logger: zap.NewNop()}
+		keys, err := a.loadKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keys.Sealer(mail.SealPurpose).Open(first, []byte("item")); err != nil {
+			t.Errorf("the next start got another key: %v", err)
+		}
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if runtime.GOOS != "windows" {
+			_, err = a.loadKeys()
+			checkErr(t, err, "chmod 600")
+		}
+	})
 }
