@@ -17,6 +17,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
@@ -194,13 +195,37 @@ func (a *App) eventEmitter(ctx caddy.Context) (func(context.Context, string, map
 	}, nil
 }
 
-// Start seeds the templates and starts the workers.
+// Start checks that the dashboard's cookie cannot reach another site, seeds
+// the templates and starts the workers.
 func (a *App) Start() error {
+	if err := a.checkAdminHosts(); err != nil {
+		return err
+	}
 	if err := a.svc.Start(a.ctx); err != nil {
 		return fmt.Errorf("start password reset service: %w", err)
 	}
 	a.logger.Info("password reset service started", zap.String("public_url", a.PublicURL))
 	return nil
+}
+
+// checkAdminHosts refuses a config whose admin routes share a host name with
+// another site, and warns when a site answers every host name. The HTTP app is
+// provisioned by now (apps start after every app is provisioned).
+func (a *App) checkAdminHosts() error {
+	mod, err := a.ctx.AppIfConfigured("http")
+	if err != nil || mod == nil {
+		return nil // no HTTP app: no sites
+	}
+	app, ok := mod.(*caddyhttp.App)
+	if !ok {
+		return nil
+	}
+	warnings, err := adminHostProblems(app)
+	for _, w := range warnings {
+		a.logger.Warn("the dashboard's session cookie may reach another site: serve password_reset_admin on a host name of its own",
+			zap.String("problem", w))
+	}
+	return err
 }
 
 // Stop stops the workers; work in flight gets a short grace period, and anything

@@ -385,8 +385,8 @@ func (a *App) unmarshalRateLimits(d *caddyfile.Dispenser) error {
 			rl.IP, err = limitArgs(d)
 		case "ip_email":
 			rl.IPEmail, err = limitArgs(d)
-		case "email":
-			rl.Email, err = limitArgs(d)
+		case "user", "email": // email: the older name, when it counted the address typed
+			rl.User, err = limitArgs(d)
 		case "reset_ticket":
 			rl.ResetTicket, err = limitArgs(d)
 		case "reset_ip":

@@ -100,8 +100,12 @@ type RateLimitsConfig struct {
 	// IPEmail counts per client IP and target email: Auth0's limit. Default: 10,
 	// then 1 per minute.
 	IPEmail *LimitConfig `json:"ip_email,omitempty"`
-	// Email counts per target email from any IP. Default: 20, then 1 per 5m.
-	Email *LimitConfig `json:"email,omitempty"`
+	// User counts the reset emails per user, as the app's get_user hook
+	// resolved the address, from any IP; it is applied after the lookup, so the
+	// requester cannot see it. Past it a user's emails are not refused but
+	// postponed and merged: at most one more email when the next one is
+	// allowed. Default: 3, then 1 per 5m.
+	User *LimitConfig `json:"user,omitempty"`
 	// ResetTicket and ResetIP count the reset form's submits per ticket and per
 	// IP. Defaults: 10, then 1 per minute; 30, then 1 per 2s.
 	ResetTicket *LimitConfig `json:"reset_ticket,omitempty"`
@@ -128,7 +132,7 @@ func (c *RateLimitsConfig) limits() (reset.Limits, error) {
 	for _, set := range []struct {
 		from *LimitConfig
 		to   *ratelimit.Limit
-	}{{c.IP, &l.IP}, {c.IPEmail, &l.IPEmail}, {c.Email, &l.Email}, {c.ResetTicket, &l.ResetTicket}, {c.ResetIP, &l.ResetIP}} {
+	}{{c.IP, &l.IP}, {c.IPEmail, &l.IPEmail}, {c.User, &l.User}, {c.ResetTicket, &l.ResetTicket}, {c.ResetIP, &l.ResetIP}} {
 		if set.from != nil {
 			*set.to = ratelimit.Limit{Burst: set.from.Burst, Every: time.Duration(set.from.Every)}
 		}

@@ -36,7 +36,9 @@ func TestAdminConfigErrors(t *testing.T) {
 	}
 	loadCases := map[string]struct{ block, want string }{
 		"token from an unset variable": {"{\n\t\ttoken ops {env.E2E_UNSET_ADMIN_TOKEN}\n\t}", "is empty"},
-		"short token":                  {"{\n\t\ttoken ops short-secret\n\t}", "at least 16 characters"},
+		"short token":                  {"{\n\t\ttoken ops short-secret\n\t}", "too weak"},
+		"token of 64 bits":             {"{\n\t\ttoken ops 0123456789abcdef\n\t}", "too weak"},
+		"repetitive token":             {"{\n\t\ttoken ops abababababababababababababababababababab\n\t}", "too weak"},
 		"same name twice":              {"{\n\t\ttoken ops {env.E2E_ADMIN_TOKEN}\n\t\ttoken ops {env.E2E_CI_TOKEN}\n\t}", "declared twice"},
 	}
 	for name, c := range loadCases {

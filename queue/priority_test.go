@@ -58,7 +58,7 @@ func TestPostponeCountsNoAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := get(t, q, "job")
-	if got.Attempts != 0 || !got.NotBefore.Equal(at) || got.LeaseOwner != "" {
+	if got.Attempts != 0 || !got.NotBefore.Equal(at) || got.LeaseOwner != "" || got.Postponed != "user limit" || got.LastError != "" {
 		t.Errorf("after Postpone = %+v", got)
 	}
 	if len(due(t, q)) != 0 {

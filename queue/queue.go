@@ -50,6 +50,9 @@ type Item struct {
 	// Priority orders items that are due together: every High item due now
 	// runs before any Normal one.
 	Priority Priority `json:"priority,omitempty"`
+	// Postponed says why the item waits though nothing failed (a rate limit),
+	// until it is claimed again.
+	Postponed string `json:"postponed,omitempty"`
 
 	inline bool // the payload came inside the state record (the older layout)
 }
@@ -343,6 +346,7 @@ func (q *Queue) claim(tx storage.Tx, id, owner string, lease time.Duration) (*It
 	}
 	next := *it
 	next.LeaseOwner, next.LeaseUntil, next.Attempts = owner, now.Add(lease), it.Attempts+1
+	next.Postponed = ""
 	next.inline = false // write splits an item of the older layout
 	return &next, q.write(tx, &next, it)
 }
@@ -390,7 +394,7 @@ func (q *Queue) Retry(ctx context.Context, claimed *Item, cause error, notBefore
 // the attempt: the item was not tried, only found too early (a rate limit).
 func (q *Queue) Postpone(ctx context.Context, claimed *Item, why string, notBefore time.Time) error {
 	return q.release(ctx, claimed, func(it *Item) {
-		it.NotBefore, it.LastError = notBefore, why
+		it.NotBefore, it.Postponed = notBefore, why
 		it.Attempts = max(it.Attempts-1, 0)
 	})
 }

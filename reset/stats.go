@@ -10,7 +10,10 @@ import (
 type QueueStats struct {
 	Pending  int `json:"pending"`  // waiting to run, including retries
 	Retrying int `json:"retrying"` // pending after at least one failed attempt
-	Failed   int `json:"failed"`   // gave up; kept until requeued
+	// Postponed are pending items held back though nothing failed: a user's
+	// email past the user's limit, mail past the hourly budget.
+	Postponed int `json:"postponed"`
+	Failed    int `json:"failed"` // gave up; kept until requeued
 }
 
 // Stats is the state of the service's queues.
@@ -37,6 +40,9 @@ func countQueue(ctx context.Context, q *queue.Queue) (QueueStats, error) {
 		switch {
 		case it.State == queue.Failed:
 			qs.Failed++
+		case it.Postponed != "":
+			qs.Pending++
+			qs.Postponed++
 		case it.LastError != "":
 			qs.Pending++
 			qs.Retrying++
