@@ -65,6 +65,7 @@ func NewPublic(svc *reset.Service, logger *zap.Logger, clientIP func(*http.Reque
 	p.mux.HandleFunc("POST "+PathReset, p.resetSubmit)
 	p.mux.HandleFunc("GET "+PathCancel, p.cancelPage)
 	p.mux.HandleFunc("POST "+PathCancel, p.cancelSubmit)
+	p.mux.HandleFunc("POST "+PathRevoke, p.revoke)
 	p.mux.HandleFunc("GET "+PathForgot, p.forgotPage)
 	p.mux.HandleFunc("POST "+PathForgot, p.forgotSubmit)
 	p.mux.Handle("GET "+pathAssets, http.StripPrefix(pathAssets, assets()))
