@@ -83,7 +83,7 @@ func (u *Upstream) Validate() error {
 // man in the middle rewrote get_user's email). The answer's signature stops a
 // rewrite, but not a reader.
 func checkPlainHTTP(target *url.URL, insecure bool) error {
-	if target.Scheme != "http" || insecure || IsLoopback(target.Hostname()) {
+	if target.Scheme != "http" || insecure || isLoopback(target.Hostname()) {
 		return nil
 	}
 	return fmt.Errorf("plain http to %s is refused: it is not a loopback address, and hook calls carry new "+
@@ -91,10 +91,10 @@ func checkPlainHTTP(target *url.URL, insecure bool) error {
 		"Caddy and the app is private and trusted, write insecure in the upstream block", target.Host)
 }
 
-// IsLoopback reports whether host (without a port) names this machine: a
+// isLoopback reports whether host (without a port) names this machine: a
 // loopback IP literal (127.0.0.0/8, ::1) or "localhost". Other names are not
 // resolved: what a name resolves to can change after the check.
-func IsLoopback(host string) bool {
+func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

@@ -67,22 +67,22 @@ func SignAnswer(secret []byte, call Signature, status int, body []byte) string {
 }
 
 func requestMAC(secret []byte, sig Signature, body []byte) []byte {
-	h := header(secret, kindRequest, sig)
+	h := newMAC(secret, kindRequest, sig)
 	h.Write(body)
 	return h.Sum(nil)
 }
 
 func answerMAC(secret []byte, call Signature, status int, body []byte) []byte {
-	h := header(secret, kindAnswer, call)
+	h := newMAC(secret, kindAnswer, call)
 	fmt.Fprintf(h, "%d\n", status)
 	h.Write(body)
 	return h.Sum(nil)
 }
 
-// header starts a MAC with the fields both kinds share. No field can hold a
+// newMAC starts a MAC with the fields both kinds share. No field can hold a
 // newline (IDs are visible ASCII, hook names are constants), so the string
 // parses one way only.
-func header(secret []byte, kind string, sig Signature) hash.Hash {
+func newMAC(secret []byte, kind string, sig Signature) hash.Hash {
 	h := hmac.New(sha256.New, secret)
 	fmt.Fprintf(h, "%s\n%s\n%d\n%s\n%s\n", Version, kind, sig.Timestamp.Unix(), sig.ID, sig.Hook)
 	return h

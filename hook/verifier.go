@@ -99,7 +99,8 @@ func (v *Verifier) VerifyRequest(r *http.Request, wantHook string) (*Call, error
 }
 
 // remember records an accepted call, or refuses it as a replay or as older than
-// what is still remembered.
+// what is still remembered. A replay is refused before any room is made, so
+// that replaying recorded calls cannot push genuine ones out.
 func (v *Verifier) remember(sig Signature) error {
 	sec, key := sig.Timestamp.Unix(), keyOf(sig)
 	v.mu.Lock()
@@ -108,16 +109,19 @@ func (v *Verifier) remember(sig Signature) error {
 		v.buckets = make(map[int64]map[callKey]struct{})
 	}
 	v.expire(v.now().Add(-v.tolerance()).Unix())
+	if sec < v.floor {
+		return errForgotten
+	}
+	if _, seen := v.buckets[sec][key]; seen {
+		return ErrReplayed
+	}
 	for v.calls >= v.maxCalls() {
 		v.drop(v.oldest)
 	}
-	if sec < v.floor {
-		return fmt.Errorf("%w: older than the oldest call this verifier still remembers (its memory was full)", ErrStale)
+	if sec < v.floor { // its own second was the oldest, and had to go
+		return errForgotten
 	}
 	b := v.buckets[sec]
-	if _, seen := b[key]; seen {
-		return ErrReplayed
-	}
 	if b == nil {
 		b = make(map[callKey]struct{})
 		v.buckets[sec] = b
@@ -129,6 +133,10 @@ func (v *Verifier) remember(sig Signature) error {
 	v.calls++
 	return nil
 }
+
+// errForgotten refuses a call older than the oldest second a Verifier still
+// remembers: it could be the replay of a call that was forgotten.
+var errForgotten = fmt.Errorf("%w: older than the oldest call this verifier still remembers (its memory was full)", ErrStale)
 
 // expire drops the buckets of seconds before cutoff: their calls are stale, and
 // Verify refuses them before they reach remember.

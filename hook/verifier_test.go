@@ -75,6 +75,7 @@ func TestHookReplayRefused(t *testing.T) {
 	}
 
 	t.Run("bounded memory", testReplayBoundedMemory)
+	t.Run("replays do not push calls out", testReplaysKeepMemory)
 	t.Run("expired buckets are dropped", testReplayExpiry)
 	t.Run("concurrent replays", testReplayConcurrent)
 }
@@ -110,6 +111,32 @@ func testReplayBoundedMemory(t *testing.T) {
 	}
 	if _, err := v.Verify(signedCall(GetUser, "fresh", at(total-1)), testBody, GetUser); err != nil {
 		t.Errorf("a fresh call after the flood: %v", err)
+	}
+}
+
+// testReplaysKeepMemory: with the memory full, replaying recorded calls makes
+// no room, so the oldest call is still remembered (refused as a replay, not as
+// forgotten).
+func testReplaysKeepMemory(t *testing.T) {
+	const maxCalls = 10
+	clock := &testClock{now: testNow}
+	v := &Verifier{Secret: testSecret, MaxCalls: maxCalls, Now: clock.Now}
+	var calls []http.Header
+	for i := range maxCalls {
+		at := testNow.Add(time.Duration(i) * time.Second)
+		clock.Set(at)
+		calls = append(calls, signedCall(GetUser, fmt.Sprint("id-", i), at))
+		if _, err := v.Verify(calls[i], testBody, GetUser); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 100 {
+		if _, err := v.Verify(calls[maxCalls-1], testBody, GetUser); !errors.Is(err, ErrReplayed) {
+			t.Fatalf("replay = %v, want ErrReplayed", err)
+		}
+	}
+	if _, err := v.Verify(calls[0], testBody, GetUser); !errors.Is(err, ErrReplayed) {
+		t.Errorf("the oldest call after a replay flood = %v, want ErrReplayed (still remembered)", err)
 	}
 }
 
