@@ -28,7 +28,7 @@ func Example_changePasswordHandler() {
 		}
 		var req hook.ChangePasswordRequest
 		if err := json.Unmarshal(call.Body, &req); err != nil {
-			call.AnswerJSON(w, http.StatusBadRequest, hook.ErrorResponse{Message: "malformed call"})
+			call.Answer(w, http.StatusBadRequest, nil) // no message: the user sees "try again"
 			return
 		}
 		if err := users.SetPassword(req.UserID, req.Password); err != nil {

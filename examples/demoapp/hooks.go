@@ -101,7 +101,9 @@ func (a *App) readHook(w http.ResponseWriter, r *http.Request, name string, v an
 	}
 	a.hookCalls[name].Add(1)
 	if err := json.Unmarshal(call.Body, v); err != nil {
-		a.answer(call, w, http.StatusBadRequest, hook.ErrorResponse{Message: "malformed JSON body"})
+		// No message: the plugin would show a change_password refusal's message
+		// to the user, and this is no refusal of the password.
+		call.Answer(w, http.StatusBadRequest, nil)
 		return nil, false
 	}
 	return call, true
