@@ -90,6 +90,8 @@ func answerError(status int, err error) error {
 	switch {
 	case errors.Is(err, hook.ErrUnsignedAnswer) && status == http.StatusUnauthorized:
 		return errors.New("the plugin refused the call (401): its hook secret for the connection differs from the app's")
+	case errors.Is(err, hook.ErrUnsignedAnswer) && status == http.StatusBadRequest:
+		return fmt.Errorf("the plugin refused the call (400): it does not know the connection %q", Connection)
 	case errors.Is(err, hook.ErrUnsignedAnswer):
 		return fmt.Errorf("the plugin's answer (%d) is not signed: is the plugin URL right, and is it hook protocol %s?", status, hook.Version)
 	}
