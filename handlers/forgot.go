@@ -86,9 +86,14 @@ func (p *Public) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 			"We had a problem sending the email, please try again later.", "", "")
 		return
 	}
+	// Auth0's page, with the application's name and the way back to it that
+	// the forgot page had.
 	again := "forgot?" + url.Values{"client_id": {fields["client_id"]}, "connection": {form.Connection}}.Encode()
-	p.renderMessage(w, http.StatusOK, "Check Your Email",
-		"Please check the email address "+fields["email"]+" for instructions to reset your password.", again, "Resend email")
+	p.render(w, http.StatusOK, templates.PageMessage, templates.PageData{
+		Title: "Check Your Email", AppName: form.AppName, BackURL: form.BackURL,
+		Message: "Please check the email address " + fields["email"] + " for instructions to reset your password.",
+		LinkURL: again, LinkText: "Resend email",
+	}, origin(form.BackURL))
 }
 
 // forgotProblem words a refused address for a person.

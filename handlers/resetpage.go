@@ -12,10 +12,14 @@ import (
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
 
-var resetFields = fieldSpec{allowed: []string{"_csrf", "ticket", "email", "newPassword", "confirmNewPassword"}}
+var resetFields = fieldSpec{allowed: []string{"_csrf", "ticket", "ref", "email", "newPassword", "confirmNewPassword"}}
 
 // ticketCookieLife bounds how long the form can be used after the link was opened;
-// the link itself keeps working until the ticket expires.
+// the link itself keeps working until the ticket expires. The cookie lives this
+// long even when the ticket expires sooner: the server checks the expiry, and a
+// form sent after it must still carry the ticket to be told "Link Expired"
+// rather than "Invalid Link". A form sent after the cookie is gone names its
+// ticket by the ref field (see refProblem).
 const ticketCookieLife = 30 * time.Minute
 
 // resetPage serves the reset link and the form. It consumes nothing: mail scanners
@@ -45,7 +49,7 @@ func (p *Public) resetPage(w http.ResponseWriter, r *http.Request) {
 		p.ticketProblem(w, r, token, err)
 		return
 	}
-	p.renderResetForm(w, r, http.StatusOK, info, "")
+	p.renderResetForm(w, r, http.StatusOK, token, info, "", nil)
 }
 
 func (p *Public) takeTicketFromLink(w http.ResponseWriter, r *http.Request, token string) {
@@ -54,9 +58,8 @@ func (p *Public) takeTicketFromLink(w http.ResponseWriter, r *http.Request, toke
 		p.ticketProblem(w, r, token, err)
 		return
 	}
-	life := min(ticketCookieLife, time.Until(info.ExpiresAt))
 	http.SetCookie(w, &http.Cookie{
-		Name: p.ticketCookieName(), Value: token, Path: p.resetPath, MaxAge: max(int(life.Seconds()), 1),
+		Name: p.ticketCookieName(), Value: token, Path: p.resetPath, MaxAge: int(ticketCookieLife / time.Second),
 		HttpOnly: true, Secure: p.csrf.secure, SameSite: http.SameSiteStrictMode,
 	})
 	p.render(w, http.StatusOK, templates.PageMessage, templates.PageData{
@@ -85,22 +88,107 @@ func (p *Public) clearTicketCookie(w http.ResponseWriter) {
 		HttpOnly: true, Secure: p.csrf.secure, SameSite: http.SameSiteStrictMode})
 }
 
-func (p *Public) renderResetForm(w http.ResponseWriter, r *http.Request, status int, info *reset.TicketInfo, problem string) {
+// renderResetForm shows the form for the ticket token. After a refused submit,
+// rules says which of the policy's rules the password met (see markedRules);
+// before one, it is nil and the rules are listed unmarked.
+func (p *Public) renderResetForm(w http.ResponseWriter, r *http.Request, status int, token string, info *reset.TicketInfo, problem string, rules []templates.RuleLine) {
+	if rules == nil {
+		rules = ruleLines(info.Policy)
+	}
+	live, more := splitRules(rules)
 	data := templates.PageData{
 		Title: "Change Your Password", AppName: info.AppName, FormAction: "reset",
-		CSRF: p.csrf.token(w, r), Error: problem, Email: info.Email, Rules: ruleLines(info.Policy),
+		CSRF: p.csrf.token(w, r), Error: problem, Email: info.Email,
+		Rules: live, MoreRules: more, Ref: reset.TicketRef(token),
 	}
 	p.render(w, status, templates.PageReset, data, origin(info.ResultURL))
 }
 
-func ruleLines(pol policy.Policy) []templates.RuleLine {
+// ruleLines lists the policy's rules, unmarked. The admin dashboard lists the
+// same lines.
+func ruleLines(pol policy.Policy) []templates.RuleLine { return linesOf(pol.Rules()) }
+
+// linesOf words rules for a page's list, with their states when they come from
+// a check.
+func linesOf(rules []policy.Rule) []templates.RuleLine {
 	var lines []templates.RuleLine
-	for _, rule := range pol.Rules() {
-		line := templates.RuleLine{Text: rule.Text()}
-		for _, item := range rule.Items {
-			line.Items = append(line.Items, item.Text())
-		}
+	for _, rule := range rules {
+		line := templates.RuleLine{Code: rule.Code, Text: rule.ListText(), Count: ruleCount(rule), State: ruleState(rule)}
+		line.Items = linesOf(rule.Items)
 		lines = append(lines, line)
+	}
+	return lines
+}
+
+// ruleCount is the number the page's script needs to check rule: the first
+// format argument of the rules it checks (a length, how many classes, how many
+// identical characters); the minimum of 1 of the non-empty rule has none.
+func ruleCount(rule policy.Rule) int {
+	if rule.Code == policy.CodeNonEmpty {
+		return 1
+	}
+	if !rule.Live() || len(rule.Format) == 0 {
+		return 0
+	}
+	n, _ := rule.Format[0].(int)
+	return n
+}
+
+func ruleState(rule policy.Rule) string {
+	switch {
+	case !rule.Checked():
+		return ""
+	case rule.Verified:
+		return templates.RuleMet
+	}
+	return templates.RuleUnmet
+}
+
+// splitRules separates the rules the browser checks as the user types, listed
+// under "Your password must contain:", from those only the server checks.
+func splitRules(lines []templates.RuleLine) (live, more []templates.RuleLine) {
+	for _, l := range lines {
+		if (policy.Rule{Code: l.Code}).Live() {
+			live = append(live, l)
+		} else {
+			more = append(more, l)
+		}
+	}
+	return live, more
+}
+
+// markedRules marks the policy's rules for a refused password. Evaluate decides
+// exactly the rules that depend on the password alone; the strength score, the
+// personal data and the history need the user's profile and previous
+// passwords, which the reset service checked, so their states come from its
+// refusal: a rule it did not reach is left unmarked.
+func markedRules(pol policy.Policy, password string, user policy.UserInfo, refusal error) []templates.RuleLine {
+	if password == "" {
+		return ruleLines(pol) // nothing was typed: nothing to mark
+	}
+	lines := linesOf(pol.Evaluate(password, user))
+	decided := map[string]string{policy.CodeStrengthScore: "", policy.CodeNoPersonalInfo: "", policy.CodeNotReused: ""}
+	var pe *policy.Error
+	if errors.As(refusal, &pe) {
+		switch pe.Name {
+		case policy.NameStrength:
+			for _, r := range pe.Description.Rules {
+				if r.Code == policy.CodeStrengthScore {
+					decided[r.Code] = ruleState(r)
+				}
+			}
+		case policy.NameNoUserInfo:
+			decided[policy.CodeNoPersonalInfo] = templates.RuleUnmet
+		case policy.NameHistory:
+			// The history is checked after every other rule passed.
+			decided[policy.CodeStrengthScore], decided[policy.CodeNoPersonalInfo] = templates.RuleMet, templates.RuleMet
+			decided[policy.CodeNotReused] = templates.RuleUnmet
+		}
+	}
+	for i, l := range lines {
+		if state, ok := decided[l.Code]; ok {
+			lines[i].State = state
+		}
 	}
 	return lines
 }
@@ -117,6 +205,13 @@ func (p *Public) resetSubmit(w http.ResponseWriter, r *http.Request) {
 	if token == "" {
 		token = p.ticketFromCookie(r)
 	}
+	if token == "" && fields["ref"] != "" {
+		// The form stayed open longer than the ticket's cookie. Nothing can
+		// change without the ticket, so the CSRF token (whose cookie may be gone
+		// too) does not matter: the page only says why the form is dead.
+		p.refProblem(w, r, fields["ref"])
+		return
+	}
 	if !p.csrf.check(r, fields["_csrf"]) {
 		p.renderMessage(w, http.StatusForbidden, "Please Try Again",
 			"Your session expired or the form was sent from another site. Open the link from your email again.", "", "")
@@ -126,7 +221,7 @@ func (p *Public) resetSubmit(w http.ResponseWriter, r *http.Request) {
 		Ticket: token, Password: fields["newPassword"], Confirm: fields["confirmNewPassword"], IP: p.clientIP(r),
 	})
 	if err != nil {
-		p.resetFailed(w, r, token, err)
+		p.resetFailed(w, r, token, fields["newPassword"], err)
 		return
 	}
 	p.clearTicketCookie(w)
@@ -143,7 +238,7 @@ func (p *Public) resetSubmit(w http.ResponseWriter, r *http.Request) {
 
 // resetFailed shows the form again for mistakes the user can fix, and an error
 // page for a ticket that cannot be used.
-func (p *Public) resetFailed(w http.ResponseWriter, r *http.Request, token string, err error) {
+func (p *Public) resetFailed(w http.ResponseWriter, r *http.Request, token, password string, err error) {
 	var (
 		formErr   *reset.FormError
 		policyErr *policy.Error
@@ -178,7 +273,34 @@ func (p *Public) resetFailed(w http.ResponseWriter, r *http.Request, token strin
 		p.ticketProblem(w, r, token, openErr)
 		return
 	}
-	p.renderResetForm(w, r, status, info, problem)
+	rules := markedRules(info.Policy, password, policy.UserInfo{Email: info.Email}, err)
+	p.renderResetForm(w, r, status, token, info, problem, rules)
+}
+
+// refProblem answers a form sent without its ticket, after the ticket's cookie
+// expired: the ref field names the ticket without being one (reset.TicketRef),
+// so the page can still say whether the link expired or was used, or that only
+// the form's session ran out and the link still works.
+func (p *Public) refProblem(w http.ResponseWriter, r *http.Request, ref string) {
+	info, err := p.svc.LookupRef(r.Context(), ref)
+	var te *reset.TicketError
+	switch {
+	case err == nil:
+		p.render(w, http.StatusBadRequest, templates.PageMessage, templates.PageData{
+			Title: "Please Try Again", AppName: info.AppName,
+			Message: "Your session expired: open the link from your email again to choose a new password.",
+		})
+	case !errors.As(err, &te):
+		p.renderMessage(w, http.StatusServiceUnavailable, "Please Try Again",
+			"Something went wrong. Please try again in a few minutes.", "", "")
+	case info == nil:
+		p.renderMessage(w, http.StatusNotFound, te.Title, te.Text, "forgot", "Send a new link")
+	default:
+		forgot := "forgot?" + url.Values{"client_id": {info.ClientID}, "connection": {info.Connection}}.Encode()
+		p.render(w, http.StatusGone, templates.PageMessage, templates.PageData{
+			Title: te.Title, AppName: info.AppName, Message: te.Text, LinkURL: forgot, LinkText: "Send a new link",
+		})
+	}
 }
 
 // ticketProblem shows Auth0's page for an unusable ticket, with a way to ask for a

@@ -9,9 +9,10 @@ import (
 )
 
 // setPageHeaders sends the headers every page of the plugin carries. The CSP allows
-// the plugin's own stylesheet and nothing else: no script, no third-party origin
-// that could see a ticket. formTargets are extra origins a form may be redirected
-// to after its POST (the result URL), which browsers check against form-action.
+// the plugin's own stylesheet and scripts (the reset page's live rules) and
+// nothing else: no inline script, no eval, no third-party origin that could see
+// a ticket. formTargets are extra origins a form may be redirected to after its
+// POST (the result URL), which browsers check against form-action.
 func setPageHeaders(h http.Header, formTargets ...string) {
 	formAction := "'self'"
 	for _, t := range formTargets {
@@ -19,7 +20,7 @@ func setPageHeaders(h http.Header, formTargets ...string) {
 			formAction += " " + t
 		}
 	}
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action "+formAction+
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action "+formAction+
 		"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -27,7 +27,13 @@ type PageData struct {
 
 	// reset
 	Email string
-	Rules []RuleLine
+	// Rules are the rules the page's script checks as the user types (Auth0's
+	// "Your password must contain:"); MoreRules are checked by the server only.
+	Rules, MoreRules []RuleLine
+	// Ref names the ticket without being one (reset.TicketRef): a submit that
+	// arrives after the ticket's cookie expired can still be told why the link
+	// no longer works.
+	Ref string
 	// cancel: the hash that names the ticket to cancel (never the ticket)
 	CancelID string
 
@@ -44,11 +50,25 @@ type PageData struct {
 	BackURL    string
 }
 
-// RuleLine is one line of the password policy as the reset page lists it.
+// RuleLine is one rule of the password policy as a page lists it.
 type RuleLine struct {
-	Text  string
-	Items []string
+	Code string // the policy's rule code: the reset page's script checks the codes it knows
+	Text string
+	// Count is the rule's number for the script: the length for a length
+	// rule, how many classes for "at least 3 of", how many identical
+	// characters in a row are allowed; 0 for the others.
+	Count int
+	// State is RuleMet or RuleUnmet for a password the server checked, and
+	// empty when the rule was not checked.
+	State string
+	Items []RuleLine
 }
+
+// The states of a RuleLine, which are also its CSS classes.
+const (
+	RuleMet   = "met"
+	RuleUnmet = "unmet"
+)
 
 // Pages renders the HTML pages.
 type Pages struct {
@@ -87,7 +107,8 @@ func (p *Pages) Render(w io.Writer, name string, data PageData) error {
 	return err
 }
 
-// Static returns the files the pages link to (the stylesheet).
+// Static returns the files the pages link to: the stylesheet and the reset page's
+// script.
 func Static() fs.FS {
 	sub, err := fs.Sub(files, "static")
 	if err != nil {

@@ -1,0 +1,208 @@
+package handlers
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-password-reset/caddy-password-reset/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
+	"github.com/caddy-password-reset/caddy-password-reset/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/policy"
+	"github.com/caddy-password-reset/caddy-password-reset/reset"
+	badgerstore "github.com/caddy-password-reset/caddy-password-reset/storage/badger"
+)
+
+const pageConn = "Username-Password-Authentication"
+
+// testClock runs with real time, and tests move it forward to expire tickets.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// pageEnv is the public handler over real HTTP, with the reset service behind it
+// on real parts: a Badger store on disk, the demo app's hooks over HTTP and a
+// mail catcher on a real SMTP port.
+type pageEnv struct {
+	url   string // the handler's origin, which is also the service's public URL
+	svc   *reset.Service
+	app   *testenv.App
+	box   *testenv.Mailbox
+	clock *testClock
+}
+
+// newPageEnv serves the public handler for a service whose connection has pol.
+func newPageEnv(t *testing.T, pol policy.Policy) *pageEnv {
+	t.Helper()
+	env := &pageEnv{app: testenv.StartApp(t), box: testenv.StartMailbox(t), clock: &testClock{}}
+	store, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	sender, err := mail.NewSender(mail.Config{Addr: env.box.Addr, Security: mail.SecurityPlain}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sender.Close() })
+	keys, err := keyring.FromSecret("handlers-page-test-keyring-secret-0123456789")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The listener exists before the server starts: its address is the public
+	// URL the service builds links on.
+	srv := httptest.NewUnstartedServer(nil)
+	env.url = "http://" + srv.Listener.Addr().String()
+	public, _ := url.Parse(env.url)
+	appURL, _ := url.Parse(env.app.URL)
+	env.svc, err = reset.New(reset.Config{
+		PublicURL: public,
+		Connections: map[string]*reset.Connection{
+			pageConn: {Name: pageConn, Kind: connection.Database, Policy: pol,
+				Users: &connection.Upstream{Connection: pageConn, Secret: []byte(testenv.HookSecret),
+					GetUserURL: appURL.JoinPath("/internal/users/lookup"), ChangePasswordURL: appURL.JoinPath("/internal/users/password")}},
+		},
+		Clients: map[string]*reset.Client{"demo-app": {ID: "demo-app", Name: "Demo App",
+			ResultURL: env.app.URL + "/login"}},
+		DefaultClient: "demo-app",
+		DefaultFrom:   "Example <no-reply@example.com>",
+		FriendlyName:  "Example",
+		Store:         store, Transport: sender, Keys: keys, Now: env.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.svc.Stop)
+	h, err := NewPublic(env.svc, zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = h
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return env
+}
+
+// ticket creates a ticket for alice (as an admin does: no email) that lives ttl,
+// and returns its link.
+func (env *pageEnv) ticket(t *testing.T, ttl time.Duration) string {
+	t.Helper()
+	issued, err := env.svc.CreateTicket(context.Background(), reset.Actor{Name: "test"},
+		reset.TicketRequest{Email: "alice@example.com", ConnectionID: pageConn, TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return issued.URL
+}
+
+// fetched is an answer with its body read.
+type fetched struct {
+	*http.Response
+	body string
+}
+
+// fetch sends req without following redirects and reads the answer.
+func fetch(t *testing.T, req *http.Request) fetched {
+	t.Helper()
+	resp, err := testenv.NoRedirects().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fetched{resp, string(b)}
+}
+
+// get fetches rawURL with cookies.
+func (env *pageEnv) get(t *testing.T, rawURL string, cookies ...*http.Cookie) fetched {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	return fetch(t, req)
+}
+
+// post sends form to rawURL with cookies.
+func (env *pageEnv) post(t *testing.T, rawURL string, form url.Values, cookies ...*http.Cookie) fetched {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	return fetch(t, req)
+}
+
+// cookie returns the cookie named name that p sets.
+func (p fetched) cookie(t *testing.T, name string) *http.Cookie {
+	t.Helper()
+	for _, c := range p.Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no %s cookie in %v", name, p.Header.Values("Set-Cookie"))
+	return nil
+}
+
+// openForm follows a reset link as a browser does and returns the form page with
+// the cookies it set (the ticket's, the CSRF token's).
+func (env *pageEnv) openForm(t *testing.T, link string) (fetched, []*http.Cookie) {
+	t.Helper()
+	moved := env.get(t, link)
+	if moved.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d\n%s", link, moved.StatusCode, moved.body)
+	}
+	ticket := moved.cookie(t, "pwreset_ticket")
+	form := env.get(t, env.url+PathReset, ticket)
+	if form.StatusCode != http.StatusOK {
+		t.Fatalf("GET the form: %d\n%s", form.StatusCode, form.body)
+	}
+	return form, []*http.Cookie{ticket, form.cookie(t, "pwreset_csrf")}
+}
+
+// hiddenField returns the value of the hidden input name in an HTML page.
+func hiddenField(t *testing.T, body, name string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(body, `name="`+name+`" value="`)
+	if !ok {
+		t.Fatalf("no %s field in\n%s", name, body)
+	}
+	value, _, _ := strings.Cut(rest, `"`)
+	return value
+}
