@@ -161,3 +161,16 @@ func TestCheckYourEmailLeadsBack(t *testing.T) {
 		}
 	}
 }
+
+// TestCSRFTokenOutlivesTheForm: each page that puts the CSRF token in a form
+// sets its cookie again, so a token set long before (by the forgot page) does
+// not expire while the reset form's ticket cookie still lives.
+func TestCSRFTokenOutlivesTheForm(t *testing.T) {
+	env := newPageEnv(t, policy.Policy{})
+	first := env.get(t, env.url+PathForgot).cookie(t, "pwreset_csrf")
+	ticket := env.get(t, env.ticket(t, time.Hour)).cookie(t, "pwreset_ticket")
+	again := env.get(t, env.url+PathReset, ticket, first).cookie(t, "pwreset_csrf")
+	if again.Value != first.Value || again.MaxAge != int(csrfCookieLife/time.Second) || csrfCookieLife <= ticketCookieLife {
+		t.Errorf("the form's CSRF cookie %+v, want %s again for %s", again, first.Value, csrfCookieLife)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // setPageHeaders sends the headers every page of the plugin carries. The CSP allows
@@ -53,15 +54,21 @@ func (c csrf) cookieName() string {
 	return "pwreset_csrf"
 }
 
+// csrfCookieLife is how long a CSRF token lives after the last page that put it
+// in a form: longer than the reset form's ticket cookie (ticketCookieLife), so a
+// form sent while its ticket's cookie lives is not refused for its token.
+const csrfCookieLife = time.Hour
+
 // token returns the request's CSRF token, setting a new cookie if it has none, so
-// that two open tabs share one token.
+// that two open tabs share one token. An existing token's cookie is set again:
+// its life starts anew with each form that carries it.
 func (c csrf) token(w http.ResponseWriter, r *http.Request) string {
-	if ck, err := r.Cookie(c.cookieName()); err == nil && validToken(ck.Value) {
-		return ck.Value
-	}
 	tok := rand.Text()
+	if ck, err := r.Cookie(c.cookieName()); err == nil && validToken(ck.Value) {
+		tok = ck.Value
+	}
 	http.SetCookie(w, &http.Cookie{
-		Name: c.cookieName(), Value: tok, Path: "/", MaxAge: 3600,
+		Name: c.cookieName(), Value: tok, Path: "/", MaxAge: int(csrfCookieLife / time.Second),
 		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteStrictMode,
 	})
 	return tok
