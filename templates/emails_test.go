@@ -168,3 +168,12 @@ func TestTemplateErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTablerowIsAllowed: tablerow writes only its own markup around a body whose
+// outputs are escaped.
+func TestTablerowIsAllowed(t *testing.T) {
+	got := renderBody(t, `<table>{% tablerow w in user.name | split: " " %}{{ w }}{% endtablerow %}</table>`, "<a> b")
+	if want := `<table><tr class="row1"><td class="col1">&lt;a&gt;</td><td class="col2">b</td></tr></table>`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}

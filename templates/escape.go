@@ -25,7 +25,8 @@ const outputFilter = "pwreset_output_html"
 
 // refusedTags are tags no email template may use: include, render and layout
 // read files; cycle writes its values without an object node, so they would
-// bypass the output escaping.
+// bypass the output escaping. tablerow stays: besides its body, whose outputs
+// are escaped, it writes only its own <tr> and <td> with numbered classes.
 var refusedTags = map[string]bool{"include": true, "render": true, "layout": true, "cycle": true}
 
 // loopVariables are the names the for and tablerow tags set besides their own.
