@@ -57,8 +57,8 @@ func (as *adminStack) login() string {
 			session = c
 		}
 	}
-	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || session.Path != "/" {
-		as.t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict", session)
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || session.Path != "/admin" {
+		as.t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict, Path=/admin", session)
 	}
 	resp, page = as.dash("GET", "/admin/users", nil)
 	m = csrfField.FindStringSubmatch(page)

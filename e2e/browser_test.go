@@ -288,9 +288,9 @@ func (b *browser) checkResetForm(email string) {
 	}
 	rules := b.text("#rules")
 	for _, want := range []string{
-		"At least 8 characters in length",
-		"Contain at least 3 of the following 4 types of characters:",
-		"lower case letters (a-z)", "upper case letters (A-Z)", "numbers (i.e. 0-9)", "special characters (e.g. !@#$%^&*)",
+		"At least 8 characters",
+		"At least 3 of the following 4 types of characters:",
+		"Lower case letters (a-z)", "Upper case letters (A-Z)", "Numbers (0-9)", "Special characters (e.g. !@#$%^&*)",
 	} {
 		if !strings.Contains(rules, want) {
 			b.t.Errorf("the page's rules lack %q:\n%s", want, rules)
