@@ -94,13 +94,22 @@ func NewOutbox(store storage.Store, sealer *keyring.Sealer, now func() time.Time
 // Queue returns the outbox's queue, for listing and requeueing.
 func (o *Outbox) Queue() *queue.Queue { return o.queue }
 
-// Put composes m and adds it to the outbox inside the caller's transaction. Call
-// Notify with the returned id once the transaction has committed.
-func (o *Outbox) Put(tx storage.Tx, kind string, m *Message) (string, error) {
+// Composed is a message ready for the outbox: its bytes, Message-ID and Date
+// fixed, its envelope checked.
+type Composed struct {
+	kind, from, subject, messageID string
+	to                             []string
+	raw                            []byte
+}
+
+// Compose fixes m's Message-ID and Date and composes it. A message that cannot
+// be composed (an address the envelope cannot carry, say) never will be: the
+// caller should give up on it at once rather than retry.
+func (o *Outbox) Compose(kind string, m *Message) (*Composed, error) {
 	if m.MessageID == "" {
 		id, err := NewMessageID(m.From)
 		if err != nil {
-			return "", err
+			return nil, fmt.Errorf("compose %s: %w", kind, err)
 		}
 		m.MessageID = id
 	}
@@ -109,16 +118,33 @@ func (o *Outbox) Put(tx storage.Tx, kind string, m *Message) (string, error) {
 	}
 	raw, err := m.Bytes()
 	if err != nil {
-		return "", fmt.Errorf("compose %s: %w", kind, err)
+		return nil, fmt.Errorf("compose %s: %w", kind, err)
 	}
 	from, to, err := m.Envelope()
 	if err != nil {
-		return "", fmt.Errorf("compose %s: %w", kind, err)
+		return nil, fmt.Errorf("compose %s: %w", kind, err)
 	}
+	return &Composed{kind: kind, from: from, to: to, subject: m.Subject, messageID: m.MessageID, raw: raw}, nil
+}
+
+// Put composes m and adds it to the outbox's Normal lane inside the caller's
+// transaction. Call Notify with the returned id once the transaction has
+// committed.
+func (o *Outbox) Put(tx storage.Tx, kind string, m *Message) (string, error) {
+	c, err := o.Compose(kind, m)
+	if err != nil {
+		return "", err
+	}
+	return o.PutComposed(tx, c, queue.Normal)
+}
+
+// PutComposed adds c to the outbox in lane p inside the caller's transaction,
+// sealed. Call Notify with the returned id once the transaction has committed.
+func (o *Outbox) PutComposed(tx storage.Tx, c *Composed, p queue.Priority) (string, error) {
 	id := newItemID(o.now())
-	rec := Outboxed{From: from, To: to, Subject: clearSubject(m.Subject), MessageID: m.MessageID,
-		Sealed: o.sealer.Seal(raw, []byte(id)), Kind: kind}
-	return id, o.queue.Put(tx, id, rec)
+	rec := Outboxed{From: c.from, To: c.to, Subject: clearSubject(c.subject), MessageID: c.messageID,
+		Sealed: o.sealer.Seal(c.raw, []byte(id)), Kind: c.kind}
+	return id, o.queue.PutPriority(tx, id, rec, p)
 }
 
 // tokenRun is the length of a run of base64url characters (or of hex) from which
@@ -170,12 +196,17 @@ func newItemID(now time.Time) string {
 	return fmt.Sprintf("%016x-%s", now.UnixNano(), strings.ToLower(rand.Text()[:10]))
 }
 
-// Notify wakes the outbox worker for id.
+// Notify wakes the outbox worker for id, put in the Normal lane.
 func (o *Outbox) Notify(id string) { o.queue.Notify(id) }
 
-// Worker returns a queue worker that delivers the outbox through t. A nil
-// logger discards log output.
-func (o *Outbox) Worker(t Transport, logger *zap.Logger) *queue.Worker {
+// NotifyPriority wakes the outbox worker for id, put in lane p.
+func (o *Outbox) NotifyPriority(id string, p queue.Priority) { o.queue.NotifyPriority(id, p) }
+
+// Worker returns a queue worker that delivers the outbox through t. onSent, if
+// set, is told of each message the relay accepted (the hourly mail budget
+// counts them: a message that could not be sent spends nothing). A nil logger
+// discards log output.
+func (o *Outbox) Worker(t Transport, onSent func(ctx context.Context, kind string), logger *zap.Logger) *queue.Worker {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
@@ -188,12 +219,12 @@ func (o *Outbox) Worker(t Transport, logger *zap.Logger) *queue.Worker {
 		MaxAge:      72 * time.Hour,
 		Logger:      logger,
 		Handler: func(ctx context.Context, it *queue.Item) error {
-			return o.deliver(ctx, t, logger, it)
+			return o.deliver(ctx, t, onSent, logger, it)
 		},
 	}
 }
 
-func (o *Outbox) deliver(ctx context.Context, t Transport, logger *zap.Logger, it *queue.Item) error {
+func (o *Outbox) deliver(ctx context.Context, t Transport, onSent func(context.Context, string), logger *zap.Logger, it *queue.Item) error {
 	var rec Outboxed
 	if err := json.Unmarshal(it.Payload, &rec); err != nil {
 		return queue.Permanent(fmt.Errorf("decode outbox message: %w", err))
@@ -211,6 +242,9 @@ func (o *Outbox) deliver(ctx context.Context, t Transport, logger *zap.Logger, i
 			return queue.Permanent(err)
 		}
 		return err
+	}
+	if onSent != nil {
+		onSent(ctx, rec.Kind)
 	}
 	rec.SentAt = o.now()
 	if err := o.recordSent(ctx, it, rec); err != nil {

@@ -46,7 +46,7 @@ func benchmarkOutboxDrain(b *testing.B, sealed bool) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		outbox.Worker(sender, nil).Run(run)
+		outbox.Worker(sender, nil, nil).Run(run)
 	}()
 	for range b.N {
 		<-be.delivered

@@ -83,7 +83,7 @@ func runWorker(t *testing.T, o *mail.Outbox, be *backend, logger *zap.Logger) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		o.Worker(sender, logger).Run(ctx)
+		o.Worker(sender, nil, logger).Run(ctx)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 }
@@ -297,7 +297,7 @@ func runWorkerUntil(t *testing.T, o *mail.Outbox, be *backend, logger *zap.Logge
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		o.Worker(sender, logger).Run(ctx)
+		o.Worker(sender, nil, logger).Run(ctx)
 	}()
 	stop = func() { cancel(); <-done }
 	t.Cleanup(stop)

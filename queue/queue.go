@@ -99,7 +99,8 @@ type Queue struct {
 	store  storage.Store
 	name   string
 	now    func() time.Time
-	notify chan string
+	notify chan string // ids put in the Normal lane
+	high   chan string // ids put in the High lane
 }
 
 // New returns the queue called name in store. now is the clock (nil: time.Now).
@@ -107,7 +108,7 @@ func New(store storage.Store, name string, now func() time.Time) *Queue {
 	if now == nil {
 		now = time.Now
 	}
-	return &Queue{store: store, name: name, now: now, notify: make(chan string, 4096)}
+	return &Queue{store: store, name: name, now: now, notify: make(chan string, 4096), high: make(chan string, 1024)}
 }
 
 // Name returns the queue's name.
@@ -178,12 +179,20 @@ func (q *Queue) write(tx storage.Tx, it, old *Item) error {
 	return tx.Set(q.dueKey(it), nil, 0)
 }
 
-// Notify tells this process's worker that id was just put, so it runs at once
-// instead of at the next poll. It never blocks; a full channel only delays the item
-// until the next poll.
-func (q *Queue) Notify(id string) {
+// Notify tells this process's worker that id was just put in the Normal lane,
+// so it runs at once instead of at the next poll. It never blocks; a full
+// channel only delays the item until the next poll.
+func (q *Queue) Notify(id string) { q.NotifyPriority(id, Normal) }
+
+// NotifyPriority is Notify for an item put in lane p: the worker takes the High
+// lane's announcements first, as its polls take the High lane's items first.
+func (q *Queue) NotifyPriority(id string, p Priority) {
+	ch := q.notify
+	if p == High {
+		ch = q.high
+	}
 	select {
-	case q.notify <- id:
+	case ch <- id:
 	default:
 	}
 }

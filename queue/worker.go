@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -66,19 +65,10 @@ type Worker struct {
 	// before their own contexts are cancelled (default 10 seconds).
 	Grace  time.Duration
 	Logger *zap.Logger
-	// Busy, if set, reports that the process has foreground work: requests that
-	// wait for their answers. While it does, at most BusyConcurrency items run
-	// (default 1), so that a backlog of background work does not take the CPU
-	// and the store's syncs from the answers; when the requests stop, the worker
-	// goes back to Concurrency and works the backlog off.
-	Busy            func() bool
-	BusyConcurrency int
 
 	owner    string
-	running  atomic.Int64  // items running now
-	finished chan struct{} // a token each time an item finishes, for Busy waits
-	inflight sync.Map      // id -> struct{}: ids this worker is running
-	again    sync.Map      // id -> struct{}: ids announced while running, to run once more
+	inflight sync.Map // id -> struct{}: ids this worker is running
+	again    sync.Map // id -> struct{}: ids announced while running, to run once more
 }
 
 func (w *Worker) defaults() {
@@ -89,8 +79,6 @@ func (w *Worker) defaults() {
 	w.MaxBackoff = cmpOr(w.MaxBackoff, time.Minute)
 	w.MaxAge = cmpOr(w.MaxAge, 24*time.Hour)
 	w.Grace = cmpOr(w.Grace, 10*time.Second)
-	w.BusyConcurrency = cmpOr(w.BusyConcurrency, 1)
-	w.finished = make(chan struct{}, 1)
 	if w.Logger == nil {
 		w.Logger = zap.NewNop()
 	}
@@ -127,9 +115,17 @@ func (w *Worker) Run(ctx context.Context) {
 	defer tick.Stop()
 	w.poll(ctx, r.dispatch)
 	for {
+		select { // the High lane's announcements first
+		case id := <-w.Queue.high:
+			r.dispatch(w.moreNotified(id))
+			continue
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case id := <-w.Queue.high:
+			r.dispatch(w.moreNotified(id))
 		case id := <-w.Queue.notify:
 			r.dispatch(w.moreNotified(id))
 		case <-tick.C:
@@ -138,16 +134,20 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// moreNotified returns id with the other ids already announced, up to
-// Concurrency of them, so that they are claimed in one transaction.
+// moreNotified returns id with the other ids already announced, High lane
+// first, up to Concurrency of them, so that they are claimed in one
+// transaction.
 func (w *Worker) moreNotified(id string) []string {
 	ids := []string{id}
-	for len(ids) < w.Concurrency {
-		select {
-		case id := <-w.Queue.notify:
-			ids = append(ids, id)
-		default:
-			return ids
+	for _, ch := range []chan string{w.Queue.high, w.Queue.notify} {
+		for len(ids) < w.Concurrency {
+			select {
+			case id := <-ch:
+				ids = append(ids, id)
+				continue
+			default:
+			}
+			break
 		}
 	}
 	return ids
@@ -195,20 +195,12 @@ func (w *Worker) admit(ids []string) []string {
 }
 
 // acquire takes at least one slot, waiting for it, and up to want of them if they
-// are free; while Busy, no more than BusyConcurrency items run. It returns how
-// many it took: 0 if ctx ended.
+// are free. It returns how many it took: 0 if ctx ended.
 func (r *run) acquire(want int) int {
 	select {
 	case r.slots <- struct{}{}:
 	case <-r.ctx.Done():
 		return 0
-	}
-	if !r.w.waitWhileBusy(r.ctx) {
-		<-r.slots
-		return 0
-	}
-	if r.w.Busy != nil && r.w.Busy() {
-		want = max(min(want, r.w.BusyConcurrency-int(r.w.running.Load())), 1)
 	}
 	n := 1
 	for n < want {
@@ -242,15 +234,9 @@ func (r *run) start(ids []string) {
 			w.finish(id)
 		}
 	}
-	w.running.Add(int64(len(items)))
 	for _, it := range items {
 		r.wg.Go(func() {
 			defer func() {
-				w.running.Add(-1)
-				select {
-				case w.finished <- struct{}{}:
-				default:
-				}
 				<-r.slots
 				w.finish(it.ID)
 			}()
@@ -266,34 +252,6 @@ func (w *Worker) finish(id string) {
 	if _, ok := w.again.LoadAndDelete(id); ok {
 		w.Queue.Notify(id)
 	}
-}
-
-// busyRecheck is how often a dispatch held back by Busy looks again: the
-// foreground work may have ended without any item finishing.
-const busyRecheck = 10 * time.Millisecond
-
-// waitWhileBusy holds a dispatch back while Busy reports foreground work and
-// BusyConcurrency items already run. It returns false if ctx ended.
-func (w *Worker) waitWhileBusy(ctx context.Context) bool {
-	if w.Busy == nil {
-		return true
-	}
-	var t *time.Timer
-	for w.running.Load() >= int64(w.BusyConcurrency) && w.Busy() {
-		if t == nil {
-			t = time.NewTimer(busyRecheck)
-			defer t.Stop()
-		} else {
-			t.Reset(busyRecheck)
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-w.finished:
-		case <-t.C:
-		}
-	}
-	return true
 }
 
 // pollBatch is how many due items one scan of the queue returns; one poll scans

@@ -109,6 +109,31 @@ func (l *Limiter) Allow(ctx context.Context, checks ...Check) (Decision, error) 
 	return l.decide(ctx, true, checks)
 }
 
+// Spend counts one request against every check whether or not the limits
+// allow it: for work that has been done already (a mail the relay accepted),
+// counted after the fact so that work which failed counts nothing. A bucket
+// spent past its burst makes later requests wait longer.
+func (l *Limiter) Spend(ctx context.Context, checks ...Check) error {
+	for _, c := range checks {
+		if c.Limit.Off() {
+			continue
+		}
+		k := storeKey(c.Name, c.Key)
+		sh := l.shardOf(k)
+		if err := l.load(ctx, sh, k); err != nil {
+			return err
+		}
+		sh.mu.Lock()
+		tat := sh.tats[k]
+		if now := l.now(); tat.Before(now) {
+			tat = now
+		}
+		sh.tats[k], sh.dirty[k] = tat.Add(c.Limit.Every), struct{}{}
+		sh.mu.Unlock()
+	}
+	return nil
+}
+
 func (l *Limiter) decide(ctx context.Context, record bool, checks []Check) (Decision, error) {
 	type item struct {
 		check Check

@@ -160,3 +160,30 @@ func TestPeekCountsNothing(t *testing.T) {
 		t.Fatal("peek allows a spent bucket")
 	}
 }
+
+// TestSpendCountsPastTheBurst: Spend counts work already done, allowed or not;
+// a bucket spent past its burst makes the next request wait for the excess.
+func TestSpendCountsPastTheBurst(t *testing.T) {
+	c := newClock()
+	l := ratelimit.New(nil, c.Now)
+	k := check("budget")
+	for range 12 {
+		if err := l.Spend(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := l.Peek(context.Background(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Allowed || d.RetryAfter != 3*time.Minute {
+		t.Fatalf("after 12 spent of a burst of 10: %+v, want a wait of 3m", d)
+	}
+	c.Add(3 * time.Minute)
+	if d := allow(t, l, k); !d.Allowed {
+		t.Fatalf("3 minutes later: %+v", d)
+	}
+	if err := l.Spend(context.Background(), ratelimit.Check{Name: "off", Key: "x"}); err != nil {
+		t.Fatalf("spending an off limit: %v", err)
+	}
+}

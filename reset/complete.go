@@ -13,6 +13,7 @@ import (
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
 	"github.com/caddy-password-reset/caddy-password-reset/mail"
 	"github.com/caddy-password-reset/caddy-password-reset/policy"
+	"github.com/caddy-password-reset/caddy-password-reset/queue"
 	"github.com/caddy-password-reset/caddy-password-reset/ratelimit"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
@@ -134,7 +135,6 @@ type ResetForm struct {
 // Errors are *FormError, *policy.Error, *TicketError, *AppRefusedError,
 // *TryAgainError, *RateLimitError or ErrUnavailable.
 func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completion, error) {
-	s.markBusy()
 	token, password, confirm := form.Ticket, form.Password, form.Confirm
 	t, conn, err := s.usableTicket(ctx, token)
 	if err != nil {
@@ -356,7 +356,7 @@ func (s *Service) releaseTicket(ctx context.Context, key string, claimed *Ticket
 // finishTicket marks the ticket used, cancels the user's other tickets, records the
 // password in the history (if kept), queues the "password changed" notice (if
 // any) and writes the audit entry, in one transaction.
-func (s *Service) finishTicket(ctx context.Context, key string, claimed *Ticket, notice *mail.Message, hist *historyEntry, keep int, audit AuditEntry) error {
+func (s *Service) finishTicket(ctx context.Context, key string, claimed *Ticket, notice *mail.Composed, hist *historyEntry, keep int, audit AuditEntry) error {
 	var mailID string
 	err := storage.UpdateRetry(context.WithoutCancel(ctx), s.cfg.Store, func(tx storage.Tx) error {
 		now := s.now()
@@ -383,11 +383,12 @@ func (s *Service) finishTicket(ctx context.Context, key string, claimed *Ticket,
 		if notice == nil {
 			return nil
 		}
-		mailID, err = s.outbox.Put(tx, templates.PasswordChanged, notice)
+		// A security notice: ahead of any backlog.
+		mailID, err = s.outbox.PutComposed(tx, notice, queue.High)
 		return err
 	})
 	if err == nil && mailID != "" {
-		s.outbox.Notify(mailID)
+		s.outbox.NotifyPriority(mailID, queue.High)
 	}
 	return err
 }
@@ -399,7 +400,7 @@ const EventCompleted = "password_reset.completed"
 // renderNotice renders the "your password was changed" email for t's user, or
 // returns nil when the template is disabled. A failure is logged and sends no
 // notice: the password has already changed, and the reset must still succeed.
-func (s *Service) renderNotice(ctx context.Context, t *Ticket, ip string) *mail.Message {
+func (s *Service) renderNotice(ctx context.Context, t *Ticket, ip string) *mail.Composed {
 	tpl, err := s.emails.current(ctx, templates.PasswordChanged)
 	if err != nil {
 		s.log.Error("password_changed template", zap.Error(err))
@@ -422,8 +423,13 @@ func (s *Service) renderNotice(ctx context.Context, t *Ticket, ip string) *mail.
 		s.log.Error("render password_changed", zap.Int("version", tpl.version), zap.Error(err))
 		return nil
 	}
-	return &mail.Message{From: firstNonEmpty(tpl.tpl.From, s.cfg.DefaultFrom), To: t.Email,
-		Subject: r.Subject, Text: r.Text, HTML: r.HTML}
+	c, err := s.outbox.Compose(templates.PasswordChanged, &mail.Message{From: firstNonEmpty(tpl.tpl.From, s.cfg.DefaultFrom),
+		To: t.Email, Subject: r.Subject, Text: r.Text, HTML: r.HTML})
+	if err != nil {
+		s.log.Error("compose password_changed", zap.Int("version", tpl.version), zap.Error(err))
+		return nil
+	}
+	return c
 }
 
 // resultRedirect returns the ticket's result URL with Auth0's parameters, or "".

@@ -9,10 +9,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddy-password-reset/caddy-password-reset/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/hook"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 	"github.com/caddy-password-reset/caddy-password-reset/reset"
 )
@@ -21,24 +23,45 @@ import (
 // over real HTTP: it says when a call arrives and holds it, before the app sees
 // it (holdBefore) or after the app has answered (the answer is held back).
 type gate struct {
-	arrived chan struct{}
-	release chan struct{}
+	arrived chan struct{} // a token per call that arrived, if there is room
+	release chan struct{} // a send lets one call through
+	opened  chan struct{} // closed: every call goes through
+	once    sync.Once
 	// holdAfter forwards the call at once and holds the app's answer.
 	holdAfter bool
 }
 
 func newGate() *gate {
-	return &gate{arrived: make(chan struct{}, 64), release: make(chan struct{})}
+	return &gate{arrived: make(chan struct{}, 64), release: make(chan struct{}), opened: make(chan struct{})}
+}
+
+// open lets every call through, now and later.
+func (g *gate) open() { g.once.Do(func() { close(g.opened) }) }
+
+func (g *gate) hold() {
+	select {
+	case <-g.release:
+	case <-g.opened:
+	}
 }
 
 // put places the gate in front of h's app for change_password calls.
 func (g *gate) put(t *testing.T, h *harness, timeout time.Duration) {
 	t.Helper()
+	g.putHook(t, h, hook.ChangePassword, timeout)
+}
+
+// putHook places the gate in front of h's app for the calls of one hook.
+func (g *gate) putHook(t *testing.T, h *harness, name string, timeout time.Duration) {
+	t.Helper()
 	appURL := h.app.URL
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g.arrived <- struct{}{}
+		select {
+		case g.arrived <- struct{}{}:
+		default:
+		}
 		if !g.holdAfter {
-			<-g.release
+			g.hold()
 		}
 		body, _ := io.ReadAll(r.Body)
 		req, _ := http.NewRequest(r.Method, appURL+r.URL.Path, bytes.NewReader(body))
@@ -51,7 +74,7 @@ func (g *gate) put(t *testing.T, h *harness, timeout time.Duration) {
 		defer resp.Body.Close()
 		answer, _ := io.ReadAll(resp.Body)
 		if g.holdAfter {
-			<-g.release
+			g.hold()
 		}
 		for k, v := range resp.Header {
 			w.Header()[k] = v
@@ -60,10 +83,14 @@ func (g *gate) put(t *testing.T, h *harness, timeout time.Duration) {
 		w.Write(answer) //nolint:errcheck // test server
 	}))
 	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(g.release) })
+	t.Cleanup(g.open)
 	up := h.connection(t)
 	gateURL, _ := url.Parse(srv.URL)
-	up.ChangePasswordURL = gateURL.JoinPath("/internal/users/password")
+	if name == hook.GetUser {
+		up.GetUserURL = gateURL.JoinPath("/internal/users/lookup")
+	} else {
+		up.ChangePasswordURL = gateURL.JoinPath("/internal/users/password")
+	}
 	if timeout > 0 {
 		up.Timeout = timeout
 	}

@@ -57,7 +57,6 @@ type job struct {
 // X-RateLimit headers. Errors are *RequestError (nothing stored),
 // *RateLimitError or ErrUnavailable.
 func (s *Service) RequestReset(ctx context.Context, req Request) (ratelimit.Decision, error) {
-	s.markBusy()
 	j, err := s.checkRequest(req)
 	if err != nil {
 		if req.Admin {
@@ -83,7 +82,7 @@ func (s *Service) RequestReset(ctx context.Context, req Request) (ratelimit.Deci
 	if err != nil {
 		return d, s.storeErr("store reset job", err)
 	}
-	s.jobs.Notify(id)
+	s.jobs.NotifyPriority(id, lane)
 	return d, nil
 }
 
@@ -129,16 +128,14 @@ func newJobID(now time.Time) string {
 
 func (s *Service) jobWorker() *queue.Worker {
 	return &queue.Worker{
-		Queue:           s.jobs,
-		Busy:            s.busy,
-		BusyConcurrency: backgroundWhileBusy,
-		Concurrency:     8,
-		Lease:           time.Minute,
-		MinBackoff:      time.Second,
-		MaxBackoff:      30 * time.Second,
-		MaxAge:          24 * time.Hour,
-		Logger:          s.log.Named("jobs"),
-		Handler:         s.runJob,
+		Queue:       s.jobs,
+		Concurrency: 8,
+		Lease:       time.Minute,
+		MinBackoff:  time.Second,
+		MaxBackoff:  30 * time.Second,
+		MaxAge:      24 * time.Hour,
+		Logger:      s.log.Named("jobs"),
+		Handler:     s.runJob,
 	}
 }
 
@@ -262,8 +259,12 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 	if !tpl.tpl.Enabled {
 		return s.dropJob(ctx, it, "reset_email template disabled")
 	}
-	if err := s.spendMailBudget(ctx); err != nil {
-		return err
+	if wait, err := s.mailBudgetWait(ctx); err != nil || wait > 0 {
+		if err != nil {
+			return err
+		}
+		// No ticket yet: its lifetime starts when the email can go.
+		return queue.Later(s.now().Add(wait), "the hourly mail budget is spent")
 	}
 	client, _ := s.Client(j.ClientID)
 	now := s.now()
@@ -274,6 +275,12 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 		IncludeEmail: tpl.tpl.IncludeEmailInRedirect, Source: "email", ExpiresAt: now.Add(tpl.tpl.URLLifetime()),
 	}
 	msg, err := s.renderResetEmail(tpl, token, j, conn, client, user)
+	if err != nil {
+		return queue.Permanent(err)
+	}
+	// An email that cannot be composed (the app's address is one SMTP cannot
+	// carry) never will be: the request ends now rather than being retried.
+	composed, err := s.outbox.Compose(templates.ResetEmail, msg)
 	if err != nil {
 		return queue.Permanent(err)
 	}
@@ -290,30 +297,46 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 				return err
 			}
 		}
-		mailID, err = s.outbox.Put(tx, templates.ResetEmail, msg)
+		mailID, err = s.outbox.PutComposed(tx, composed, lane)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	s.outbox.Notify(mailID)
+	s.outbox.NotifyPriority(mailID, lane)
 	s.log.Info("reset email queued", zap.String("job", it.ID), zap.String("connection", conn.Name),
 		zap.String("client_id", t.ClientID))
 	return nil
 }
 
-// spendMailBudget takes one email from the global hourly budget. Past the budget
-// the job fails this attempt and waits for its retry: mail is delayed, never
-// dropped, and requests keep their 200.
-func (s *Service) spendMailBudget(ctx context.Context) error {
-	d, err := s.limiter.Allow(ctx, ratelimit.Check{Name: "mail", Key: "global", Limit: s.cfg.Limits.mailBudget()})
-	if err != nil {
-		return err
+// The hourly mail budget counts the reset emails the relay accepted. A job
+// looks at it before it issues a ticket and waits while it is spent, so that a
+// link's lifetime starts when its email can go; the outbox counts each email
+// once it is sent, so that mail which fails spends nothing. Jobs running
+// together may pass a budget with one email left, by at most the job and mail
+// workers' concurrency. The password-changed notice does not count: it follows
+// a completed reset, which the form's limits bound, and must not wait behind a
+// flood.
+func (s *Service) mailBudgetWait(ctx context.Context) (time.Duration, error) {
+	d, err := s.limiter.Peek(ctx, s.mailBudgetCheck())
+	if err != nil || d.Allowed {
+		return 0, err
 	}
-	if !d.Allowed {
-		return fmt.Errorf("the hourly mail budget is spent; the email waits %s", d.RetryAfter.Round(time.Second))
+	return d.RetryAfter, nil
+}
+
+func (s *Service) mailBudgetCheck() ratelimit.Check {
+	return ratelimit.Check{Name: "mail", Key: "global", Limit: s.cfg.Limits.mailBudget()}
+}
+
+// mailSent counts a mail the relay accepted against the budget.
+func (s *Service) mailSent(ctx context.Context, kind string) {
+	if kind != templates.ResetEmail {
+		return
 	}
-	return nil
+	if err := s.limiter.Spend(ctx, s.mailBudgetCheck()); err != nil {
+		s.log.Warn("count a sent email against the hourly budget", zap.Error(err))
+	}
 }
 
 func (s *Service) renderResetEmail(tpl compiledVersion, token string, j *job, conn *Connection, client *Client, user *connection.User) (*mail.Message, error) {

@@ -57,7 +57,13 @@ type option func(*reset.Config)
 
 func newHarness(t *testing.T, smtpAddr string, opts ...option) *harness {
 	t.Helper()
-	h := &harness{clock: &clock{}, app: testenv.StartApp(t)}
+	return newHarnessWithApp(t, testenv.StartApp(t), smtpAddr, opts...)
+}
+
+// newHarnessWithApp is newHarness in front of app.
+func newHarnessWithApp(t *testing.T, app *testenv.App, smtpAddr string, opts ...option) *harness {
+	t.Helper()
+	h := &harness{clock: &clock{}, app: app}
 	store, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

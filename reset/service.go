@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -110,30 +109,6 @@ type Service struct {
 	runMu  sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
-
-	// lastRequest is when a request endpoint call last came in (Unix
-	// nanoseconds), for busy.
-	lastRequest atomic.Int64
-}
-
-// While requests come in, the workers run at most backgroundWhileBusy items each
-// (instead of 8 jobs and 4 mails), so that a burst's answers are not slowed by
-// the work the burst itself queued; the backlog is worked off at full
-// concurrency once the requests stop. Measured with `go run ./bench` (B1, sync
-// on, 8 clients, 2-core machine): 3,036 requests/s with p99 33 ms without it,
-// 5,479 requests/s with p99 10.5 ms with it; the backlog then drained at 860
-// mails/s instead of 1,037.
-const (
-	backgroundWhileBusy = 1
-	busyWindow          = 50 * time.Millisecond
-)
-
-// markBusy records that a request came in now.
-func (s *Service) markBusy() { s.lastRequest.Store(time.Now().UnixNano()) }
-
-// busy reports whether a request came in within busyWindow.
-func (s *Service) busy() bool {
-	return time.Now().UnixNano()-s.lastRequest.Load() < int64(busyWindow)
 }
 
 // New checks cfg and returns a service. It does not touch the store; Start does.
@@ -213,8 +188,7 @@ func (s *Service) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel, s.done = cancel, make(chan struct{})
 	jobs := s.jobWorker()
-	deliver := s.outbox.Worker(s.cfg.Transport, s.log.Named("outbox"))
-	deliver.Busy, deliver.BusyConcurrency = s.busy, backgroundWhileBusy
+	deliver := s.outbox.Worker(s.cfg.Transport, s.mailSent, s.log.Named("outbox"))
 	go func() {
 		defer close(s.done)
 		var wg sync.WaitGroup

@@ -34,7 +34,13 @@ type App struct {
 // StartApp serves a new demo app with the default users.
 func StartApp(t testing.TB) *App {
 	t.Helper()
-	app, err := demoapp.New(demoapp.Config{Secret: []byte(HookSecret)})
+	return StartAppWithUsers(t, nil)
+}
+
+// StartAppWithUsers serves a new demo app with users (nil: the default users).
+func StartAppWithUsers(t testing.TB, users []demoapp.SeedUser) *App {
+	t.Helper()
+	app, err := demoapp.New(demoapp.Config{Secret: []byte(HookSecret), Users: users})
 	if err != nil {
 		t.Fatal(err)
 	}
