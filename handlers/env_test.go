@@ -53,8 +53,9 @@ type pageEnv struct {
 	clock *testClock
 }
 
-// newPageEnv serves the public handler for a service whose connection has pol.
-func newPageEnv(t *testing.T, pol policy.Policy) *pageEnv {
+// newPageEnv serves the public handler for a service whose connection has pol;
+// opts change the service's configuration before it starts.
+func newPageEnv(t *testing.T, pol policy.Policy, opts ...func(*reset.Config)) *pageEnv {
 	t.Helper()
 	env := &pageEnv{app: testenv.StartApp(t), box: testenv.StartMailbox(t), clock: &testClock{}}
 	store, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir()})
@@ -77,7 +78,7 @@ func newPageEnv(t *testing.T, pol policy.Policy) *pageEnv {
 	env.url = "http://" + srv.Listener.Addr().String()
 	public, _ := url.Parse(env.url)
 	appURL, _ := url.Parse(env.app.URL)
-	env.svc, err = reset.New(reset.Config{
+	cfg := reset.Config{
 		PublicURL: public,
 		Connections: map[string]*reset.Connection{
 			pageConn: {Name: pageConn, Kind: connection.Database, Policy: pol,
@@ -90,7 +91,11 @@ func newPageEnv(t *testing.T, pol policy.Policy) *pageEnv {
 		DefaultFrom:   "Example <no-reply@example.com>",
 		FriendlyName:  "Example",
 		Store:         store, Transport: sender, Keys: keys, Now: env.clock.Now,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	env.svc, err = reset.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
