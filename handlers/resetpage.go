@@ -316,9 +316,11 @@ func (p *Public) ticketProblem(w http.ResponseWriter, r *http.Request, token str
 	if conn, client, ok := p.svc.TicketContext(r.Context(), token); ok {
 		forgot += "?" + url.Values{"client_id": {client}, "connection": {conn}}.Encode()
 	}
-	status := http.StatusNotFound
-	if te == reset.ErrTicketExpired || te == reset.ErrTicketUsed || te == reset.ErrTicketSuperseded {
-		status = http.StatusGone
+	// A link that never existed is 404; one that existed and can no longer be
+	// used (expired, used, replaced, cancelled, being used) is 410.
+	status := http.StatusGone
+	if te == reset.ErrTicketInvalid {
+		status = http.StatusNotFound
 	}
 	p.renderMessage(w, status, te.Title, te.Text, forgot, "Send a new link")
 }
