@@ -13,9 +13,9 @@ import (
 // apps behind one plugin may use the same user ids.
 func withSecondDatabase(c *reset.Config) {
 	first := c.Connections[conn]
-	up := *first.Users.(*connection.Upstream)
-	up.Connection = "Other-DB"
-	c.Connections["Other-DB"] = &reset.Connection{Name: "Other-DB", Kind: connection.Database, Policy: first.Policy, Users: &up}
+	up := first.Users.(*connection.Upstream)
+	other := &connection.Upstream{Connection: "Other-DB", Secret: up.Secret, GetUserURL: up.GetUserURL, ChangePasswordURL: up.ChangePasswordURL}
+	c.Connections["Other-DB"] = &reset.Connection{Name: "Other-DB", Kind: connection.Database, Policy: first.Policy, Users: other}
 }
 
 // TestSetPasswordNeedsConnectionWithSeveral (issue 8 item 10): with more than one
