@@ -365,9 +365,9 @@ func bareSMTP(addr string, raws [][]byte, to []string) (float64, error) {
 // latency of consuming one (CompleteReset with an in-process directory, so that
 // the figure is the store's and the service's, not an HTTP hook's).
 func (h *harnessRun) openTickets(ctx context.Context) error {
-	logf("B6: seeding %d open tickets (go test -bench ConsumeAmongOpenTickets ./reset)", h.opts.openTickets)
+	logf("B6: seeding %d open tickets (go test -bench ConsumeAmongOpenTickets ./internal/reset)", h.opts.openTickets)
 	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^BenchmarkConsumeAmongOpenTickets$",
-		"-benchtime", "2000x", "-timeout", "60m", "./reset")
+		"-benchtime", "2000x", "-timeout", "60m", "./internal/reset")
 	cmd.Dir = h.root
 	cmd.Env = append(os.Environ(), "RESET_BENCH_OPEN_TICKETS="+strconv.Itoa(h.opts.openTickets),
 		"TMPDIR="+h.dir)

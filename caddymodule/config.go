@@ -11,11 +11,11 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/caddy-password-reset/caddy-password-reset/connection"
-	"github.com/caddy-password-reset/caddy-password-reset/mail"
-	"github.com/caddy-password-reset/caddy-password-reset/policy"
-	"github.com/caddy-password-reset/caddy-password-reset/ratelimit"
-	"github.com/caddy-password-reset/caddy-password-reset/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/ratelimit"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
 

@@ -14,8 +14,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/caddy-password-reset/caddy-password-reset/examples/mailbox"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
-	"github.com/caddy-password-reset/caddy-password-reset/reset"
 )
 
 // TestAdminAuth: the admin routes open only to a configured bearer token, or to

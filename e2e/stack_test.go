@@ -19,8 +19,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-password-reset/caddy-password-reset/caddymodule"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
-	"github.com/caddy-password-reset/caddy-password-reset/reset"
 )
 
 const (

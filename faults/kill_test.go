@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
-	"github.com/caddy-password-reset/caddy-password-reset/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
 )
 
 // TestKillDuringBurst is R1: Caddy is killed with SIGKILL in the middle of a burst

@@ -4,7 +4,7 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/caddy-password-reset/caddy-password-reset/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 )
 
 // ChangePasswordAnswer is Auth0's answer to every accepted request, whether or not

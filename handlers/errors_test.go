@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-password-reset/caddy-password-reset/policy"
-	"github.com/caddy-password-reset/caddy-password-reset/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 )
 
 // TestEveryRequestAnswerCarriesLimits (issue 8 item 13): the request endpoint's

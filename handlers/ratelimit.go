@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/caddy-password-reset/caddy-password-reset/ratelimit"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/ratelimit"
 )
 
 // setRateLimitHeaders sends Auth0's X-RateLimit-Limit, -Remaining and -Reset (UTC

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddy-password-reset/caddy-password-reset/policy"
-	"github.com/caddy-password-reset/caddy-password-reset/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
 

@@ -8,7 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
-	"github.com/caddy-password-reset/caddy-password-reset/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 )
 
 // PathRevoke takes the app's signed revoke_tickets call (hook protocol v2): the

@@ -16,15 +16,15 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-password-reset/caddy-password-reset/connection"
 	"github.com/caddy-password-reset/caddy-password-reset/examples/demoapp"
 	"github.com/caddy-password-reset/caddy-password-reset/handlers"
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
-	"github.com/caddy-password-reset/caddy-password-reset/mail"
-	"github.com/caddy-password-reset/caddy-password-reset/policy"
-	"github.com/caddy-password-reset/caddy-password-reset/reset"
 	badgerstore "github.com/caddy-password-reset/caddy-password-reset/storage/badger"
 )
 

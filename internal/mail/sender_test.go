@@ -1,0 +1,971 @@
+package mail_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
+)
+
+const (
+	testUser = "relay-user"
+	testPass = "s3cret-Pa55word!"
+)
+
+// received is one message as the test server saw it.
+type received struct {
+	from string
+	to   []string
+	data []byte
+	tls  bool
+}
+
+// backend is a go-smtp backend that records what it receives.
+type backend struct {
+	requireAuth bool                  // sessions must AUTH PLAIN as testUser/testPass
+	authErr     error                 // returned for bad credentials instead of ErrAuthFailed
+	rcptErr     func(to string) error // optional RCPT TO hook
+
+	mu       sync.Mutex      // guards the fields below
+	sessions int             // NewSession calls: one per connection
+	conns    []*smtp.Conn    // connections, for closing them from the test
+	msgs     []received      // accepted messages
+	waiters  []chan struct{} // closed at the next logout
+	// delivered, if set, gets a token for each accepted message.
+	delivered chan struct{}
+}
+
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sessions++
+	b.conns = append(b.conns, c)
+	return &session{b: b, conn: c}, nil
+}
+
+func (b *backend) messages() []received {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]received(nil), b.msgs...)
+}
+
+func (b *backend) sessionCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sessions
+}
+
+// closeConns closes every connection from the server side.
+func (b *backend) closeConns() {
+	b.mu.Lock()
+	conns := b.conns
+	b.conns = nil
+	b.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// nextLogout returns a channel closed when the next session ends.
+func (b *backend) nextLogout() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ch := make(chan struct{})
+	b.waiters = append(b.waiters, ch)
+	return ch
+}
+
+type session struct {
+	b      *backend
+	conn   *smtp.Conn
+	authed bool
+	cur    received
+}
+
+func (s *session) AuthMechanisms() []string {
+	if !s.b.requireAuth {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		if username == testUser && password == testPass {
+			s.authed = true
+			return nil
+		}
+		if s.b.authErr != nil {
+			return s.b.authErr
+		}
+		return smtp.ErrAuthFailed
+	}), nil
+}
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.b.requireAuth && !s.authed {
+		return smtp.ErrAuthRequired
+	}
+	_, isTLS := s.conn.TLSConnectionState()
+	s.cur = received{from: from, tls: isTLS}
+	return nil
+}
+
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if s.b.rcptErr != nil {
+		if err := s.b.rcptErr(to); err != nil {
+			return err
+		}
+	}
+	s.cur.to = append(s.cur.to, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.cur.data = data
+	s.b.mu.Lock()
+	s.b.msgs = append(s.b.msgs, s.cur)
+	s.b.mu.Unlock()
+	s.cur = received{}
+	if s.b.delivered != nil {
+		s.b.delivered <- struct{}{}
+	}
+	return nil
+}
+
+func (s *session) Reset() { s.cur = received{} }
+
+func (s *session) Logout() error {
+	s.b.mu.Lock()
+	waiters := s.b.waiters
+	s.b.waiters = nil
+	s.b.mu.Unlock()
+	for _, ch := range waiters {
+		close(ch)
+	}
+	return nil
+}
+
+// testTLS is a self-signed certificate for 127.0.0.1 and localhost, and a
+// client config that trusts it.
+type testTLS struct {
+	server *tls.Config
+	client *tls.Config
+}
+
+var (
+	tlsOnce sync.Once
+	tlsVal  testTLS
+)
+
+func newTestTLS(t testing.TB) testTLS {
+	tlsOnce.Do(func() {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			panic(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber:          big.NewInt(1),
+			Subject:               pkix.Name{CommonName: "test smtp"},
+			NotBefore:             time.Now().Add(-time.Hour),
+			NotAfter:              time.Now().Add(24 * time.Hour),
+			KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+			ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			BasicConstraintsValid: true,
+			IsCA:                  true,
+			IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+			DNSNames:              []string{"localhost"},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			panic(err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			panic(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AddCert(cert)
+		tlsVal = testTLS{
+			server: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
+			client: &tls.Config{RootCAs: pool},
+		}
+	})
+	return tlsVal
+}
+
+type serverOpts struct {
+	startTLS    bool // offer STARTTLS
+	implicitTLS bool // TLS from the first byte
+	smtpUTF8    bool // offer SMTPUTF8
+}
+
+// startServer runs a go-smtp server on 127.0.0.1:0 and returns its address.
+func startServer(t testing.TB, be *backend, o serverOpts) string {
+	t.Helper()
+	srv := smtp.NewServer(be)
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	srv.ReadTimeout = 10 * time.Second
+	srv.WriteTimeout = 10 * time.Second
+	srv.EnableSMTPUTF8 = o.smtpUTF8
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.startTLS || o.implicitTLS {
+		srv.TLSConfig = newTestTLS(t).server
+		srv.AllowInsecureAuth = false
+	}
+	if o.implicitTLS {
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+func newSender(t testing.TB, cfg mail.Config) *mail.Sender {
+	t.Helper()
+	s, err := mail.NewSender(cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// composed returns the bytes and envelope of validMessage.
+func composed(t testing.TB) (from string, to []string, msg []byte) {
+	t.Helper()
+	m := validMessage()
+	msg, err := m.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to, err = m.Envelope()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return from, to, msg
+}
+
+func TestSendPlainLoopback(t *testing.T) {
+	be := &backend{}
+	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	from, to, msg := composed(t)
+	if err := s.Send(context.Background(), from, to, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := be.messages()
+	if len(got) != 1 {
+		t.Fatalf("server received %d messages, want 1", len(got))
+	}
+	if got[0].from != "no-reply@example.com" || len(got[0].to) != 1 || got[0].to[0] != "user@example.org" {
+		t.Errorf("envelope = %q %q", got[0].from, got[0].to)
+	}
+	// The server strips the final CRLF of the DATA terminator.
+	if !bytes.Equal(bytes.TrimSuffix(got[0].data, []byte("\r\n")), bytes.TrimSuffix(msg, []byte("\r\n"))) {
+		t.Errorf("data differs from the composed message:\n%s", got[0].data)
+	}
+	pm := parseComposed(t, got[0].data)
+	checkPart(t, pm.parts[0], "text/plain", validMessage().Text)
+}
+
+func TestSendAuth(t *testing.T) {
+	be := &backend{requireAuth: true}
+	addr := startServer(t, be, serverOpts{})
+	from, to, msg := composed(t)
+
+	s := newSender(t, mail.Config{Addr: addr, Security: mail.SecurityPlain, Username: testUser, Password: testPass})
+	if err := s.Send(context.Background(), from, to, msg); err != nil {
+		t.Fatalf("correct password: %v", err)
+	}
+
+	wrong := newSender(t, mail.Config{Addr: addr, Security: mail.SecurityPlain, Username: testUser, Password: "wrong-" + testPass})
+	err := wrong.Send(context.Background(), from, to, msg)
+	if err == nil {
+		t.Fatal("wrong password: Send succeeded")
+	}
+	if !strings.Contains(err.Error(), "AUTH") || !strings.Contains(err.Error(), "535") {
+		t.Errorf("error %q does not say that AUTH failed with 535", err)
+	}
+	if mail.IsPermanent(err) {
+		t.Errorf("535 at AUTH is a configuration fault and must be retried, not reported as permanent: %v", err)
+	}
+	if strings.Contains(err.Error(), testPass) {
+		t.Errorf("error contains the password: %q", err)
+	}
+
+	noAuth := newSender(t, mail.Config{Addr: addr, Security: mail.SecurityPlain})
+	err = noAuth.Send(context.Background(), from, to, msg)
+	if err == nil || !strings.Contains(err.Error(), "MAIL FROM") {
+		t.Errorf("Send without credentials to a server that requires them: %v", err)
+	}
+	if n := len(be.messages()); n != 1 {
+		t.Errorf("server received %d messages, want 1", n)
+	}
+}
+
+// TestSendRedactsPassword uses a server that echoes the password in its
+// reply, as a careless one might.
+func TestSendRedactsPassword(t *testing.T) {
+	const pass = "hunter2-echoed"
+	be := &backend{
+		requireAuth: true,
+		authErr:     &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "bad password " + pass},
+	}
+	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain, Username: testUser, Password: pass})
+	from, to, msg := composed(t)
+	err := s.Send(context.Background(), from, to, msg)
+	if err == nil {
+		t.Fatal("Send succeeded")
+	}
+	if strings.Contains(err.Error(), pass) {
+		t.Fatalf("error contains the password: %q", err)
+	}
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 535 || strings.Contains(se.Message, pass) {
+		t.Errorf("redacted error lost or leaked the server reply: %#v", se)
+	}
+	if mail.IsPermanent(err) {
+		t.Errorf("redacted 535 at AUTH is reported as permanent")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		cfg mail.Config
+		ok  bool
+	}{
+		{mail.Config{Addr: "mail.example.com:587"}, true},
+		{mail.Config{Addr: "mail.example.com:465", Security: mail.SecurityTLS, Username: "u", Password: "cfg-Secret-9"}, true},
+		{mail.Config{Addr: "127.0.0.1:25", Security: mail.SecurityPlain}, true},
+		{mail.Config{Addr: "[::1]:25", Security: mail.SecurityPlain, Username: "u", Password: "cfg-Secret-9"}, true},
+		{mail.Config{Addr: "localhost:25", Security: mail.SecurityPlain}, true},
+		{mail.Config{Addr: "10.0.0.1:25", Security: mail.SecurityPlain}, false},
+		{mail.Config{Addr: "example.com:25", Security: mail.SecurityPlain}, false},
+		{mail.Config{Addr: "10.0.0.1:25", Security: mail.SecurityPlain, Username: "u", Password: "cfg-Secret-9"}, false},
+		{mail.Config{Addr: "example.com:587", Security: mail.SecurityPlain, Username: "u", Password: "cfg-Secret-9"}, false},
+		{mail.Config{Addr: "localhost.example.com:25", Security: mail.SecurityPlain}, false},
+		{mail.Config{Addr: "mail.example.com"}, false},
+		{mail.Config{Addr: ":587"}, false},
+		{mail.Config{Addr: "mail.example.com:0"}, false},
+		{mail.Config{Addr: "mail.example.com:smtp"}, false},
+		{mail.Config{Addr: "mail.example.com:587", Security: "ssl"}, false},
+		{mail.Config{Addr: "mail.example.com:587", Password: "cfg-Secret-9"}, false},
+		{mail.Config{Addr: "mail.example.com:587", HelloName: "a\r\nMAIL FROM:<x@y.z>"}, false},
+		{mail.Config{Addr: "mail.example.com:587", Timeout: -1}, false},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate()
+		if (err == nil) != tt.ok {
+			t.Errorf("Validate(%+v) = %v, want ok=%v", tt.cfg, err, tt.ok)
+		}
+		if err != nil && tt.cfg.Password != "" && strings.Contains(err.Error(), tt.cfg.Password) {
+			t.Errorf("Validate error contains the password: %v", err)
+		}
+		if _, nerr := mail.NewSender(tt.cfg, nil); (nerr == nil) != tt.ok {
+			t.Errorf("NewSender(%+v) = %v, want ok=%v", tt.cfg, nerr, tt.ok)
+		}
+	}
+	err := mail.Config{Addr: "10.0.0.1:25", Security: mail.SecurityPlain, Username: "u", Password: "cfg-Secret-9"}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "password") {
+		t.Errorf("plain with credentials: error %v should say the password would be sent in clear text", err)
+	}
+}
+
+func TestStartTLSNotOffered(t *testing.T) {
+	be := &backend{}
+	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), TLSConfig: newTestTLS(t).client})
+	from, to, msg := composed(t)
+	err := s.Send(context.Background(), from, to, msg)
+	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
+		t.Fatalf("Send to a server without STARTTLS: %v; want a STARTTLS error", err)
+	}
+	if mail.IsPermanent(err) {
+		t.Errorf("a missing STARTTLS is reported as a permanent message failure")
+	}
+	if n := len(be.messages()); n != 0 {
+		t.Errorf("server received %d messages in plaintext", n)
+	}
+}
+
+func TestStartTLS(t *testing.T) {
+	be := &backend{requireAuth: true}
+	addr := startServer(t, be, serverOpts{startTLS: true})
+	s := newSender(t, mail.Config{Addr: addr, Username: testUser, Password: testPass, TLSConfig: newTestTLS(t).client})
+	from, to, msg := composed(t)
+	if err := s.Send(context.Background(), from, to, msg); err != nil {
+		t.Fatal(err)
+	}
+	if got := be.messages(); len(got) != 1 || !got[0].tls {
+		t.Fatalf("messages = %+v, want one over TLS", got)
+	}
+
+	// Without the test CA the certificate check must fail.
+	untrusted := newSender(t, mail.Config{Addr: addr, Username: testUser, Password: testPass})
+	err := untrusted.Send(context.Background(), from, to, msg)
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("Send with an untrusted certificate: %v", err)
+	}
+}
+
+func TestImplicitTLS(t *testing.T) {
+	be := &backend{requireAuth: true}
+	addr := startServer(t, be, serverOpts{implicitTLS: true})
+	s := newSender(t, mail.Config{Addr: addr, Security: mail.SecurityTLS, Username: testUser, Password: testPass, TLSConfig: newTestTLS(t).client})
+	from, to, msg := composed(t)
+	if err := s.Send(context.Background(), from, to, msg); err != nil {
+		t.Fatal(err)
+	}
+	if got := be.messages(); len(got) != 1 || !got[0].tls {
+		t.Fatalf("messages = %+v, want one over TLS", got)
+	}
+}
+
+func TestConnectionReuse(t *testing.T) {
+	be := &backend{requireAuth: true}
+	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain, Username: testUser, Password: testPass})
+	from, to, msg := composed(t)
+	for i := range 20 {
+		if err := s.Send(context.Background(), from, to, msg); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if n := len(be.messages()); n != 20 {
+		t.Errorf("server received %d messages, want 20", n)
+	}
+	if n := be.sessionCount(); n != 1 {
+		t.Errorf("server saw %d connections, want 1", n)
+	}
+}
+
+func TestConcurrentSend(t *testing.T) {
+	be := &backend{}
+	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	from, to, msg := composed(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 10 {
+		wg.Go(func() {
+			for range 5 {
+				errs <- s.Send(context.Background(), from, to, msg)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := len(be.messages()); n != 50 {
+		t.Errorf("server received %d messages, want 50", n)
+	}
+	if n := be.sessionCount(); n != 1 {
+		t.Errorf("server saw %d connections, want 1", n)
+	}
+}
+
+func TestRedialAfterServerClose(t *testing.T) {
+	be := &backend{}
+	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	from, to, msg := composed(t)
+	if err := s.Send(context.Background(), from, to, msg); err != nil {
+		t.Fatal(err)
+	}
+	loggedOut := be.nextLogout()
+	be.closeConns()
+	<-loggedOut
+	if err := s.Send(context.Background(), from, to, msg); err != nil {
+		t.Fatalf("Send after the server closed the connection: %v", err)
+	}
+	if n := be.sessionCount(); n != 2 {
+		t.Errorf("server saw %d connections, want 2", n)
+	}
+	if n := len(be.messages()); n != 2 {
+		t.Errorf("server received %d messages, want 2", n)
+	}
+}
+
+func TestIdleTimeoutClosesConnection(t *testing.T) {
+	be := &backend{}
+	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain, IdleTimeout: 20 * time.Millisecond})
+	from, to, msg := composed(t)
+	loggedOut := be.nextLogout()
+	if err := s.Send(context.Background(), from, to, msg); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-loggedOut:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the idle connection was not closed")
+	}
+	if err := s.Send(context.Background(), from, to, msg); err != nil {
+		t.Fatal(err)
+	}
+	if n := be.sessionCount(); n != 2 {
+		t.Errorf("server saw %d connections, want 2", n)
+	}
+}
+
+func TestReplyCodes(t *testing.T) {
+	tests := []struct {
+		code      int
+		permanent bool
+	}{
+		{450, false},
+		{451, false},
+		{452, false},
+		{550, true},
+		{553, true},
+		{554, true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.code), func(t *testing.T) {
+			var fail atomic.Bool
+			fail.Store(true)
+			be := &backend{rcptErr: func(string) error {
+				if fail.Load() {
+					return &smtp.SMTPError{Code: tt.code, EnhancedCode: smtp.EnhancedCode{tt.code / 100, 1, 1}, Message: "no"}
+				}
+				return nil
+			}}
+			s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+			from, to, msg := composed(t)
+			err := s.Send(context.Background(), from, to, msg)
+			if err == nil {
+				t.Fatal("Send succeeded")
+			}
+			if !strings.HasPrefix(err.Error(), "smtp: RCPT TO: ") {
+				t.Errorf("error %q does not name RCPT TO", err)
+			}
+			if got := mail.IsPermanent(err); got != tt.permanent {
+				t.Errorf("IsPermanent(%v) = %v, want %v", err, got, tt.permanent)
+			}
+			// The failed transaction is reset and the connection reused.
+			fail.Store(false)
+			if err := s.Send(context.Background(), from, to, msg); err != nil {
+				t.Fatalf("Send after a refused RCPT: %v", err)
+			}
+			if n := be.sessionCount(); n != 1 {
+				t.Errorf("server saw %d connections, want 1", n)
+			}
+		})
+	}
+}
+
+func TestIsPermanent(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{errors.New("smtp: something"), false},
+		{context.DeadlineExceeded, false},
+		{&net.OpError{Op: "dial", Err: errors.New("refused")}, false},
+		{&smtp.SMTPError{Code: 421}, false},
+		{fmt.Errorf("wrapped: %w", &smtp.SMTPError{Code: 535}), true},
+		{&smtp.SMTPError{Code: 500}, true},
+		{&smtp.SMTPError{Code: 599}, true},
+	}
+	for _, tt := range tests {
+		if got := mail.IsPermanent(tt.err); got != tt.want {
+			t.Errorf("IsPermanent(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+// blackHole accepts connections and never answers. With greet set it sends
+// the 220 greeting first and then goes quiet. Each connection is announced on
+// the returned channel once the client has written something (or, with
+// nothing to wait for, once it is accepted), so the client is known to be
+// blocked waiting for a reply.
+func blackHole(t *testing.T, greet bool) (addr string, waiting <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan struct{}, 16)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() {
+				if greet {
+					io.WriteString(c, "220 localhost ESMTP\r\n")
+				}
+				c.Read(make([]byte, 1)) // EHLO, or a TLS ClientHello
+				ch <- struct{}{}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String(), ch
+}
+
+// sendAsync runs Send and fails the test if it has not returned within a
+// generous bound; the bound only guards against a hang.
+func sendAsync(t *testing.T, ctx context.Context, s *mail.Sender) error {
+	t.Helper()
+	from, to, msg := composed(t)
+	done := make(chan error, 1)
+	go func() { done <- s.Send(ctx, from, to, msg) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatal("Send did not return")
+		return nil
+	}
+}
+
+func TestCancelAbortsBlackHole(t *testing.T) {
+	tests := []struct {
+		sec   mail.Security
+		greet bool   // the server greets, then never answers EHLO
+		step  string // where Send is blocked when ctx is cancelled
+	}{
+		{mail.SecurityPlain, true, "EHLO"},
+		{mail.SecurityStartTLS, true, "STARTTLS"}, // the first EHLO is part of the STARTTLS step
+		{mail.SecurityTLS, false, "TLS handshake"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.sec), func(t *testing.T) {
+			addr, waiting := blackHole(t, tt.greet)
+			s := newSender(t, mail.Config{Addr: addr, Security: tt.sec, Timeout: time.Hour})
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				<-waiting // Send is now waiting for a reply that never comes
+				cancel()
+			}()
+			err := sendAsync(t, ctx, s)
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Send = %v, want context.Canceled", err)
+			}
+			if !strings.HasPrefix(err.Error(), "smtp: "+tt.step) || mail.IsPermanent(err) {
+				t.Errorf("error %q: want it to name %s and to be temporary", err, tt.step)
+			}
+		})
+	}
+}
+
+// TestCancelDuringTransaction cancels a Send whose server stalls in RCPT TO
+// on a kept connection. The connection is dropped, a Send queued behind the
+// stalled one gives up at its own deadline, and the next Send redials.
+func TestCancelDuringTransaction(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var stall atomic.Bool
+	be := &backend{rcptErr: func(string) error {
+		if stall.Load() {
+			entered <- struct{}{}
+			<-release
+		}
+		return nil
+	}}
+	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	from, to, msg := composed(t)
+	if err := s.Send(context.Background(), from, to, msg); err != nil {
+		t.Fatal(err)
+	}
+
+	stall.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Send(ctx, from, to, msg) }()
+	<-entered // the first Send holds the connection, blocked in RCPT TO
+
+	queued, cancelQueued := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancelQueued()
+	if err := s.Send(queued, from, to, msg); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("queued Send = %v, want context.DeadlineExceeded", err)
+	}
+
+	cancel()
+	err := <-done
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "smtp: RCPT TO: ") {
+		t.Fatalf("Send = %v, want a cancelled RCPT TO", err)
+	}
+	stall.Store(false)
+	close(release)
+
+	if err := s.Send(context.Background(), from, to, msg); err != nil {
+		t.Fatalf("Send after a cancelled one: %v", err)
+	}
+	if n := be.sessionCount(); n != 2 {
+		t.Errorf("server saw %d connections, want 2", n)
+	}
+	if n := len(be.messages()); n != 2 {
+		t.Errorf("server received %d messages, want 2", n)
+	}
+}
+
+// TestTimeoutBoundsGreeting checks that Timeout bounds the wait for the
+// greeting even where go-smtp would use its 5-minute default.
+func TestTimeoutBoundsGreeting(t *testing.T) {
+	for _, sec := range []mail.Security{mail.SecurityPlain, mail.SecurityStartTLS, mail.SecurityTLS} {
+		t.Run(string(sec), func(t *testing.T) {
+			addr, _ := blackHole(t, false)
+			s := newSender(t, mail.Config{Addr: addr, Security: sec, Timeout: 100 * time.Millisecond})
+			err := sendAsync(t, context.Background(), s)
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				t.Fatalf("Send = %v, want a timeout", err)
+			}
+			if mail.IsPermanent(err) {
+				t.Errorf("a timeout is reported as permanent")
+			}
+		})
+	}
+}
+
+func TestCancelledBeforeSend(t *testing.T) {
+	be := &backend{}
+	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	from, to, msg := composed(t)
+	if err := s.Send(ctx, from, to, msg); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Send = %v, want context.Canceled", err)
+	}
+	if n := be.sessionCount(); n != 0 {
+		t.Errorf("server saw %d connections, want 0", n)
+	}
+}
+
+func TestDialErrorNamesAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	s := newSender(t, mail.Config{Addr: addr, Security: mail.SecurityPlain, Username: testUser, Password: testPass})
+	err = sendAsync(t, context.Background(), s)
+	if err == nil || !strings.HasPrefix(err.Error(), "smtp: dial "+addr+": ") {
+		t.Fatalf("Send = %v, want an error starting with smtp: dial %s", err, addr)
+	}
+	if strings.Contains(err.Error(), testPass) || mail.IsPermanent(err) {
+		t.Errorf("error %q: leaks the password or is permanent", err)
+	}
+}
+
+// TestRefusedMessageSendsNothing composes header-injection attempts the way a
+// caller does (Bytes, then Envelope, then Send) and checks the server sees no
+// connection at all.
+func TestRefusedMessageSendsNothing(t *testing.T) {
+	be := &backend{}
+	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	attempts := []func(m *mail.Message){
+		func(m *mail.Message) { m.Subject = "Reset\r\nBcc: x@y.z" },
+		func(m *mail.Message) { m.From = "\"Example\r\nBcc: x@y.z\" <no-reply@example.com>" },
+		func(m *mail.Message) { m.To = "a@b.c\r\nBcc: x@y.z" },
+	}
+	for _, edit := range attempts {
+		m := validMessage()
+		edit(m)
+		if b, err := m.Bytes(); err == nil {
+			from, to, _ := m.Envelope()
+			s.Send(context.Background(), from, to, b)
+			t.Errorf("composed %q", b)
+		}
+	}
+	// Envelope injection straight into Send.
+	_, _, msg := composed(t)
+	for _, env := range [][2]string{
+		{"no-reply@example.com", "a@b.c>\r\nRCPT TO:<x@y.z"},
+		{"no-reply@example.com", "a@b.c> NOTIFY=NEVER"},
+		{"no-reply@example.com\r\nRSET", "a@b.c"},
+		{"", "a@b.c"},
+	} {
+		if err := s.Send(context.Background(), env[0], []string{env[1]}, msg); err == nil {
+			t.Errorf("Send(%q, %q) succeeded", env[0], env[1])
+		}
+	}
+	if err := s.Send(context.Background(), "no-reply@example.com", nil, msg); err == nil {
+		t.Error("Send without recipients succeeded")
+	}
+	if n := be.sessionCount(); n != 0 {
+		t.Errorf("server saw %d connections, want 0", n)
+	}
+}
+
+func TestSendAfterClose(t *testing.T) {
+	be := &backend{}
+	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	from, to, msg := composed(t)
+	if err := s.Send(context.Background(), from, to, msg); err != nil {
+		t.Fatal(err)
+	}
+	loggedOut := be.nextLogout()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-loggedOut
+	if err := s.Send(context.Background(), from, to, msg); !errors.Is(err, mail.ErrClosed) {
+		t.Errorf("Send after Close = %v, want ErrClosed", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+}
+
+// The benchmarks compare Sender with a bare go-smtp client doing the least
+// possible: one connection, SendMail in a loop. Their ratio is the overhead of
+// Sender's locking, context handling and bookkeeping.
+
+func BenchmarkSendReused(b *testing.B) {
+	be := &backend{}
+	addr := startServer(b, be, serverOpts{})
+	s, err := mail.NewSender(mail.Config{Addr: addr, Security: mail.SecurityPlain}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	from, to, msg := composed(b)
+	// A cancelable ctx, as a caller with a deadline or shutdown signal has,
+	// costs Send a context.AfterFunc registration per call.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if err := s.Send(ctx, from, to, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n := be.sessionCount(); n != 1 {
+		b.Fatalf("server saw %d connections, want 1", n)
+	}
+}
+
+func BenchmarkBareGoSMTPClient(b *testing.B) {
+	be := &backend{}
+	addr := startServer(b, be, serverOpts{})
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := smtp.NewClient(conn)
+	defer c.Close()
+	if err := c.Hello("localhost"); err != nil {
+		b.Fatal(err)
+	}
+	from, to, msg := composed(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if err := c.SendMail(from, to, bytes.NewReader(msg)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBareGoSMTPClientRSET is the bare client with an RSET before each
+// message: it shows what resetting after every transaction, rather than only
+// after a failed one, would cost (go-smtp follows RSET with a new EHLO).
+func BenchmarkBareGoSMTPClientRSET(b *testing.B) {
+	be := &backend{}
+	addr := startServer(b, be, serverOpts{})
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := smtp.NewClient(conn)
+	defer c.Close()
+	if err := c.Hello("localhost"); err != nil {
+		b.Fatal(err)
+	}
+	from, to, msg := composed(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if err := c.Reset(); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.SendMail(from, to, bytes.NewReader(msg)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestInternationalisedAddresses: an internationalised domain travels as its
+// A-label and needs nothing of the relay; a non-ASCII local part needs SMTPUTF8,
+// and a relay without it is a permanent, clearly worded failure.
+func TestInternationalisedAddresses(t *testing.T) {
+	compose := func(to string) (string, []string, []byte) {
+		m := &mail.Message{From: "Example <no-reply@example.com>", To: to, Subject: "Hi", Text: "Hello"}
+		raw, err := m.Bytes()
+		if err != nil {
+			t.Fatalf("%s: %v", to, err)
+		}
+		from, rcpt, err := m.Envelope()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return from, rcpt, raw
+	}
+	plain := &backend{}
+	s := newSender(t, mail.Config{Addr: startServer(t, plain, serverOpts{}), Security: mail.SecurityPlain})
+	from, rcpt, raw := compose("jorg@bücher.example")
+	if rcpt[0] != "jorg@xn--bcher-kva.example" || !strings.Contains(string(raw), "jorg@xn--bcher-kva.example") {
+		t.Errorf("envelope %v; the domain should be its A-label everywhere", rcpt)
+	}
+	if err := s.Send(context.Background(), from, rcpt, raw); err != nil {
+		t.Fatalf("an IDN domain over a plain relay: %v", err)
+	}
+	from, rcpt, raw = compose("jörg@example.com")
+	err := s.Send(context.Background(), from, rcpt, raw)
+	if !errors.Is(err, mail.ErrNoSMTPUTF8) || !mail.IsPermanent(err) {
+		t.Fatalf("a non-ASCII local part without SMTPUTF8: %v, want a permanent ErrNoSMTPUTF8", err)
+	}
+	utf8 := &backend{}
+	s = newSender(t, mail.Config{Addr: startServer(t, utf8, serverOpts{smtpUTF8: true}), Security: mail.SecurityPlain})
+	if err := s.Send(context.Background(), from, rcpt, raw); err != nil {
+		t.Fatalf("a non-ASCII local part with SMTPUTF8: %v", err)
+	}
+}

@@ -1,0 +1,103 @@
+package reset_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/caddy-password-reset/caddy-password-reset/examples/demoapp"
+	"github.com/caddy-password-reset/caddy-password-reset/hook"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
+)
+
+// TestMailBudgetSpentOnlyOnSentMail (issue 8 item 6): the hourly mail budget
+// counts emails the relay accepted, nothing else. Requests for an account
+// whose address SMTP cannot carry fail at once, without retries and without
+// spending it; emails retried while the relay is down spend it once, when they
+// go; past the budget a job waits, before its ticket is issued.
+func TestMailBudgetSpentOnlyOnSentMail(t *testing.T) {
+	users := append(demoapp.DefaultUsers(), demoapp.SeedUser{
+		User:     hook.User{UserID: "user-bad", Email: "bad@ex_ämple.com"}, // not a valid IDN: cannot be composed
+		Password: "bad-old-password-1",
+	})
+	relay := testenv.FreeAddr(t) // down until started
+	h := newHarnessWithApp(t, testenv.StartAppWithUsers(t, users), relay, func(c *reset.Config) {
+		c.Limits = reset.DefaultLimits()
+		c.Limits.MailPerHour = 2
+	})
+	ctx := context.Background()
+	ask := func(email, ip string) {
+		t.Helper()
+		if _, err := h.svc.RequestReset(ctx, reset.Request{ClientID: "demo-app", Email: email, Connection: conn, IP: ip}); err != nil {
+			t.Fatalf("request for %s: %v", email, err)
+		}
+	}
+	for i := range 3 {
+		ask("bad@ex_ämple.com", fmt.Sprintf("192.0.2.%d", i+1))
+	}
+	testenv.Eventually(t, "the uncomposable requests to fail at once", func() (bool, error) {
+		st, err := h.svc.Stats(ctx)
+		return st.Jobs.Failed == 3, err
+	})
+	ask("alice@example.com", "198.51.100.1")
+	ask("bob@example.com", "198.51.100.2")
+	testenv.Eventually(t, "both emails to wait for the relay", func() (bool, error) {
+		st, err := h.svc.Stats(ctx)
+		return st.Jobs.Pending == 0 && st.Mail.Retrying == 2, err
+	})
+	box := testenv.StartMailboxAt(t, relay)
+	box.WaitResetMail(t, "alice@example.com", 0)
+	box.WaitResetMail(t, "bob@example.com", 0)
+
+	// The budget is spent now: the next request waits, with no ticket yet.
+	ask("alice@example.com", "203.0.113.9")
+	testenv.Eventually(t, "the third email to wait for the budget", func() (bool, error) {
+		st, err := h.svc.Stats(ctx)
+		return st.Jobs.Postponed == 1 && st.Mail.Pending == 0, err
+	})
+	if n := box.Count(); n != 2 {
+		t.Errorf("%d emails sent with a budget of 2", n)
+	}
+}
+
+// TestFloodDoesNotDelayRealUser (issue 8 item 6): a flood within the per-IP
+// limits (100 addresses asking 20 times each, for a known user and for unknown
+// ones) does not make a real user's request wait behind it: the first requests
+// of an address go in the job queue's High lane, a flood's later ones in the
+// Normal lane, and a user's first email in the outbox's High lane. The app's
+// lookups are held until the whole flood and the real request are queued, as
+// under a flood larger than the service can work; when the real user's email
+// arrives, most of the flood is still waiting.
+func TestFloodDoesNotDelayRealUser(t *testing.T) {
+	h := newHarness(t, "", func(c *reset.Config) { c.Limits = reset.DefaultLimits() })
+	g := newGate()
+	g.putHook(t, h, hook.GetUser, 0)
+	ctx := context.Background()
+	const ips, each = 100, 20
+	for i := range ips * each {
+		email := fmt.Sprintf("nobody-%d@example.com", i)
+		if (i/ips)%2 == 0 { // each address asks for bob 10 times: Auth0's limit
+			email = "bob@example.com"
+		}
+		ip := fmt.Sprintf("198.51.100.%d", i%ips)
+		if _, err := h.svc.RequestReset(ctx, reset.Request{Email: email, Connection: conn, IP: ip}); err != nil {
+			t.Fatalf("flood request %d: %v", i, err)
+		}
+	}
+	after := h.box.LastID()
+	if _, err := h.svc.RequestReset(ctx, reset.Request{ClientID: "demo-app", Email: "alice@example.com", Connection: conn, IP: "203.0.113.7"}); err != nil {
+		t.Fatal(err)
+	}
+	g.open()
+	h.box.WaitResetMail(t, "alice@example.com", after)
+	st, err := h.svc.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := st.Jobs.Pending - st.Jobs.Postponed
+	t.Logf("when the real user's email arrived, %d of the flood's %d requests were still waiting", waiting, ips*each)
+	if waiting < ips*each/2 {
+		t.Errorf("when the real user's email arrived, %d of the flood's %d requests were still waiting; want at least half: it passed the flood", waiting, ips*each)
+	}
+}

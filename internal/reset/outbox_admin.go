@@ -1,0 +1,144 @@
+package reset
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/queue"
+	"github.com/caddy-password-reset/caddy-password-reset/storage"
+)
+
+// Outbox message states as the dashboard shows them.
+const (
+	MailQueued   = "queued"   // waiting for its first attempt
+	MailRetrying = "retrying" // an attempt failed; another is due
+	MailFailed   = "failed"   // gave up; an admin may retry it
+	MailSent     = "sent"     // the relay took it (kept for a week)
+)
+
+// OutboxMessage is an email in the outbox, with its recipients masked.
+type OutboxMessage struct {
+	ID          string    `json:"id"`
+	State       string    `json:"state"`
+	Template    string    `json:"template"`
+	To          []string  `json:"to"`
+	Subject     string    `json:"subject"`
+	Attempts    int       `json:"attempts"`
+	LastError   string    `json:"last_error,omitempty"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	SentAt      time.Time `json:"sent_at,omitzero"`
+}
+
+// MaxOutboxList bounds how many messages ListOutbox returns.
+const MaxOutboxList = 200
+
+// ListOutbox returns up to limit messages in state ("" for all), newest first.
+func (s *Service) ListOutbox(ctx context.Context, state string, limit int) ([]OutboxMessage, error) {
+	switch state {
+	case "", MailQueued, MailRetrying, MailFailed, MailSent:
+	default:
+		return nil, adminErr(400, "invalid_query_string", "state must be queued, retrying, failed or sent")
+	}
+	if limit <= 0 || limit > MaxOutboxList {
+		limit = MaxOutboxList
+	}
+	var out []OutboxMessage
+	if state != MailSent {
+		err := s.outbox.Queue().Scan(ctx, func(it *queue.Item) error {
+			var rec mail.Outboxed
+			if err := json.Unmarshal(it.Payload, &rec); err != nil {
+				return err
+			}
+			m := outboxMessage(it.ID, rec)
+			m.Attempts, m.LastError, m.CreatedAt = it.Attempts, maskEmails(it.LastError), it.CreatedAt
+			switch {
+			case it.State == queue.Failed:
+				m.State = MailFailed
+			case it.LastError != "":
+				m.State, m.NextAttempt = MailRetrying, it.NotBefore
+			default:
+				m.State = MailQueued
+			}
+			if state == "" || state == m.State {
+				out = append(out, m)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, s.storeErr("list outbox", err)
+		}
+	}
+	if state == "" || state == MailSent {
+		err := s.outbox.Sent(ctx, func(id string, rec mail.Outboxed) error {
+			m := outboxMessage(id, rec)
+			m.State, m.SentAt = MailSent, rec.SentAt
+			out = append(out, m)
+			return nil
+		})
+		if err != nil {
+			return nil, s.storeErr("list sent mail", err)
+		}
+	}
+	// Ids sort by creation time.
+	slices.SortFunc(out, func(a, b OutboxMessage) int { return strings.Compare(b.ID, a.ID) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func outboxMessage(id string, rec mail.Outboxed) OutboxMessage {
+	m := OutboxMessage{ID: id, Template: rec.Kind, Subject: rec.Subject}
+	for _, to := range rec.To {
+		m.To = append(m.To, MaskEmail(to))
+	}
+	return m
+}
+
+// MaskEmail hides an address's local part but its first character:
+// alice@example.com is a***@example.com.
+func MaskEmail(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 {
+		return "***"
+	}
+	first := []rune(addr[:at])[0]
+	return string(first) + "***" + addr[at:]
+}
+
+var emailInText = regexp.MustCompile(`[^\s<>()"',;:]+@[A-Za-z0-9.-]+`)
+
+// maskEmails masks every address in a relay's error message.
+func maskEmails(s string) string {
+	return emailInText.ReplaceAllStringFunc(s, MaskEmail)
+}
+
+// RetryMail queues a failed email again, due at once.
+func (s *Service) RetryMail(ctx context.Context, a Actor, id string) error {
+	q := s.outbox.Queue()
+	it, err := q.Get(ctx, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return adminErr(404, "inexistent_message", "No such message in the outbox: %s", id)
+	case err != nil:
+		return s.storeErr("read outbox message", err)
+	case it.State != queue.Failed:
+		return adminErr(409, "not_failed", "Only a failed message can be retried; this one is %s", it.State)
+	}
+	if err := q.Requeue(ctx, id); err != nil {
+		return s.storeErr("requeue message", err)
+	}
+	var rec mail.Outboxed
+	_ = json.Unmarshal(it.Payload, &rec)
+	s.auditAdmin(ctx, a, AuditEntry{Type: AuditMailRetried, Target: id,
+		Description: fmt.Sprintf("Failed %s email to %s queued again", rec.Kind, strings.Join(outboxMessage(id, rec).To, ", "))})
+	return nil
+}

@@ -1,0 +1,410 @@
+package reset
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/queue"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/ratelimit"
+	"github.com/caddy-password-reset/caddy-password-reset/storage"
+	"github.com/caddy-password-reset/caddy-password-reset/templates"
+)
+
+// Request is a reset request, as Auth0's POST /dbconnections/change_password takes it.
+type Request struct {
+	ClientID     string
+	Email        string
+	Connection   string
+	Organization string
+
+	// About the requester: the IP is what the IP rate limits count (as the server
+	// trusts it, behind trusted proxies); both are kept with the job.
+	IP       string
+	Language string
+
+	// Admin marks a request made from the admin API or dashboard: it is not
+	// rate-limited (the admin's own IP would be counted).
+	Admin bool
+}
+
+// job is the durable form of an accepted request.
+type job struct {
+	ClientID     string    `json:"client_id,omitempty"`
+	Connection   string    `json:"connection"`
+	Email        string    `json:"email"`
+	Organization string    `json:"organization,omitempty"`
+	IP           string    `json:"ip,omitempty"`
+	Language     string    `json:"language,omitempty"`
+	RequestedAt  time.Time `json:"requested_at"`
+}
+
+// RequestReset checks req, applies the rate limits and stores the request as a
+// job; a worker then looks the user up, issues a ticket and queues the email. When
+// RequestReset returns a nil error the request is durable. Known and unknown
+// emails take exactly the same path here, limits included, so the answer cannot
+// tell them apart. The Decision is the tightest limit's state, for the
+// X-RateLimit headers. Errors are *RequestError (nothing stored),
+// *RateLimitError or ErrUnavailable.
+func (s *Service) RequestReset(ctx context.Context, req Request) (ratelimit.Decision, error) {
+	j, err := s.checkRequest(req)
+	if err != nil {
+		if req.Admin {
+			return ratelimit.Decision{}, err
+		}
+		return s.RequestLimits(ctx, req.IP), err
+	}
+	var d ratelimit.Decision
+	lane := queue.High
+	if !req.Admin {
+		if d, err = s.limiter.Allow(ctx, s.requestChecks(req.IP, j.Email)...); err != nil {
+			return d, s.storeErr("check rate limits", err)
+		}
+		if !d.Allowed {
+			return d, &RateLimitError{Decision: d}
+		}
+		lane = requestLane(d, s.cfg.Limits.IP)
+	}
+	id := newJobID(j.RequestedAt)
+	err = s.cfg.Store.Update(ctx, func(tx storage.Tx) error {
+		return s.jobs.PutPriority(tx, id, j, lane)
+	})
+	if err != nil {
+		return d, s.storeErr("store reset job", err)
+	}
+	s.jobs.NotifyPriority(id, lane)
+	return d, nil
+}
+
+func (s *Service) checkRequest(req Request) (*job, error) {
+	if req.ClientID != "" {
+		if _, ok := s.cfg.Clients[req.ClientID]; !ok {
+			return nil, &RequestError{Status: 400, Code: "invalid_client", Description: "Unknown client: " + req.ClientID}
+		}
+	}
+	if req.Connection == "" {
+		return nil, badRequest("Missing required parameter: connection")
+	}
+	if err := s.checkConnection(req.Connection); err != nil {
+		return nil, err
+	}
+	email, err := normalizeEmail(req.Email)
+	if err != nil {
+		return nil, err
+	}
+	return &job{
+		ClientID: req.ClientID, Connection: req.Connection, Email: email,
+		Organization: req.Organization, IP: req.IP, Language: req.Language,
+		RequestedAt: s.now(),
+	}, nil
+}
+
+// checkConnection refuses unknown connections and those without passwords.
+func (s *Service) checkConnection(name string) error {
+	conn, ok := s.cfg.Connections[name]
+	if !ok {
+		return &RequestError{Status: 400, Code: "bad.connection", Description: "Connection does not exist: " + name}
+	}
+	if conn.Kind != connection.Database {
+		return &RequestError{Status: 400, Code: "bad.connection", Description: fmt.Sprintf(
+			"%s is a %s connection: its users sign in with their identity provider, so there is no password to reset here", name, conn.Kind)}
+	}
+	return nil
+}
+
+func newJobID(now time.Time) string {
+	return fmt.Sprintf("%016x-%s", now.UnixNano(), strings.ToLower(randomText(10)))
+}
+
+func (s *Service) jobWorker() *queue.Worker {
+	return &queue.Worker{
+		Queue:       s.jobs,
+		Concurrency: 8,
+		Lease:       time.Minute,
+		MinBackoff:  time.Second,
+		MaxBackoff:  30 * time.Second,
+		MaxAge:      24 * time.Hour,
+		Logger:      s.log.Named("jobs"),
+		Handler:     s.runJob,
+	}
+}
+
+// runJob does the work of one reset request: look the user up, issue a ticket and
+// queue the email, committing the ticket, the email and the job's removal together.
+// An app that does not answer leaves the job to be retried.
+func (s *Service) runJob(ctx context.Context, it *queue.Item) error {
+	var j job
+	if err := json.Unmarshal(it.Payload, &j); err != nil {
+		return queue.Permanent(fmt.Errorf("decode reset job: %w", err))
+	}
+	conn, ok := s.cfg.Connections[j.Connection]
+	if !ok || conn.Kind != connection.Database {
+		return s.dropJob(ctx, it, "connection no longer configured")
+	}
+	user, err := conn.Users.LookupUser(ctx, j.Email)
+	switch {
+	case errors.Is(err, connection.ErrUserNotFound):
+		return s.dropJob(ctx, it, "no such user")
+	case err != nil:
+		return err
+	case user.Blocked:
+		return s.dropJob(ctx, it, "user is blocked")
+	}
+	lane, err := s.spendUserLimit(ctx, it, conn, user)
+	if err != nil {
+		return err
+	}
+	return s.issueAndMail(ctx, it, &j, conn, user, lane)
+}
+
+// spendUserLimit takes one email from the user's own bucket and says which lane
+// the email goes in: the High lane for a user's first email in a while. Past the
+// limit the job is postponed to when the bucket allows one more, and merged with
+// the user's other requests: a job ends without email when a newer job for the
+// same user has been handled or waits (the user's marker names the newest).
+// Every email goes to the user's own address, so which request sends it does
+// not matter; what matters is that a flood of requests for someone's address,
+// from anywhere, yields at most one email per interval past the burst, and
+// never none: the newest request is always served.
+func (s *Service) spendUserLimit(ctx context.Context, it *queue.Item, conn *Connection, user *connection.User) (queue.Priority, error) {
+	if s.cfg.Limits.User.Off() {
+		return queue.High, nil
+	}
+	newest, err := s.newestJob(ctx, conn.Name, user.UserID)
+	if err != nil {
+		return 0, err
+	}
+	if newest > it.ID {
+		return 0, s.dropJob(ctx, it, "merged with a newer request for the same user")
+	}
+	check := s.userCheck(conn.Name, user.UserID)
+	d, err := s.limiter.Allow(ctx, check)
+	if err != nil {
+		return 0, err
+	}
+	if d.Allowed {
+		if check.Limit.Off() || d.Remaining == check.Limit.Burst-1 {
+			return queue.High, nil
+		}
+		return queue.Normal, nil
+	}
+	err = storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
+		return s.markNewest(tx, conn.Name, user.UserID, it.ID)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return 0, queue.Later(s.now().Add(d.RetryAfter), "the user's email limit; the email goes out when it allows one more")
+}
+
+// newestKey holds the id of the newest job handled or waiting for a user. Job
+// ids sort by creation time.
+func newestKey(conn, userID string) string {
+	sum := sha256.Sum256([]byte(conn + "\x00" + userID))
+	return "rq/newest/" + hex.EncodeToString(sum[:16])
+}
+
+func (s *Service) newestJob(ctx context.Context, conn, userID string) (string, error) {
+	var id string
+	err := s.cfg.Store.View(ctx, func(tx storage.Tx) error {
+		v, err := tx.Get(newestKey(conn, userID))
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		id = string(v)
+		return err
+	})
+	return id, err
+}
+
+// markNewest records jobID as the user's newest job unless a newer one is
+// recorded. The mark outlives the limit's window, the longest a job waits.
+func (s *Service) markNewest(tx storage.Tx, conn, userID, jobID string) error {
+	key := newestKey(conn, userID)
+	v, err := tx.Get(key)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	if string(v) > jobID {
+		return nil
+	}
+	lim := s.cfg.Limits.User
+	return tx.Set(key, []byte(jobID), time.Duration(lim.Burst)*lim.Every+10*time.Minute)
+}
+
+// dropJob ends a job that sends nothing. The reason is logged at debug level
+// without the address: whether an address has an account is not for the logs.
+func (s *Service) dropJob(ctx context.Context, it *queue.Item, reason string) error {
+	s.log.Debug("reset request ends without email", zap.String("job", it.ID), zap.String("reason", reason))
+	return storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
+		return s.jobs.Done(tx, it)
+	})
+}
+
+func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn *Connection, user *connection.User, lane queue.Priority) error {
+	tpl, err := s.emails.current(ctx, templates.ResetEmail)
+	if err != nil {
+		return err
+	}
+	if !tpl.tpl.Enabled {
+		return s.dropJob(ctx, it, "reset_email template disabled")
+	}
+	if wait, err := s.mailBudgetWait(ctx); err != nil || wait > 0 {
+		if err != nil {
+			return err
+		}
+		// No ticket yet: its lifetime starts when the email can go.
+		return queue.Later(s.now().Add(wait), "the hourly mail budget is spent")
+	}
+	client, _ := s.Client(j.ClientID)
+	now := s.now()
+	token, key := newTicketToken()
+	t := &Ticket{
+		Connection: conn.Name, ClientID: clientID(client), UserID: user.UserID, Email: user.Email,
+		Name: user.Name, Nickname: user.Nickname, GivenName: user.GivenName, FamilyName: user.FamilyName, ResultURL: firstNonEmpty(tpl.tpl.ResultURL, clientResultURL(client)),
+		IncludeEmail: tpl.tpl.IncludeEmailInRedirect, Source: "email", ExpiresAt: now.Add(tpl.tpl.URLLifetime()),
+	}
+	msg, err := s.renderResetEmail(tpl, token, j, conn, client, user)
+	if err != nil {
+		return queue.Permanent(err)
+	}
+	// An email that cannot be composed (the app's address is one SMTP cannot
+	// carry) never will be: the request ends now rather than being retried.
+	composed, err := s.outbox.Compose(templates.ResetEmail, msg)
+	if err != nil {
+		return queue.Permanent(err)
+	}
+	var mailID string
+	err = storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
+		if err := s.jobs.Done(tx, it); err != nil {
+			return err
+		}
+		if err := issueTicket(tx, key, t, now); err != nil {
+			return err
+		}
+		if !s.cfg.Limits.User.Off() {
+			if err := s.markNewest(tx, conn.Name, user.UserID, it.ID); err != nil {
+				return err
+			}
+		}
+		mailID, err = s.outbox.PutComposed(tx, composed, lane)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.outbox.NotifyPriority(mailID, lane)
+	s.log.Info("reset email queued", zap.String("job", it.ID), zap.String("connection", conn.Name),
+		zap.String("client_id", t.ClientID))
+	return nil
+}
+
+// The hourly mail budget counts the reset emails the relay accepted. A job
+// looks at it before it issues a ticket and waits while it is spent, so that a
+// link's lifetime starts when its email can go; the outbox counts each email
+// once it is sent, so that mail which fails spends nothing. Jobs running
+// together may pass a budget with one email left, by at most the job and mail
+// workers' concurrency. The password-changed notice does not count: it follows
+// a completed reset, which the form's limits bound, and must not wait behind a
+// flood.
+func (s *Service) mailBudgetWait(ctx context.Context) (time.Duration, error) {
+	d, err := s.limiter.Peek(ctx, s.mailBudgetCheck())
+	if err != nil || d.Allowed {
+		return 0, err
+	}
+	return d.RetryAfter, nil
+}
+
+func (s *Service) mailBudgetCheck() ratelimit.Check {
+	return ratelimit.Check{Name: "mail", Key: "global", Limit: s.cfg.Limits.mailBudget()}
+}
+
+// mailSent counts a mail the relay accepted against the budget.
+func (s *Service) mailSent(ctx context.Context, kind string) {
+	if kind != templates.ResetEmail {
+		return
+	}
+	if err := s.limiter.Spend(ctx, s.mailBudgetCheck()); err != nil {
+		s.log.Warn("count a sent email against the hourly budget", zap.Error(err))
+	}
+}
+
+func (s *Service) renderResetEmail(tpl compiledVersion, token string, j *job, conn *Connection, client *Client, user *connection.User) (*mail.Message, error) {
+	data := templates.EmailData{
+		URL:         s.ticketURL(token),
+		URLLifetime: lifetimeWords(tpl.tpl.URLLifetime()),
+		CancelURL:   s.pageURL("/lo/cancel", url.Values{"id": {cancelID(token)}}),
+		ForgotURL:   s.forgotURL(clientID(client), conn.Name),
+		User: templates.UserData{UserID: user.UserID, Email: user.Email, Name: user.Name,
+			Nickname: user.Nickname, GivenName: user.GivenName, FamilyName: user.FamilyName,
+			EmailVerified: user.EmailVerified},
+		Application:     templates.ApplicationData{Name: s.appName(client), ClientID: clientID(client)},
+		ConnectionName:  conn.Name,
+		FriendlyName:    s.cfg.FriendlyName,
+		SupportEmail:    s.cfg.SupportEmail,
+		SupportURL:      s.cfg.SupportURL,
+		RequestLanguage: firstNonEmpty(user.Language, j.Language),
+	}
+	r, err := tpl.email.Render(data)
+	if err != nil {
+		return nil, fmt.Errorf("render reset_email version %d: %w", tpl.version, err)
+	}
+	return &mail.Message{
+		From: firstNonEmpty(tpl.tpl.From, s.cfg.DefaultFrom), To: user.Email,
+		Subject: r.Subject, Text: r.Text, HTML: r.HTML,
+	}, nil
+}
+
+// ticketURL is the reset link for token.
+func (s *Service) ticketURL(token string) string {
+	return s.pageURL("/lo/reset", url.Values{"ticket": {token}})
+}
+
+// forgotURL is the forgot page for a client and connection.
+func (s *Service) forgotURL(clientID, conn string) string {
+	q := url.Values{"connection": {conn}}
+	if clientID != "" {
+		q.Set("client_id", clientID)
+	}
+	return s.pageURL("/lo/forgot", q)
+}
+
+func (s *Service) appName(c *Client) string {
+	if c != nil && c.Name != "" {
+		return c.Name
+	}
+	return s.cfg.FriendlyName
+}
+
+func clientID(c *Client) string {
+	if c == nil {
+		return ""
+	}
+	return c.ID
+}
+
+func clientResultURL(c *Client) string {
+	if c == nil {
+		return ""
+	}
+	return c.ResultURL
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
