@@ -177,6 +177,7 @@ func newEngine(htmlBody bool) *liquid.Engine {
 	for tag := range refusedTags {
 		e.RegisterTag(tag, refuse(tag))
 	}
+	e.RegisterFilter(tickFilter, tick)
 	if !htmlBody {
 		e.RegisterFilter("escape", func(s string) string { return html.EscapeString(html.UnescapeString(s)) })
 		return e
@@ -216,7 +217,10 @@ func parseText(part, src string) (*liquid.Template, error) {
 	if err := checkTags(part, scanTokens(src)); err != nil {
 		return nil, err
 	}
-	t, err := textEngine.ParseTemplateLocation([]byte(src), "", 1)
+	if _, err := textEngine.ParseTemplateLocation([]byte(src), "", 1); err != nil {
+		return nil, sourceError(part, err, escapedSource{})
+	}
+	t, err := textEngine.ParseTemplateLocation([]byte(countLoops(src, scanTokens(src))), "", 1)
 	if err != nil {
 		return nil, sourceError(part, err, escapedSource{})
 	}
@@ -237,6 +241,7 @@ func parseHTML(part, src string) (*liquid.Template, escapedSource, error) {
 	if err != nil {
 		return nil, escapedSource{}, &TemplateError{Part: part, Reason: err.Error()}
 	}
+	esc.src = countLoops(esc.src, scanTokens(esc.src))
 	t, perr := htmlEngine.ParseTemplateLocation([]byte(esc.src), "", 1)
 	if perr != nil {
 		return nil, escapedSource{}, sourceError(part, perr, esc)
@@ -289,9 +294,19 @@ func (e *Email) Render(d EmailData) (Rendered, error) {
 }
 
 func renderPart(part string, t *liquid.Template, b liquid.Bindings, src escapedSource) (string, error) {
-	out, err := t.RenderString(b)
+	b[budgetVar] = &loopBudget{left: maxLoopRuns}
+	out := &limitedBuilder{max: maxRenderBytes}
+	var err error
+	if serr := t.FRender(out, b); serr != nil {
+		err = serr
+	} else if out.overflow {
+		err = errTooLong
+	}
 	if err == nil {
-		return out, nil
+		return out.String(), nil
+	}
+	if bound := boundError(err); bound != nil {
+		return "", &TemplateError{Part: part, Reason: bound.Error()}
 	}
 	var se liquid.SourceError
 	if errors.As(err, &se) {

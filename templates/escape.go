@@ -95,6 +95,7 @@ func (s escapedSource) original(msg string) string {
 	for _, r := range s.objects {
 		msg = strings.ReplaceAll(msg, r.internal, r.original)
 	}
+	msg = strings.ReplaceAll(msg, tickOutput, "")
 	return strings.ReplaceAll(msg, " | "+outputFilter, "")
 }
 
