@@ -58,19 +58,19 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("password_reset app: %w", err)
 	}
 	app := appModule.(*App)
-	svc, err := app.Service()
+	svc, err := app.Services()
 	if err != nil {
 		return err
 	}
 	repl := caddy.NewReplacer()
 	cfg := handlers.AdminConfig{
-		NoToken: h.NoToken, ClientIP: clientIP, Principal: authUser, Logger: ctx.Logger(),
+		NoToken: h.NoToken, ClientIP: clientIP, Principal: authUser, Logger: ctx.Slogger(),
 		SMTPConfigured: app.SMTP != nil && app.SMTP.Address != "",
 	}
 	for _, t := range h.Tokens {
 		cfg.Tokens = append(cfg.Tokens, handlers.AdminToken{Name: t.Name, Secret: repl.ReplaceAll(t.Secret, "")})
 	}
-	h.admin, err = handlers.NewAdmin(svc, cfg)
+	h.admin, err = handlers.NewAdmin(svc.Admin, cfg)
 	return err
 }
 

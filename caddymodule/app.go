@@ -11,18 +11,19 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-password-reset/caddy-password-reset/handlers"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/service"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 )
 
@@ -79,10 +80,12 @@ type App struct {
 	// and keep it, since mail sealed under a lost key cannot be sent.
 	EncryptionKey string `json:"encryption_key,omitempty"`
 
-	svc    *reset.Service
-	sender *mail.Sender
-	logger *zap.Logger
-	ctx    caddy.Context
+	svc     *service.Services
+	inbound map[string]handlers.InboundVerifier
+	sender  *mail.Sender
+	logger  *zap.Logger
+	slogger *slog.Logger
+	ctx     caddy.Context
 }
 
 // CaddyModule returns the Caddy module information.
@@ -96,12 +99,12 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision checks the configuration, opens the store and builds the service. It
 // sends nothing and starts no worker: `caddy validate` provisions too.
 func (a *App) Provision(ctx caddy.Context) error {
-	a.ctx, a.logger = ctx, ctx.Logger()
+	a.ctx, a.logger, a.slogger = ctx, ctx.Logger(), ctx.Slogger()
 	store, exclusive, err := a.loadStorage(ctx)
 	if err != nil {
 		return err
 	}
-	cfg, err := a.serviceConfig()
+	cfg, err := a.serviceConfig(ctx)
 	if err != nil {
 		return err
 	}
@@ -112,15 +115,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if a.sender, err = mail.NewSender(smtp, a.logger.Named("smtp")); err != nil {
+	if a.sender, err = mail.NewSender(smtp, a.slogger.With("component", "smtp")); err != nil {
 		return fmt.Errorf("smtp: %w", err)
 	}
-	cfg.Store, cfg.ExclusiveStore, cfg.Transport, cfg.Logger = store, exclusive, a.sender, a.logger
+	cfg.Store, cfg.ExclusiveStore, cfg.Transport, cfg.Logger = store, exclusive, a.sender, a.slogger
 	if cfg.OnEvent, err = a.eventEmitter(ctx); err != nil {
 		return err
 	}
-	cfg.AuditRetention = time.Duration(a.AuditRetention)
-	if a.svc, err = reset.New(cfg); err != nil {
+	if a.svc, err = service.New(cfg); err != nil {
 		return err
 	}
 	return nil
@@ -240,8 +242,8 @@ func (a *App) Stop() error {
 	return nil
 }
 
-// Service returns the reset service, for the handlers.
-func (a *App) Service() (*reset.Service, error) {
+// Services returns the flow and the admin service, for the handlers.
+func (a *App) Services() (*service.Services, error) {
 	if a.svc == nil {
 		return nil, errors.New("password_reset app is not provisioned")
 	}

@@ -228,8 +228,8 @@ func (a *App) unmarshalConnection(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
 		switch d.Val() {
-		case "upstream":
-			err = c.unmarshalUpstream(d)
+		case "upstream", "store":
+			err = c.unmarshalUsers(d)
 		case "password_policy":
 			err = oneArg(d, &c.PasswordPolicy)
 		case "min_length":
@@ -257,42 +257,25 @@ func (a *App) unmarshalConnection(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-func (c *ConnectionConfig) unmarshalUpstream(d *caddyfile.Dispenser) error {
-	if c.Upstream != nil {
-		return d.Err("upstream already specified")
+// unmarshalUsers parses the connection's user store: `upstream <url> { ... }`
+// (the app's hooks), or `store <module> { ... }` for another module of the
+// password_reset.connections namespace.
+func (c *ConnectionConfig) unmarshalUsers(d *caddyfile.Dispenser) error {
+	if c.UsersRaw != nil {
+		return d.Err("the connection's user store (upstream or store) is already specified")
 	}
-	u := &UpstreamConfig{}
-	c.Upstream = u
-	if !d.Args(&u.URL) {
-		return d.ArgErr()
-	}
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch d.Val() {
-		case "get_user":
-			err = oneArg(d, &u.GetUser)
-		case "change_password":
-			err = oneArg(d, &u.ChangePassword)
-		case "secret":
-			err = oneArg(d, &u.Secret)
-		case "timeout":
-			err = durationArg(d, &u.Timeout)
-		case "insecure":
-			// A flag: plain http to a host that is not loopback, knowingly.
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			u.Insecure = true
-		default:
-			return d.Errf("unrecognized upstream option '%s'", d.Val())
+	name := "upstream"
+	if d.Val() == "store" {
+		if !d.NextArg() {
+			return d.ArgErr()
 		}
-		if err != nil {
-			return err
-		}
+		name = d.Val()
 	}
+	unm, err := caddyfile.UnmarshalModule(d, "password_reset.connections."+name)
+	if err != nil {
+		return err
+	}
+	c.UsersRaw = caddyconfig.JSONModuleObject(unm, "store", name, nil)
 	return nil
 }
 

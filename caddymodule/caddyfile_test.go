@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/caddy-password-reset/caddy-password-reset/handlers"
 )
 
 // fullBlock uses every subdirective of the global option (see parseGlobalOption).
@@ -126,13 +129,13 @@ func TestParseFullBlock(t *testing.T) {
 			{
 				Name: "Username-Password-Authentication",
 				Kind: "database",
-				Upstream: &UpstreamConfig{
-					URL:            "http://127.0.0.1:9000",
-					GetUser:        "/hooks/lookup",
-					ChangePassword: "/hooks/password",
-					Secret:         "{env.HOOK_SECRET}",
-					Timeout:        caddy.Duration(3e9),
-				},
+				UsersRaw: upstreamJSON(UpstreamConnection{
+					URL:                "http://127.0.0.1:9000",
+					GetUserPath:        "/hooks/lookup",
+					ChangePasswordPath: "/hooks/password",
+					Secret:             "{env.HOOK_SECRET}",
+					Timeout:            caddy.Duration(3e9),
+				}),
 				PasswordPolicy: "excellent",
 				MinLength:      12,
 				MaxLength:      64,
@@ -207,14 +210,14 @@ func TestParseVariants(t *testing.T) {
 			name:  "connection without kind",
 			input: "password_reset {\n connection users {\n  upstream http://app:9000\n }\n}",
 			want: App{Connections: []ConnectionConfig{{
-				Name: "users", Upstream: &UpstreamConfig{URL: "http://app:9000"},
+				Name: "users", UsersRaw: upstreamJSON(UpstreamConnection{URL: "http://app:9000"}),
 			}}},
 		},
 		{
 			name:  "upstream insecure",
 			input: "password_reset {\n connection users {\n  upstream http://app.internal.example:9000 {\n   insecure\n  }\n }\n}",
 			want: App{Connections: []ConnectionConfig{{
-				Name: "users", Upstream: &UpstreamConfig{URL: "http://app.internal.example:9000", Insecure: true},
+				Name: "users", UsersRaw: upstreamJSON(UpstreamConnection{URL: "http://app.internal.example:9000", Insecure: true}),
 			}}},
 		},
 		{
@@ -334,7 +337,7 @@ func TestParseErrors(t *testing.T) {
 		// Duplicates.
 		{"duplicate smtp", block("smtp a:25\nsmtp b:25"), "smtp already specified"},
 		{"duplicate storage", block("storage badger /a\nstorage badger /b"), "storage already specified"},
-		{"duplicate upstream", block("connection users {\n upstream http://a\n upstream http://b\n}"), "upstream already specified"},
+		{"duplicate upstream", block("connection users {\n upstream http://a\n upstream http://b\n}"), "user store (upstream or store) is already specified"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -357,8 +360,29 @@ func buildFromCaddyfile(t *testing.T, upstream string) error {
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	_, err = buildConnection(app.Connections[0], caddy.NewReplacer())
+	return buildOne(t, app.Connections[0])
+}
+
+// upstreamJSON is the JSON the Caddyfile's upstream block becomes.
+func upstreamJSON(u UpstreamConnection) json.RawMessage {
+	return caddyconfig.JSONModuleObject(u, "store", "upstream", nil)
+}
+
+// buildOne builds one connection as provisioning does, loading its user store.
+func buildOne(t *testing.T, cc ConnectionConfig) error {
+	t.Helper()
+	_, err := testApp(t).buildConnection(testContext(t), &cc)
 	return err
+}
+
+// testApp is an app ready to build connections.
+func testApp(*testing.T) *App { return &App{inbound: map[string]handlers.InboundVerifier{}} }
+
+// testContext is a Caddy context for loading modules, cancelled at the end.
+func testContext(t *testing.T) caddy.Context {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	return ctx
 }
 
 // TestPlainHTTPHookRefused (issue 8 item 5): caddy validate accepted plain http

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -11,11 +12,15 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/caddy-password-reset/caddy-password-reset/handlers"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/emailtemplates"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/ratelimit"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/service"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/users"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
 
@@ -46,8 +51,10 @@ type ConnectionConfig struct {
 	Name string `json:"name"`
 	// Kind is "database" (default), "social" or "enterprise".
 	Kind string `json:"kind,omitempty"`
-	// Upstream is the app's hooks. Required for a database connection.
-	Upstream *UpstreamConfig `json:"upstream,omitempty"`
+	// UsersRaw is where the connection's users live: a module of the
+	// password_reset.connections namespace (a UserStore), such as "upstream",
+	// the app's hooks. Required for a database connection.
+	UsersRaw json.RawMessage `json:"users,omitempty" caddy:"namespace=password_reset.connections inline_key=store"`
 	// PasswordPolicy is Auth0's level: none, low, fair, good (default) or
 	// excellent.
 	PasswordPolicy string `json:"password_policy,omitempty"`
@@ -67,26 +74,6 @@ type ConnectionConfig struct {
 	// History forbids reusing the last N passwords changed through the plugin,
 	// 0-24. Default: 0.
 	History int `json:"password_history,omitempty"`
-}
-
-// UpstreamConfig locates the app's hooks.
-type UpstreamConfig struct {
-	// URL is the app's base URL, e.g. http://127.0.0.1:9000.
-	URL string `json:"url"`
-	// GetUser and ChangePassword are the hooks' paths. Defaults:
-	// /internal/users/lookup and /internal/users/password.
-	GetUser        string `json:"get_user,omitempty"`
-	ChangePassword string `json:"change_password,omitempty"`
-	// Secret signs every call (HMAC-SHA256). Required; use {env.X}.
-	Secret string `json:"secret,omitempty"`
-	// Timeout bounds one hook call, at most 30s (a reset holds its ticket for
-	// one minute while the change_password hook runs). Default: 5s.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
-	// Insecure allows a plain http URL whose host is not loopback (127.0.0.0/8,
-	// ::1, localhost): hook calls carry new passwords in the clear. Set it only
-	// when the network between Caddy and the app is private and trusted.
-	// Default: false (such a URL is refused).
-	Insecure bool `json:"insecure,omitempty"`
 }
 
 // RateLimitsConfig sets the rate limits. Each limit is a burst and the interval
@@ -178,54 +165,54 @@ type EmailConfig struct {
 	TextFile string `json:"text_file,omitempty"`
 }
 
-// Defaults for the hooks' paths.
-const (
-	DefaultGetUserPath        = "/internal/users/lookup"
-	DefaultChangePasswordPath = "/internal/users/password"
-)
-
 // templateAliases maps Auth0's legacy template names to ours.
 var templateAliases = map[string]string{"change_password": templates.ResetEmail}
 
-func (a *App) serviceConfig() (reset.Config, error) {
+// serviceConfig turns the configuration into the services' (their store, keys
+// and transport aside), loading the connections' user stores; inbound collects
+// the verifiers of the app's calls to the plugin, by connection.
+func (a *App) serviceConfig(ctx caddy.Context) (service.Config, error) {
 	repl := caddy.NewReplacer()
 	public, err := parsePublicURL(repl.ReplaceAll(a.PublicURL, ""))
 	if err != nil {
-		return reset.Config{}, err
+		return service.Config{}, err
 	}
-	cfg := reset.Config{
-		PublicURL: public, FriendlyName: a.FriendlyName, SupportEmail: a.SupportEmail, SupportURL: a.SupportURL,
-		Connections: map[string]*reset.Connection{}, Clients: map[string]*reset.Client{}, Emails: map[string]reset.EmailTemplate{},
+	cfg := service.Config{
+		Site: reset.Site{PublicURL: public, FriendlyName: a.FriendlyName, SupportEmail: a.SupportEmail, SupportURL: a.SupportURL,
+			Connections: map[string]*reset.Connection{}, Clients: map[string]*reset.Client{}},
+		Emails: map[string]emailtemplates.Template{}, AuditRetention: time.Duration(a.AuditRetention),
 	}
-	if cfg.FriendlyName == "" {
-		cfg.FriendlyName = public.Hostname()
+	if cfg.Site.FriendlyName == "" {
+		cfg.Site.FriendlyName = public.Hostname()
 	}
-	for _, cc := range a.Connections {
-		conn, err := buildConnection(cc, repl)
+	a.inbound = map[string]handlers.InboundVerifier{}
+	for i := range a.Connections {
+		cc := &a.Connections[i]
+		conn, err := a.buildConnection(ctx, cc)
 		if err != nil {
-			return reset.Config{}, fmt.Errorf("connection %s: %w", cc.Name, err)
+			return service.Config{}, fmt.Errorf("connection %s: %w", cc.Name, err)
 		}
-		if cfg.Connections[cc.Name] != nil {
-			return reset.Config{}, fmt.Errorf("connection %s is declared twice", cc.Name)
+		if cfg.Site.Connections[cc.Name] != nil {
+			return service.Config{}, fmt.Errorf("connection %s is declared twice", cc.Name)
 		}
-		cfg.Connections[cc.Name] = conn
+		cfg.Site.Connections[cc.Name] = conn
 	}
-	if err := a.addClients(&cfg); err != nil {
-		return reset.Config{}, err
+	if err := a.addClients(&cfg.Site); err != nil {
+		return service.Config{}, err
 	}
 	for _, ec := range a.Emails {
 		t, err := buildEmail(ec)
 		if err != nil {
-			return reset.Config{}, fmt.Errorf("email %s: %w", ec.Template, err)
+			return service.Config{}, fmt.Errorf("email %s: %w", ec.Template, err)
 		}
 		if _, dup := cfg.Emails[t.Template]; dup {
-			return reset.Config{}, fmt.Errorf("email %s is declared twice (change_password is another name for reset_email)", ec.Template)
+			return service.Config{}, fmt.Errorf("email %s is declared twice (change_password is another name for reset_email)", ec.Template)
 		}
 		cfg.Emails[t.Template] = t
 	}
-	cfg.DefaultFrom = a.defaultFrom(public)
+	cfg.Site.DefaultFrom = a.defaultFrom(public)
 	if cfg.Limits, err = a.RateLimits.limits(); err != nil {
-		return reset.Config{}, err
+		return service.Config{}, err
 	}
 	return cfg, nil
 }
@@ -244,35 +231,45 @@ func parsePublicURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-func buildConnection(cc ConnectionConfig, repl *caddy.Replacer) (*reset.Connection, error) {
+func (a *App) buildConnection(ctx caddy.Context, cc *ConnectionConfig) (*reset.Connection, error) {
 	if cc.Name == "" {
 		return nil, errors.New("a connection needs a name")
 	}
-	kind := connection.Database
+	kind := users.Database
 	if cc.Kind != "" {
 		var err error
-		if kind, err = connection.ParseKind(cc.Kind); err != nil {
+		if kind, err = users.ParseKind(cc.Kind); err != nil {
 			return nil, err
 		}
 	}
 	conn := &reset.Connection{Name: cc.Name, Kind: kind}
-	if kind != connection.Database {
-		if cc.Upstream != nil {
-			return nil, fmt.Errorf("a %s connection has no passwords, so no upstream", kind)
+	if kind != users.Database {
+		if cc.UsersRaw != nil {
+			return nil, fmt.Errorf("a %s connection has no passwords, so no user store (upstream)", kind)
 		}
 		return conn, nil
 	}
-	pol, err := buildPolicy(cc)
+	pol, err := buildPolicy(*cc)
 	if err != nil {
 		return nil, err
 	}
 	conn.Policy = pol
-	if cc.Upstream == nil {
-		return nil, errors.New("a database connection needs an upstream (the app's hooks)")
+	if cc.UsersRaw == nil {
+		return nil, errors.New("a database connection needs an upstream (the app's hooks) or another user store")
 	}
-	if conn.Users, err = buildUpstream(cc.Name, *cc.Upstream, repl); err != nil {
-		return nil, fmt.Errorf("upstream: %w", err)
+	mod, err := ctx.LoadModule(cc, "UsersRaw")
+	if err != nil {
+		return nil, fmt.Errorf("user store: %w", err)
 	}
+	store, ok := mod.(UserStore)
+	if !ok {
+		return nil, fmt.Errorf("user store module %T is not a UserStore", mod)
+	}
+	if up, ok := mod.(*UpstreamConnection); ok {
+		up.upstream.Connection = cc.Name // named in its errors
+		a.inbound[cc.Name] = up.inbound()
+	}
+	conn.Users = connection.NewDirectory(cc.Name, store)
 	return conn, nil
 }
 
@@ -290,33 +287,7 @@ func buildPolicy(cc ConnectionConfig) (policy.Policy, error) {
 	return p, p.Validate()
 }
 
-func buildUpstream(name string, uc UpstreamConfig, repl *caddy.Replacer) (*connection.Upstream, error) {
-	base, err := url.Parse(repl.ReplaceAll(uc.URL, ""))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("url %q must be an absolute http or https URL", uc.URL)
-	}
-	secret := repl.ReplaceAll(uc.Secret, "")
-	if secret == "" {
-		return nil, errors.New("secret is required (it is empty: is the environment variable set?)")
-	}
-	if len(secret) < 16 {
-		return nil, errors.New("secret must be at least 16 characters")
-	}
-	u := &connection.Upstream{
-		Connection:        name,
-		GetUserURL:        base.JoinPath(orDefault(uc.GetUser, DefaultGetUserPath)),
-		ChangePasswordURL: base.JoinPath(orDefault(uc.ChangePassword, DefaultChangePasswordPath)),
-		Secret:            []byte(secret),
-		Timeout:           time.Duration(uc.Timeout),
-		Insecure:          uc.Insecure,
-	}
-	if err := u.Validate(); err != nil {
-		return nil, err
-	}
-	return u, nil
-}
-
-func (a *App) addClients(cfg *reset.Config) error {
+func (a *App) addClients(cfg *reset.Site) error {
 	for _, c := range a.Clients {
 		if c.ID == "" {
 			return errors.New("a client needs an id")
@@ -374,12 +345,12 @@ func checkResultURL(s string) error {
 	return reset.ValidateResultURL(s)
 }
 
-func buildEmail(ec EmailConfig) (reset.EmailTemplate, error) {
+func buildEmail(ec EmailConfig) (emailtemplates.Template, error) {
 	name := ec.Template
 	if alias, ok := templateAliases[name]; ok {
 		name = alias
 	}
-	t, err := reset.DefaultEmailTemplate(name)
+	t, err := emailtemplates.Default(name)
 	if err != nil {
 		return t, fmt.Errorf("unknown email template %q (want reset_email, its Auth0 name change_password, or password_changed)", ec.Template)
 	}

@@ -11,9 +11,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/emailtemplates"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/users"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
 
@@ -118,7 +118,7 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 func TestBuildEmail(t *testing.T) {
-	def, err := reset.DefaultEmailTemplate(templates.ResetEmail)
+	def, err := emailtemplates.Default(templates.ResetEmail)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,12 +134,12 @@ func TestBuildEmail(t *testing.T) {
 		name    string
 		in      EmailConfig
 		wantErr string
-		check   func(t *testing.T, got reset.EmailTemplate)
+		check   func(t *testing.T, got emailtemplates.Template)
 	}{
 		{
 			name: "defaults",
 			in:   EmailConfig{Template: "reset_email"},
-			check: func(t *testing.T, got reset.EmailTemplate) {
+			check: func(t *testing.T, got emailtemplates.Template) {
 				if got != def {
 					t.Errorf("got %+v, want the built-in %+v", got, def)
 				}
@@ -148,7 +148,7 @@ func TestBuildEmail(t *testing.T) {
 		{
 			name: "Auth0's change_password is an alias",
 			in:   EmailConfig{Template: "change_password"},
-			check: func(t *testing.T, got reset.EmailTemplate) {
+			check: func(t *testing.T, got emailtemplates.Template) {
 				if got.Template != templates.ResetEmail || got.Body != def.Body {
 					t.Errorf("template %q, want the built-in %q", got.Template, templates.ResetEmail)
 				}
@@ -163,7 +163,7 @@ func TestBuildEmail(t *testing.T) {
 				URLLifetime: caddy.Duration(90 * time.Minute), ResultURL: "https://app.example.com/done",
 				IncludeEmailInRedirect: ptr(false), Enabled: ptr(false),
 			},
-			check: func(t *testing.T, got reset.EmailTemplate) {
+			check: func(t *testing.T, got emailtemplates.Template) {
 				want := def
 				want.From, want.Subject, want.URLLifetimeInSeconds = "Accounts <accounts@example.com>", "Reset it", 5400
 				want.ResultURL, want.IncludeEmailInRedirect, want.Enabled = "https://app.example.com/done", false, false
@@ -175,7 +175,7 @@ func TestBuildEmail(t *testing.T) {
 		{
 			name: "url_lifetime of exactly 1m",
 			in:   EmailConfig{Template: "reset_email", URLLifetime: caddy.Duration(time.Minute)},
-			check: func(t *testing.T, got reset.EmailTemplate) {
+			check: func(t *testing.T, got emailtemplates.Template) {
 				if got.URLLifetimeInSeconds != 60 {
 					t.Errorf("URLLifetimeInSeconds = %d, want 60", got.URLLifetimeInSeconds)
 				}
@@ -188,7 +188,7 @@ func TestBuildEmail(t *testing.T) {
 		{
 			name: "html_file only clears the built-in text part",
 			in:   EmailConfig{Template: "reset_email", HTMLFile: html},
-			check: func(t *testing.T, got reset.EmailTemplate) {
+			check: func(t *testing.T, got emailtemplates.Template) {
 				if got.Body != "<p>Reset: {{ url }}</p>" {
 					t.Errorf("Body = %q", got.Body)
 				}
@@ -200,7 +200,7 @@ func TestBuildEmail(t *testing.T) {
 		{
 			name: "html_file and text_file",
 			in:   EmailConfig{Template: "reset_email", HTMLFile: html, TextFile: text},
-			check: func(t *testing.T, got reset.EmailTemplate) {
+			check: func(t *testing.T, got emailtemplates.Template) {
 				if got.Body != "<p>Reset: {{ url }}</p>" || got.Text != "Reset: {{ url }}" {
 					t.Errorf("Body %q Text %q", got.Body, got.Text)
 				}
@@ -209,7 +209,7 @@ func TestBuildEmail(t *testing.T) {
 		{
 			name: "text_file only keeps the built-in body",
 			in:   EmailConfig{Template: "reset_email", TextFile: text},
-			check: func(t *testing.T, got reset.EmailTemplate) {
+			check: func(t *testing.T, got emailtemplates.Template) {
 				if got.Body != def.Body || got.Text != "Reset: {{ url }}" {
 					t.Errorf("Body changed or Text %q", got.Text)
 				}
@@ -323,7 +323,7 @@ func TestBuildUpstream(t *testing.T) {
 
 	tests := []struct {
 		name        string
-		in          UpstreamConfig
+		in          UpstreamConnection
 		wantErr     string
 		wantGetUser string
 		wantChange  string
@@ -331,55 +331,56 @@ func TestBuildUpstream(t *testing.T) {
 	}{
 		{
 			name:        "default hook paths",
-			in:          UpstreamConfig{URL: "http://127.0.0.1:9000", Secret: secret},
+			in:          UpstreamConnection{URL: "http://127.0.0.1:9000", Secret: secret},
 			wantGetUser: "http://127.0.0.1:9000/internal/users/lookup",
 			wantChange:  "http://127.0.0.1:9000/internal/users/password",
 			wantSecret:  secret,
 		},
 		{
 			name:        "default paths under a base path",
-			in:          UpstreamConfig{URL: "https://app.example.com/api/", Secret: secret},
+			in:          UpstreamConnection{URL: "https://app.example.com/api/", Secret: secret},
 			wantGetUser: "https://app.example.com/api/internal/users/lookup",
 			wantChange:  "https://app.example.com/api/internal/users/password",
 			wantSecret:  secret,
 		},
 		{
 			name:        "custom paths",
-			in:          UpstreamConfig{URL: "http://127.0.0.1:9000", GetUser: "/hooks/lookup", ChangePassword: "hooks/password", Secret: secret},
+			in:          UpstreamConnection{URL: "http://127.0.0.1:9000", GetUserPath: "/hooks/lookup", ChangePasswordPath: "hooks/password", Secret: secret},
 			wantGetUser: "http://127.0.0.1:9000/hooks/lookup",
 			wantChange:  "http://127.0.0.1:9000/hooks/password",
 			wantSecret:  secret,
 		},
 		{
 			name:        "placeholders expanded from the environment",
-			in:          UpstreamConfig{URL: "{env.TEST_APP_URL}", Secret: "{env.TEST_HOOK_SECRET}", Insecure: true},
+			in:          UpstreamConnection{URL: "{env.TEST_APP_URL}", Secret: "{env.TEST_HOOK_SECRET}", Insecure: true},
 			wantGetUser: "http://app.internal:9000/internal/users/lookup",
 			wantChange:  "http://app.internal:9000/internal/users/password",
 			wantSecret:  "secret-from-the-environment",
 		},
-		{name: "secret one character short", in: UpstreamConfig{URL: "http://app", Secret: secret[:15]}, wantErr: "at least 16 characters"},
-		{name: "empty secret", in: UpstreamConfig{URL: "http://app"}, wantErr: "secret is required"},
-		{name: "secret from an empty variable", in: UpstreamConfig{URL: "http://app", Secret: "{env.TEST_EMPTY}"}, wantErr: "secret is required"},
-		{name: "secret from an unset variable", in: UpstreamConfig{URL: "http://app", Secret: "{env.TEST_NOT_SET_ANYWHERE}"}, wantErr: "is the environment variable set?"},
-		{name: "url without scheme", in: UpstreamConfig{URL: "127.0.0.1:9000", Secret: secret}, wantErr: "absolute http or https URL"},
-		{name: "url with another scheme", in: UpstreamConfig{URL: "unix:///run/app.sock", Secret: secret}, wantErr: "absolute http or https URL"},
-		{name: "relative url", in: UpstreamConfig{URL: "/hooks", Secret: secret}, wantErr: "absolute http or https URL"},
-		{name: "empty url", in: UpstreamConfig{Secret: secret}, wantErr: "absolute http or https URL"},
-		{name: "plain http to a remote host", in: UpstreamConfig{URL: "http://app.internal:9000", Secret: secret}, wantErr: "write insecure in the upstream block"},
-		{name: "plain http from the environment", in: UpstreamConfig{URL: "{env.TEST_APP_URL}", Secret: secret}, wantErr: "plain http to app.internal:9000 is refused"},
+		{name: "secret one character short", in: UpstreamConnection{URL: "http://app", Secret: secret[:15]}, wantErr: "at least 16 characters"},
+		{name: "empty secret", in: UpstreamConnection{URL: "http://app"}, wantErr: "secret is required"},
+		{name: "secret from an empty variable", in: UpstreamConnection{URL: "http://app", Secret: "{env.TEST_EMPTY}"}, wantErr: "secret is required"},
+		{name: "secret from an unset variable", in: UpstreamConnection{URL: "http://app", Secret: "{env.TEST_NOT_SET_ANYWHERE}"}, wantErr: "is the environment variable set?"},
+		{name: "url without scheme", in: UpstreamConnection{URL: "127.0.0.1:9000", Secret: secret}, wantErr: "absolute http or https URL"},
+		{name: "url with another scheme", in: UpstreamConnection{URL: "unix:///run/app.sock", Secret: secret}, wantErr: "absolute http or https URL"},
+		{name: "relative url", in: UpstreamConnection{URL: "/hooks", Secret: secret}, wantErr: "absolute http or https URL"},
+		{name: "empty url", in: UpstreamConnection{Secret: secret}, wantErr: "absolute http or https URL"},
+		{name: "plain http to a remote host", in: UpstreamConnection{URL: "http://app.internal:9000", Secret: secret}, wantErr: "write insecure in the upstream block"},
+		{name: "plain http from the environment", in: UpstreamConnection{URL: "{env.TEST_APP_URL}", Secret: secret}, wantErr: "plain http to app.internal:9000 is refused"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.in.Timeout = caddy.Duration(3 * time.Second)
-			u, err := buildUpstream("users", tc.in, caddy.NewReplacer())
+			err := tc.in.Provision(testContext(t))
 			if !checkErr(t, err, tc.wantErr) {
 				if err != nil && strings.Contains(err.Error(), "secret-from-the-environment") {
 					t.Errorf("error %q reveals the secret", err)
 				}
 				return
 			}
-			if u.Connection != "users" || u.Timeout != 3*time.Second {
-				t.Errorf("connection %q timeout %v", u.Connection, u.Timeout)
+			u := tc.in.upstream
+			if u.Timeout != 3*time.Second {
+				t.Errorf("timeout %v", u.Timeout)
 			}
 			if u.GetUserURL.String() != tc.wantGetUser || u.ChangePasswordURL.String() != tc.wantChange {
 				t.Errorf("hooks %s and %s, want %s and %s", u.GetUserURL, u.ChangePasswordURL, tc.wantGetUser, tc.wantChange)
@@ -392,26 +393,26 @@ func TestBuildUpstream(t *testing.T) {
 }
 
 func TestBuildConnection(t *testing.T) {
-	up := &UpstreamConfig{URL: "http://127.0.0.1:9000", Secret: "0123456789abcdef"}
+	up := upstreamJSON(UpstreamConnection{URL: "http://127.0.0.1:9000", Secret: "0123456789abcdef"})
 	tests := []struct {
 		name     string
 		in       ConnectionConfig
 		wantErr  string
-		wantKind connection.Kind
+		wantKind users.Kind
 	}{
-		{name: "database by default", in: ConnectionConfig{Name: "users", Upstream: up}, wantKind: connection.Database},
-		{name: "social without upstream", in: ConnectionConfig{Name: "google-oauth2", Kind: "social"}, wantKind: connection.Social},
-		{name: "enterprise without upstream", in: ConnectionConfig{Name: "corp", Kind: "enterprise"}, wantKind: connection.Enterprise},
-		{name: "no name", in: ConnectionConfig{Upstream: up}, wantErr: "needs a name"},
+		{name: "database by default", in: ConnectionConfig{Name: "users", UsersRaw: up}, wantKind: users.Database},
+		{name: "social without upstream", in: ConnectionConfig{Name: "google-oauth2", Kind: "social"}, wantKind: users.Social},
+		{name: "enterprise without upstream", in: ConnectionConfig{Name: "corp", Kind: "enterprise"}, wantKind: users.Enterprise},
+		{name: "no name", in: ConnectionConfig{UsersRaw: up}, wantErr: "needs a name"},
 		{name: "unknown kind", in: ConnectionConfig{Name: "x", Kind: "passwordless"}, wantErr: "unknown connection kind"},
 		{name: "database without upstream", in: ConnectionConfig{Name: "users"}, wantErr: "needs an upstream"},
-		{name: "social with upstream", in: ConnectionConfig{Name: "g", Kind: "social", Upstream: up}, wantErr: "no upstream"},
-		{name: "unknown policy", in: ConnectionConfig{Name: "users", Upstream: up, PasswordPolicy: "strong"}, wantErr: "unknown level"},
-		{name: "min above max", in: ConnectionConfig{Name: "users", Upstream: up, MinLength: 40, MaxLength: 20}, wantErr: "policy"},
+		{name: "social with upstream", in: ConnectionConfig{Name: "g", Kind: "social", UsersRaw: up}, wantErr: "no user store"},
+		{name: "unknown policy", in: ConnectionConfig{Name: "users", UsersRaw: up, PasswordPolicy: "strong"}, wantErr: "unknown level"},
+		{name: "min above max", in: ConnectionConfig{Name: "users", UsersRaw: up, MinLength: 40, MaxLength: 20}, wantErr: "policy"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := buildConnection(tc.in, caddy.NewReplacer())
+			c, err := testApp(t).buildConnection(testContext(t), &tc.in)
 			if checkErr(t, err, tc.wantErr) && (c.Kind != tc.wantKind || c.Name != tc.in.Name) {
 				t.Errorf("connection %+v, want kind %s", c, tc.wantKind)
 			}
@@ -420,11 +421,11 @@ func TestBuildConnection(t *testing.T) {
 }
 
 func TestServiceConfig(t *testing.T) {
-	up := &UpstreamConfig{URL: "http://127.0.0.1:9000", Secret: "0123456789abcdef"}
+	up := upstreamJSON(UpstreamConnection{URL: "http://127.0.0.1:9000", Secret: "0123456789abcdef"})
 	base := func() App {
 		return App{
 			PublicURL:   "https://app.example.com/auth",
-			Connections: []ConnectionConfig{{Name: "users", Upstream: up}, {Name: "google-oauth2", Kind: "social"}},
+			Connections: []ConnectionConfig{{Name: "users", UsersRaw: up}, {Name: "google-oauth2", Kind: "social"}},
 			Clients:     []ClientConfig{{ID: "web"}, {ID: "mobile", ResultURL: "https://app.example.com/m"}},
 			Emails:      []EmailConfig{{Template: "change_password", Subject: "Reset"}},
 		}
@@ -432,33 +433,33 @@ func TestServiceConfig(t *testing.T) {
 
 	t.Run("valid", func(t *testing.T) {
 		a := base()
-		cfg, err := a.serviceConfig()
+		cfg, err := a.serviceConfig(testContext(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.PublicURL.String() != "https://app.example.com/auth" || cfg.FriendlyName != "app.example.com" {
-			t.Errorf("public URL %s friendly name %q", cfg.PublicURL, cfg.FriendlyName)
+		if cfg.Site.PublicURL.String() != "https://app.example.com/auth" || cfg.Site.FriendlyName != "app.example.com" {
+			t.Errorf("public URL %s friendly name %q", cfg.Site.PublicURL, cfg.Site.FriendlyName)
 		}
-		if cfg.DefaultClient != "web" || len(cfg.Clients) != 2 || len(cfg.Connections) != 2 {
-			t.Errorf("default client %q, %d clients, %d connections", cfg.DefaultClient, len(cfg.Clients), len(cfg.Connections))
+		if cfg.Site.DefaultClient != "web" || len(cfg.Site.Clients) != 2 || len(cfg.Site.Connections) != 2 {
+			t.Errorf("default client %q, %d clients, %d connections", cfg.Site.DefaultClient, len(cfg.Site.Clients), len(cfg.Site.Connections))
 		}
 		if e, ok := cfg.Emails[templates.ResetEmail]; !ok || e.Subject != "Reset" {
 			t.Errorf("emails %v: the change_password block should seed reset_email", cfg.Emails)
 		}
-		if cfg.DefaultFrom != "no-reply@app.example.com" {
-			t.Errorf("DefaultFrom %q", cfg.DefaultFrom)
+		if cfg.Site.DefaultFrom != "no-reply@app.example.com" {
+			t.Errorf("DefaultFrom %q", cfg.Site.DefaultFrom)
 		}
 	})
 
 	t.Run("from and friendly name set", func(t *testing.T) {
 		a := base()
 		a.SMTP, a.FriendlyName = &SMTPConfig{From: "Example <hi@example.com>"}, "Example"
-		cfg, err := a.serviceConfig()
+		cfg, err := a.serviceConfig(testContext(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.DefaultFrom != "Example <hi@example.com>" || cfg.FriendlyName != "Example" {
-			t.Errorf("DefaultFrom %q FriendlyName %q", cfg.DefaultFrom, cfg.FriendlyName)
+		if cfg.Site.DefaultFrom != "Example <hi@example.com>" || cfg.Site.FriendlyName != "Example" {
+			t.Errorf("DefaultFrom %q FriendlyName %q", cfg.Site.DefaultFrom, cfg.Site.FriendlyName)
 		}
 	})
 
@@ -470,7 +471,7 @@ func TestServiceConfig(t *testing.T) {
 		{"no public_url", func(a *App) { a.PublicURL = "" }, "public_url is required"},
 		{"public_url from an unset variable", func(a *App) { a.PublicURL = "{env.TEST_NOT_SET_ANYWHERE}" }, "public_url is required"},
 		{"connection declared twice", func(a *App) { a.Connections = append(a.Connections, a.Connections[0]) }, "declared twice"},
-		{"bad connection", func(a *App) { a.Connections[0].Upstream = nil }, "connection users"},
+		{"bad connection", func(a *App) { a.Connections[0].UsersRaw = nil }, "connection users"},
 		{"client declared twice", func(a *App) { a.Clients = append(a.Clients, ClientConfig{ID: "web"}) }, "client web is declared twice"},
 		{"client without id", func(a *App) { a.Clients[0].ID = "" }, "needs an id"},
 		{"client with a javascript: result_url", func(a *App) { a.Clients[1].ResultURL = "javascript:alert(1)" }, "client mobile"},
@@ -483,7 +484,7 @@ func TestServiceConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := base()
 			tc.change(&a)
-			_, err := a.serviceConfig()
+			_, err := a.serviceConfig(testContext(t))
 			checkErr(t, err, tc.wantErr)
 		})
 	}

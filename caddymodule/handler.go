@@ -36,11 +36,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("password_reset app: %w", err)
 	}
-	svc, err := appModule.(*App).Service()
+	app := appModule.(*App)
+	svc, err := app.Services()
 	if err != nil {
 		return err
 	}
-	h.public, err = handlers.NewPublic(svc, ctx.Logger(), clientIP)
+	h.public, err = handlers.NewPublic(svc.Flow, handlers.PublicConfig{
+		Logger: ctx.Slogger(), ClientIP: clientIP, Inbound: app.inbound,
+	})
 	return err
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/caddy-password-reset/caddy-password-reset/examples/mailbox"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/emailtemplates"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
@@ -287,7 +287,7 @@ func TestAdminSetPassword(t *testing.T) {
 }
 
 // defaultLifetime is the built-in template's urlLifetimeInSeconds.
-const defaultLifetime = int(reset.DefaultURLLifetime / time.Second)
+const defaultLifetime = int(emailtemplates.DefaultURLLifetime / time.Second)
 
 // templateJSON is Auth0's email template object.
 type templateJSON struct {

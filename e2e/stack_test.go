@@ -19,7 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-password-reset/caddy-password-reset/caddymodule"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/service"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
@@ -113,14 +113,14 @@ func init() {
 	os.Setenv("E2E_HOOK_SECRET", testenv.HookSecret)
 }
 
-// service returns the running config's reset service.
-func (s *stack) service() *reset.Service {
+// service returns the running config's services.
+func (s *stack) service() *service.Services {
 	s.t.Helper()
 	mod, err := caddy.ActiveContext().App("password_reset")
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	svc, err := mod.(*caddymodule.App).Service()
+	svc, err := mod.(*caddymodule.App).Services()
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func (s *stack) drained() {
 	s.t.Helper()
 	svc := s.service()
 	testenv.Eventually(s.t, "queues to drain", func() (bool, error) {
-		st, err := svc.Stats(s.t.Context())
+		st, err := svc.Admin.Stats(s.t.Context())
 		return st.Jobs.Pending == 0 && st.Mail.Pending == 0, err
 	})
 }

@@ -6,15 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"strings"
 	"sync"
 	"unicode/utf8"
 
-	"go.uber.org/zap"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/admin"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/ratelimit"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
@@ -48,7 +48,7 @@ type AdminConfig struct {
 	// SMTPConfigured is false when mail goes to the default 127.0.0.1:25: the
 	// dashboard says that custom templates need an SMTP server of your own.
 	SMTPConfigured bool
-	Logger         *zap.Logger
+	Logger         *slog.Logger
 }
 
 type adminToken struct {
@@ -58,10 +58,10 @@ type adminToken struct {
 
 // Admin serves the Management API and the dashboard.
 type Admin struct {
-	svc      *reset.Service
+	svc      *admin.Service
 	cfg      AdminConfig
 	tokens   []adminToken
-	log      *zap.Logger
+	log      *slog.Logger
 	pages    *templates.AdminPages
 	api      *http.ServeMux
 	dash     *http.ServeMux
@@ -77,7 +77,7 @@ const MinAdminTokenBits = 128
 // NewAdmin returns the admin handler. It refuses a configuration without a token
 // unless NoToken says that something in front authenticates: an open admin API
 // would let anyone set any password.
-func NewAdmin(svc *reset.Service, cfg AdminConfig) (*Admin, error) {
+func NewAdmin(svc *admin.Service, cfg AdminConfig) (*Admin, error) {
 	if len(cfg.Tokens) == 0 && !cfg.NoToken {
 		return nil, errors.New("password_reset_admin needs a token (token <name> <secret>), " +
 			"or `token none` when Caddy's basic_auth or forward_auth guards the routes in front of it")
@@ -87,7 +87,7 @@ func NewAdmin(svc *reset.Service, cfg AdminConfig) (*Admin, error) {
 	}
 	a := &Admin{svc: svc, cfg: cfg, log: cfg.Logger, origin: http.NewCrossOriginProtection()}
 	if a.log == nil {
-		a.log = zap.NewNop()
+		a.log = slog.New(slog.DiscardHandler)
 	}
 	if a.cfg.ClientIP == nil {
 		a.cfg.ClientIP = func(r *http.Request) string { return r.RemoteAddr }
@@ -191,8 +191,8 @@ func bearer(r *http.Request) (string, bool) {
 }
 
 // apiActor authenticates an API call and returns who makes it.
-func (a *Admin) apiActor(w http.ResponseWriter, r *http.Request) (reset.Actor, bool) {
-	actor := reset.Actor{IP: a.cfg.ClientIP(r)}
+func (a *Admin) apiActor(w http.ResponseWriter, r *http.Request) (admin.Actor, bool) {
+	actor := admin.Actor{IP: a.cfg.ClientIP(r)}
 	if a.cfg.NoToken {
 		actor.Name = a.principal(r)
 		return actor, true
@@ -212,7 +212,7 @@ func (a *Admin) apiActor(w http.ResponseWriter, r *http.Request) (reset.Actor, b
 			writeMgmtError(w, http.StatusTooManyRequests, "too_many_requests", "Too many wrong tokens from this address; wait before trying again")
 			return actor, false
 		}
-		a.log.Warn("admin API call with a wrong token", zap.String("ip", actor.IP))
+		a.log.Warn("admin API call with a wrong token", slog.String("ip", actor.IP))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="password-reset-admin", error="invalid_token"`)
 		writeMgmtError(w, http.StatusUnauthorized, "invalid_token", "Invalid token")
 		return actor, false
@@ -223,12 +223,8 @@ func (a *Admin) apiActor(w http.ResponseWriter, r *http.Request) (reset.Actor, b
 
 // wrongToken counts a wrong token from ip, unless ip has used up its failures:
 // then it reports the limit (and counts nothing more).
-func (a *Admin) wrongToken(r *http.Request, ip string) (ratelimit.Decision, bool) {
-	if d, err := a.svc.AdminAuthAllowed(r.Context(), ip); err == nil && !d.Allowed {
-		return d, true
-	}
-	a.svc.AdminAuthFailed(r.Context(), ip)
-	return ratelimit.Decision{}, false
+func (a *Admin) wrongToken(r *http.Request, ip string) (reset.RateInfo, bool) {
+	return a.svc.WrongToken(r.Context(), ip)
 }
 
 // tokenBits estimates the randomness of a token from its length and the

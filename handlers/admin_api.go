@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -14,9 +13,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"go.uber.org/zap"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/admin"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/fault"
 )
 
 // Body limits of the Management API: a template carries an HTML body.
@@ -25,37 +24,8 @@ const (
 	maxTemplateBody = 128 << 10
 )
 
-// MgmtError is Auth0's Management API error body.
-type MgmtError struct {
-	StatusCode int    `json:"statusCode"`
-	Error      string `json:"error"`
-	Message    string `json:"message"`
-	ErrorCode  string `json:"errorCode,omitempty"`
-}
-
-func writeMgmtError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, MgmtError{StatusCode: status, Error: http.StatusText(status), Message: message, ErrorCode: code})
-}
-
 // writeAdminError answers err in the Management API's shape.
-func (a *Admin) writeAdminError(w http.ResponseWriter, err error) {
-	var (
-		ae *reset.AdminError
-		re *reset.RequestError
-	)
-	switch {
-	case errors.As(err, &ae):
-		writeMgmtError(w, ae.Status, ae.Code, ae.Message)
-	case errors.As(err, &re):
-		writeMgmtError(w, re.Status, re.Code, re.Description)
-	case errors.Is(err, reset.ErrUnavailable):
-		w.Header().Set("Retry-After", "5")
-		writeMgmtError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The store cannot take the request right now; nothing was changed.")
-	default:
-		a.log.Error("admin API: unexpected error", zap.Error(err))
-		writeMgmtError(w, http.StatusInternalServerError, "internal_error", "internal error")
-	}
-}
+func (a *Admin) writeAdminError(w http.ResponseWriter, err error) { writeMgmtFault(w, a.log, err) }
 
 // jsonKindOf is the type a field of an admin body must have.
 type jsonKindOf int
@@ -112,8 +82,7 @@ func readAdminJSON(r *http.Request, maxBytes int64, spec map[string]jsonKindOf, 
 	body, err := readBody(r, maxBytes)
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
-			return nil, &reset.AdminError{Status: http.StatusRequestEntityTooLarge, Code: "payload_too_large",
-				Message: fmt.Sprintf("Request body is larger than %d bytes", maxBytes)}
+			return nil, fault.New(fault.TooLarge, "payload_too_large", "Request body is larger than %d bytes", maxBytes)
 		}
 		return nil, adminBad("could not read the request body")
 	}
@@ -192,8 +161,8 @@ func specNames(spec map[string]jsonKindOf) string {
 	return strings.Join(names, ", ")
 }
 
-func adminBad(format string, args ...any) *reset.AdminError {
-	return &reset.AdminError{Status: http.StatusBadRequest, Code: "invalid_body", Message: fmt.Sprintf(format, args...)}
+func adminBad(format string, args ...any) *fault.Error {
+	return fault.New(fault.Invalid, "invalid_body", format, args...)
 }
 
 func (a *Admin) apiRoutes() *http.ServeMux {
@@ -258,7 +227,7 @@ func (a *Admin) apiCreateTicket(w http.ResponseWriter, r *http.Request) {
 		a.writeAdminError(w, err)
 		return
 	}
-	req := reset.TicketRequest{IncludeEmailInRedirect: body.boolPtr("includeEmailInRedirect")}
+	req := admin.TicketRequest{IncludeEmailInRedirect: body.boolPtr("includeEmailInRedirect")}
 	req.UserID, _ = body.str("user_id")
 	req.Email, _ = body.str("email")
 	req.ConnectionID, _ = body.str("connection_id")
@@ -270,8 +239,8 @@ func (a *Admin) apiCreateTicket(w http.ResponseWriter, r *http.Request) {
 	}
 	if v := body.intPtr("ttl_sec"); v != nil {
 		req.TTL = time.Duration(*v) * time.Second
-		if *v < 0 || req.TTL > reset.MaxTicketTTL {
-			a.writeAdminError(w, adminBad("ttl_sec must be between 0 (the template's URL lifetime) and %d", int(reset.MaxTicketTTL/time.Second)))
+		if *v < 0 || req.TTL > admin.MaxTicketTTL {
+			a.writeAdminError(w, adminBad("ttl_sec must be between 0 (the template's URL lifetime) and %d", int(admin.MaxTicketTTL/time.Second)))
 			return
 		}
 	}
@@ -347,8 +316,8 @@ var templateSpec = map[string]jsonKindOf{
 	"resultUrl": jString, "urlLifetimeInSeconds": jInt, "includeEmailInRedirect": jBool, "enabled": jBool,
 }
 
-func templatePatch(b adminBody) reset.TemplatePatch {
-	return reset.TemplatePatch{
+func templatePatch(b adminBody) admin.TemplatePatch {
+	return admin.TemplatePatch{
 		Template: b.strPtr("template"), Body: b.strPtr("body"), Text: b.strPtr("text"), From: b.strPtr("from"),
 		Subject: b.strPtr("subject"), Syntax: b.strPtr("syntax"), ResultURL: b.strPtr("resultUrl"),
 		URLLifetimeInSeconds: b.intPtr("urlLifetimeInSeconds"), IncludeEmailInRedirect: b.boolPtr("includeEmailInRedirect"),
@@ -403,7 +372,7 @@ func (a *Admin) apiTemplateVersions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if versions == nil {
-		versions = []reset.TemplateVersion{}
+		versions = []admin.TemplateVersion{}
 	}
 	writeJSON(w, http.StatusOK, versions)
 }
@@ -428,18 +397,18 @@ func queryInts(r *http.Request, ints []string, others ...string) (map[string]int
 	out := map[string]int{}
 	for name, vals := range r.URL.Query() {
 		if len(vals) != 1 {
-			return nil, &reset.AdminError{Status: 400, Code: "invalid_query_string", Message: "parameter " + name + " appears more than once"}
+			return nil, fault.New(fault.Invalid, "invalid_query_string", "%s", "parameter "+name+" appears more than once")
 		}
 		switch {
 		case slices.Contains(ints, name):
 			n, err := strconv.Atoi(vals[0])
 			if err != nil || n < 0 {
-				return nil, &reset.AdminError{Status: 400, Code: "invalid_query_string", Message: name + " must be a non-negative integer"}
+				return nil, fault.New(fault.Invalid, "invalid_query_string", "%s", name+" must be a non-negative integer")
 			}
 			out[name] = n
 		case slices.Contains(others, name):
 		default:
-			return nil, &reset.AdminError{Status: 400, Code: "invalid_query_string", Message: "unknown query parameter " + name}
+			return nil, fault.New(fault.Invalid, "invalid_query_string", "%s", "unknown query parameter "+name)
 		}
 	}
 	return out, nil
@@ -457,8 +426,8 @@ func (a *Admin) apiLogs(w http.ResponseWriter, r *http.Request) {
 	if perPage == 0 {
 		perPage = 50
 	}
-	if perPage > reset.MaxAuditPage {
-		a.writeAdminError(w, &reset.AdminError{Status: 400, Code: "invalid_query_string", Message: "per_page must be at most 100"})
+	if perPage > admin.MaxAuditPage {
+		a.writeAdminError(w, fault.New(fault.Invalid, "invalid_query_string", "%s", "per_page must be at most 100"))
 		return
 	}
 	entries, total, err := a.svc.AuditLog(r.Context(), q["page"], perPage)
@@ -487,7 +456,7 @@ func (a *Admin) apiOutbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if msgs == nil {
-		msgs = []reset.OutboxMessage{}
+		msgs = []admin.OutboxMessage{}
 	}
 	writeJSON(w, http.StatusOK, msgs)
 }
@@ -499,5 +468,5 @@ func (a *Admin) apiRetryMail(w http.ResponseWriter, r *http.Request) {
 		a.writeAdminError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"id": id, "state": reset.MailQueued})
+	writeJSON(w, http.StatusOK, map[string]string{"id": id, "state": admin.MailQueued})
 }

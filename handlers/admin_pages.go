@@ -4,16 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/admin"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/fault"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
 
@@ -22,12 +22,12 @@ const adminSessionTTL = 8 * time.Hour
 
 type actorKey struct{}
 
-func withActor(ctx context.Context, a reset.Actor) context.Context {
+func withActor(ctx context.Context, a admin.Actor) context.Context {
 	return context.WithValue(ctx, actorKey{}, a)
 }
 
-func actorFrom(ctx context.Context) reset.Actor {
-	a, _ := ctx.Value(actorKey{}).(reset.Actor)
+func actorFrom(ctx context.Context) admin.Actor {
+	a, _ := ctx.Value(actorKey{}).(admin.Actor)
 	return a
 }
 
@@ -35,7 +35,7 @@ type sessionKey struct{}
 
 type dashSession struct {
 	id string
-	*reset.AdminSession
+	*admin.Session
 }
 
 func sessionFrom(ctx context.Context) dashSession {
@@ -57,30 +57,30 @@ type adminPage struct {
 	Connections   []string
 	Connection    string
 	Query         string
-	User          *reset.UserInfo
+	User          *admin.UserInfo
 	Rules         []templates.RuleLine
 	Clients       []string
 	DefaultClient string
-	Ticket        *reset.IssuedTicket
+	Ticket        *admin.IssuedTicket
 	TicketFor     string
 
 	// templates
 	Templates   []string
 	Name        string
-	Tpl         reset.EmailTemplate
+	Tpl         admin.Template
 	Version     int
-	Versions    []reset.TemplateVersion
-	Preview     *reset.Preview
+	Versions    []admin.TemplateVersion
+	Preview     *admin.Preview
 	PreviewURL  string
 	SMTPWarning bool
 
 	// outbox
 	State    string
 	States   []string
-	Messages []reset.OutboxMessage
+	Messages []admin.OutboxMessage
 
 	// logs
-	Entries            []reset.AuditEntry
+	Entries            []admin.AuditEntry
 	Page, Total        int
 	PrevPage, NextPage int
 	HasPrev, HasNext   bool
@@ -125,7 +125,7 @@ const sessionCookiePath = adminPagesPath
 var AdminCookieNames = []string{"pwreset_admin", "__Secure-pwreset_admin", "__Host-pwreset_admin"}
 
 func (a *Admin) binding(r *http.Request) string {
-	return reset.SessionBinding(a.cfg.ClientIP(r), r.UserAgent())
+	return admin.SessionBinding(a.cfg.ClientIP(r), r.UserAgent())
 }
 
 // serveDashboard serves the pages: the sign-in page and the stylesheet to anyone,
@@ -163,7 +163,7 @@ func (a *Admin) serveDashboard(w http.ResponseWriter, r *http.Request) {
 		a.renderAdminMessage(w, http.StatusNotFound, "Not found", "There is no such page.")
 		return
 	}
-	ctx := withActor(r.Context(), reset.Actor{Name: sess.Actor, IP: a.cfg.ClientIP(r)})
+	ctx := withActor(r.Context(), admin.Actor{Name: sess.Actor, IP: a.cfg.ClientIP(r)})
 	a.dash.ServeHTTP(w, r.WithContext(context.WithValue(ctx, sessionKey{}, sess)))
 }
 
@@ -174,33 +174,33 @@ func (a *Admin) serveDashboard(w http.ResponseWriter, r *http.Request) {
 func (a *Admin) dashSession(w http.ResponseWriter, r *http.Request) (dashSession, bool) {
 	binding := a.binding(r)
 	if c, err := r.Cookie(a.sessionCookieName(r)); err == nil {
-		sess, err := a.svc.AdminSessionByID(r.Context(), c.Value)
+		sess, err := a.svc.SessionByID(r.Context(), c.Value)
 		switch {
 		case err != nil:
-			a.log.Error("read admin session", zap.Error(err))
+			a.log.Error("read admin session", slog.Any("error", err))
 			return dashSession{}, false
 		case sess != nil && subtle.ConstantTimeCompare([]byte(sess.Binding), []byte(binding)) != 1:
-			a.log.Warn("admin session cookie from another client; session ended", zap.String("ip", a.cfg.ClientIP(r)))
-			a.svc.RefuseAdminSession(r.Context(), c.Value, sess, a.cfg.ClientIP(r))
+			a.log.Warn("admin session cookie from another client; session ended", slog.String("ip", a.cfg.ClientIP(r)))
+			a.svc.RefuseSession(r.Context(), c.Value, sess, a.cfg.ClientIP(r))
 		case sess != nil && a.sessionTokenValid(sess):
-			return dashSession{id: c.Value, AdminSession: sess}, true
+			return dashSession{id: c.Value, Session: sess}, true
 		}
 	}
 	if !a.cfg.NoToken || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		return dashSession{}, false
 	}
-	id, sess, err := a.svc.TrustedAdminSession(r.Context(), reset.Actor{Name: a.principal(r), IP: a.cfg.ClientIP(r)}, binding, adminSessionTTL)
+	id, sess, err := a.svc.TrustedSession(r.Context(), admin.Actor{Name: a.principal(r), IP: a.cfg.ClientIP(r)}, binding, adminSessionTTL)
 	if err != nil {
-		a.log.Error("open admin session", zap.Error(err))
+		a.log.Error("open admin session", slog.Any("error", err))
 		return dashSession{}, false
 	}
 	a.setSessionCookie(w, r, id, time.Until(sess.ExpiresAt))
-	return dashSession{id: id, AdminSession: sess}, true
+	return dashSession{id: id, Session: sess}, true
 }
 
 // sessionTokenValid: a session outlives neither its token nor a switch between
 // tokens and `token none`.
-func (a *Admin) sessionTokenValid(sess *reset.AdminSession) bool {
+func (a *Admin) sessionTokenValid(sess *admin.Session) bool {
 	if a.cfg.NoToken {
 		return sess.TokenFingerprint == "none"
 	}
@@ -211,14 +211,14 @@ func (a *Admin) sessionTokenValid(sess *reset.AdminSession) bool {
 	return ok == 1
 }
 
-func (a *Admin) openSession(w http.ResponseWriter, r *http.Request, actor reset.Actor, fingerprint string) (dashSession, bool) {
-	id, sess, err := a.svc.CreateAdminSession(r.Context(), actor, fingerprint, a.binding(r), adminSessionTTL)
+func (a *Admin) openSession(w http.ResponseWriter, r *http.Request, actor admin.Actor, fingerprint string) (dashSession, bool) {
+	id, sess, err := a.svc.CreateSession(r.Context(), actor, fingerprint, a.binding(r), adminSessionTTL)
 	if err != nil {
-		a.log.Error("create admin session", zap.Error(err))
+		a.log.Error("create admin session", slog.Any("error", err))
 		return dashSession{}, false
 	}
 	a.setSessionCookie(w, r, id, adminSessionTTL)
-	return dashSession{id: id, AdminSession: sess}, true
+	return dashSession{id: id, Session: sess}, true
 }
 
 func (a *Admin) setSessionCookie(w http.ResponseWriter, r *http.Request, id string, ttl time.Duration) {
@@ -270,12 +270,12 @@ func (a *Admin) dashLogin(w http.ResponseWriter, r *http.Request) {
 				"Too many wrong tokens from this address. Wait a minute before trying again.")
 			return
 		}
-		a.log.Warn("dashboard sign-in with a wrong token", zap.String("ip", ip))
+		a.log.Warn("dashboard sign-in with a wrong token", slog.String("ip", ip))
 		page.CSRF, page.Error = cs.token(w, r), "That token is not valid."
 		a.renderAdmin(w, http.StatusUnauthorized, templates.AdminLogin, page)
 		return
 	}
-	if _, ok := a.openSession(w, r, reset.Actor{Name: t.name, IP: a.cfg.ClientIP(r)}, t.fingerprint()); !ok {
+	if _, ok := a.openSession(w, r, admin.Actor{Name: t.name, IP: a.cfg.ClientIP(r)}, t.fingerprint()); !ok {
 		a.renderAdminMessage(w, http.StatusServiceUnavailable, "Please try again", "The store cannot take the sign-in right now.")
 		return
 	}
@@ -283,9 +283,8 @@ func (a *Admin) dashLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func requestStatus(err error) int {
-	var re *reset.RequestError
-	if errors.As(err, &re) {
-		return re.Status
+	if f, ok := fault.As(err); ok {
+		return statusOf(f.Kind)
 	}
 	return http.StatusBadRequest
 }
@@ -296,10 +295,9 @@ func (a *Admin) dashForm(w http.ResponseWriter, r *http.Request, spec fieldSpec)
 	spec.allowed = append(spec.allowed, "_csrf")
 	fields, err := readFields(r, maxTemplateBody, spec)
 	if err != nil {
-		var re *reset.RequestError
 		text := "The form could not be read."
-		if errors.As(err, &re) {
-			text = "The form could not be read: " + re.Description + "."
+		if f, ok := fault.As(err); ok {
+			text = "The form could not be read: " + f.Message + "."
 		}
 		a.renderAdminMessage(w, requestStatus(err), "Please try again", text)
 		return nil, false
@@ -331,7 +329,7 @@ func (a *Admin) renderAdmin(w http.ResponseWriter, status int, name string, data
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := a.pages.Render(w, name, data); err != nil {
-		a.log.Error("render admin page", zap.String("page", name), zap.Error(err))
+		a.log.Error("render admin page", slog.String("page", name), slog.Any("error", err))
 	}
 }
 
@@ -339,22 +337,16 @@ func (a *Admin) renderAdminMessage(w http.ResponseWriter, status int, title, tex
 	a.renderAdmin(w, status, templates.AdminMessage, adminPage{Title: title, Error: text, NoForm: true})
 }
 
-// adminProblem is the text of a refusal for a person.
+// adminProblem is the status and text of a refusal, for a person.
 func (a *Admin) adminProblem(err error) (int, string) {
-	var (
-		ae *reset.AdminError
-		re *reset.RequestError
-	)
-	switch {
-	case errors.As(err, &ae):
-		return ae.Status, ae.Message
-	case errors.As(err, &re):
-		return re.Status, re.Description
-	case errors.Is(err, reset.ErrUnavailable):
+	f := faultOf(a.log, err)
+	if f == errServer {
+		return http.StatusInternalServerError, "Something went wrong; nothing was changed."
+	}
+	if f.Kind == fault.Unavailable && f.Code == "temporarily_unavailable" && f.Err != nil {
 		return http.StatusServiceUnavailable, "The store cannot take the request right now; nothing was changed."
 	}
-	a.log.Error("dashboard: unexpected error", zap.Error(err))
-	return http.StatusInternalServerError, "Something went wrong; nothing was changed."
+	return statusOf(f.Kind), f.Message
 }
 
 func (a *Admin) dashHome(w http.ResponseWriter, r *http.Request) {
@@ -365,8 +357,8 @@ func (a *Admin) dashLogout(w http.ResponseWriter, r *http.Request) {
 	if _, ok := a.dashForm(w, r, fieldSpec{}); !ok {
 		return
 	}
-	if err := a.svc.EndAdminSession(r.Context(), sessionFrom(r.Context()).id); err != nil {
-		a.log.Error("end admin session", zap.Error(err))
+	if err := a.svc.EndSession(r.Context(), sessionFrom(r.Context()).id); err != nil {
+		a.log.Error("end admin session", slog.Any("error", err))
 	}
 	http.SetCookie(w, &http.Cookie{Name: a.sessionCookieName(r), Value: "", Path: sessionCookiePath, MaxAge: -1,
 		HttpOnly: true, Secure: a.secureCookies(r), SameSite: http.SameSiteStrictMode})
@@ -377,8 +369,8 @@ func (a *Admin) dashLogout(w http.ResponseWriter, r *http.Request) {
 // email is set.
 func (a *Admin) usersPage(r *http.Request, conn, email string) (adminPage, int) {
 	p := a.page(r, "Users", "users")
-	p.Connections = a.svc.DatabaseConnections()
-	p.Clients, p.DefaultClient = a.svc.ClientIDs()
+	p.Connections = a.svc.Site().DatabaseConnections()
+	p.Clients, p.DefaultClient = a.svc.Site().ClientIDs()
 	if conn == "" && len(p.Connections) > 0 {
 		conn = p.Connections[0]
 	}
@@ -396,7 +388,7 @@ func (a *Admin) usersPage(r *http.Request, conn, email string) (adminPage, int) 
 		return p, status
 	}
 	p.User = info
-	p.Rules = ruleLines(info.Connection.Policy)
+	p.Rules = info.Rules
 	return p, http.StatusOK
 }
 
@@ -482,7 +474,7 @@ func (a *Admin) dashCreateTicket(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = time.Duration(secs) * time.Second
 	}
-	t, err := a.svc.CreateTicket(r.Context(), actorFrom(r.Context()), reset.TicketRequest{
+	t, err := a.svc.CreateTicket(r.Context(), actorFrom(r.Context()), admin.TicketRequest{
 		Email: p.User.User.Email, ConnectionID: p.Connection, ClientID: f["client_id"], TTL: ttl,
 	})
 	if err != nil {
@@ -540,7 +532,7 @@ func (a *Admin) dashTemplateSubmit(w http.ResponseWriter, r *http.Request) {
 		a.renderAdmin(w, status, templates.AdminTemplates, p)
 		return
 	}
-	patch := reset.TemplatePatch{}
+	patch := admin.TemplatePatch{}
 	for field, dst := range map[string]**string{"from": &patch.From, "subject": &patch.Subject, "body": &patch.Body,
 		"text": &patch.Text, "result_url": &patch.ResultURL} {
 		v := strings.ReplaceAll(f[field], "\r\n", "\n")
@@ -585,7 +577,7 @@ func (a *Admin) dashTemplateSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		p, _ = a.templatePage(r, name)
 		p.Flash = "Saved as version " + strconv.Itoa(tv.Version) + "."
-		if prev, err := a.svc.PreviewTemplate(r.Context(), name, reset.TemplatePatch{}); err == nil {
+		if prev, err := a.svc.PreviewTemplate(r.Context(), name, admin.TemplatePatch{}); err == nil {
 			a.showPreview(r, &p, name, prev)
 		}
 		a.renderAdmin(w, http.StatusOK, templates.AdminTemplates, p)
@@ -597,7 +589,7 @@ func (a *Admin) dashTemplateSubmit(w http.ResponseWriter, r *http.Request) {
 
 // showPreview keeps the rendered HTML for the preview frame, which loads it from
 // its own URL with its own CSP (the email's inline styles, no script, sandboxed).
-func (a *Admin) showPreview(r *http.Request, p *adminPage, name string, prev *reset.Preview) {
+func (a *Admin) showPreview(r *http.Request, p *adminPage, name string, prev *admin.Preview) {
 	id := strings.ToLower(rand.Text())
 	a.previews.put(id, sessionFrom(r.Context()).id, prev.HTML)
 	p.Preview = prev
@@ -646,7 +638,7 @@ func (a *Admin) dashRestore(w http.ResponseWriter, r *http.Request) {
 
 func (a *Admin) outboxPage(r *http.Request, state string) (adminPage, int) {
 	p := a.page(r, "Outbox", "outbox")
-	p.States = []string{reset.MailQueued, reset.MailRetrying, reset.MailFailed, reset.MailSent}
+	p.States = []string{admin.MailQueued, admin.MailRetrying, admin.MailFailed, admin.MailSent}
 	p.State = state
 	msgs, err := a.svc.ListOutbox(r.Context(), state, 0)
 	if err != nil {

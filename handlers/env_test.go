@@ -7,103 +7,46 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/admin"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/service"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
-	badgerstore "github.com/caddy-password-reset/caddy-password-reset/storage/badger"
 )
 
-const pageConn = "Username-Password-Authentication"
+const pageConn = testenv.Conn
 
-// testClock runs with real time, and tests move it forward to expire tickets.
-type testClock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
-
-// pageEnv is the public handler over real HTTP, with the reset service behind it
-// on real parts: a Badger store on disk, the demo app's hooks over HTTP and a
-// mail catcher on a real SMTP port.
+// pageEnv is the public handler over real HTTP, with the services behind it on
+// real parts (testenv.Stack): a Badger store on disk, the demo app's hooks over
+// HTTP and a mail catcher on a real SMTP port.
 type pageEnv struct {
 	url   string // the handler's origin, which is also the service's public URL
 	svc   *reset.Service
+	admin *admin.Service
 	app   *testenv.App
 	box   *testenv.Mailbox
-	clock *testClock
+	clock *testenv.Clock
 }
 
 // newPageEnv serves the public handler for a service whose connection has pol;
 // opts change the service's configuration before it starts.
-func newPageEnv(t *testing.T, pol policy.Policy, opts ...func(*reset.Config)) *pageEnv {
+func newPageEnv(t *testing.T, pol policy.Policy, opts ...func(*service.Config)) *pageEnv {
 	t.Helper()
-	env := &pageEnv{app: testenv.StartApp(t), box: testenv.StartMailbox(t), clock: &testClock{}}
-	store, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	sender, err := mail.NewSender(mail.Config{Addr: env.box.Addr, Security: mail.SecurityPlain}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sender.Close() })
-	keys, err := keyring.FromSecret("handlers-page-test-keyring-secret-0123456789")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The listener exists before the server starts: its address is the public
 	// URL the service builds links on.
 	srv := httptest.NewUnstartedServer(nil)
-	env.url = "http://" + srv.Listener.Addr().String()
+	env := &pageEnv{url: "http://" + srv.Listener.Addr().String()}
 	public, _ := url.Parse(env.url)
-	appURL, _ := url.Parse(env.app.URL)
-	cfg := reset.Config{
-		PublicURL: public,
-		Connections: map[string]*reset.Connection{
-			pageConn: {Name: pageConn, Kind: connection.Database, Policy: pol,
-				Users: &connection.Upstream{Connection: pageConn, Secret: []byte(testenv.HookSecret),
-					GetUserURL: appURL.JoinPath("/internal/users/lookup"), ChangePasswordURL: appURL.JoinPath("/internal/users/password")}},
-		},
-		Clients: map[string]*reset.Client{"demo-app": {ID: "demo-app", Name: "Demo App",
-			ResultURL: env.app.URL + "/login"}},
-		DefaultClient: "demo-app",
-		DefaultFrom:   "Example <no-reply@example.com>",
-		FriendlyName:  "Example",
-		Store:         store, Transport: sender, Keys: keys, Now: env.clock.Now,
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	env.svc, err = reset.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.svc.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(env.svc.Stop)
-	h, err := NewPublic(env.svc, zap.NewNop(), nil)
+	st := testenv.NewStackWith(t, testenv.StackOptions{Configure: func(s *testenv.Stack, c *service.Config) {
+		c.Site.PublicURL = public
+		c.Site.Connections[pageConn].Policy = pol
+		c.Site.Clients["demo-app"].ResultURL = s.App.URL + "/login"
+	}}, opts...)
+	env.svc, env.admin, env.app, env.box, env.clock = st.Flow, st.Admin, st.App, st.Box, st.Clock
+	h, err := NewPublic(env.svc, PublicConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +60,8 @@ func newPageEnv(t *testing.T, pol policy.Policy, opts ...func(*reset.Config)) *p
 // and returns its link.
 func (env *pageEnv) ticket(t *testing.T, ttl time.Duration) string {
 	t.Helper()
-	issued, err := env.svc.CreateTicket(context.Background(), reset.Actor{Name: "test"},
-		reset.TicketRequest{Email: "alice@example.com", ConnectionID: pageConn, TTL: ttl})
+	issued, err := env.admin.CreateTicket(context.Background(), admin.Actor{Name: "test"},
+		admin.TicketRequest{Email: "alice@example.com", ConnectionID: pageConn, TTL: ttl})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,13 @@ import (
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/service"
 )
 
 // TestEveryRequestAnswerCarriesLimits (issue 8 item 13): the request endpoint's
 // refusals carry the requester's X-RateLimit figures too, and count nothing.
 func TestEveryRequestAnswerCarriesLimits(t *testing.T) {
-	env := newPageEnv(t, policy.Policy{Level: policy.LevelGood}, func(c *reset.Config) { c.Limits = reset.DefaultLimits() })
+	env := newPageEnv(t, policy.Policy{Level: policy.LevelGood}, func(c *service.Config) { c.Limits = reset.DefaultLimits() })
 	send := func(contentType, body string) fetched {
 		req, err := http.NewRequest(http.MethodPost, env.url+PathChangePassword, strings.NewReader(body))
 		if err != nil {

@@ -1,11 +1,10 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/fault"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
@@ -28,14 +27,14 @@ func (p *Public) forgotPage(w http.ResponseWriter, r *http.Request) {
 // forgotForm checks the client and connection a forgot page is for; problem says
 // what is wrong with them, for the user.
 func (p *Public) forgotForm(clientID, conn string) (form templates.PageData, problem string) {
-	client, ok := p.svc.Client(clientID)
+	client, ok := p.svc.Site().Client(clientID)
 	if clientID != "" && !ok {
 		return form, "This link names an application that does not exist."
 	}
 	if conn == "" {
-		conn = p.svc.DefaultConnection()
+		conn = p.svc.Site().DefaultConnection()
 	}
-	if c, ok := p.svc.Connection(conn); !ok || c.Kind != connection.Database {
+	if p.svc.CheckConnection(conn) != nil {
 		return form, "This link names a connection that does not exist or has no passwords to reset."
 	}
 	data := templates.PageData{Title: "Forgot Your Password?", FormAction: "forgot", ClientID: clientID, Connection: conn}
@@ -67,23 +66,8 @@ func (p *Public) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		ClientID: fields["client_id"], Email: fields["email"], Connection: form.Connection,
 		IP: p.clientIP(r), Language: requestLanguage(r),
 	})
-	var (
-		re *reset.RequestError
-		rl *reset.RateLimitError
-	)
-	switch {
-	case errors.As(err, &rl):
-		setRateLimitHeaders(w.Header(), rl.Decision)
-		p.renderMessage(w, http.StatusTooManyRequests, "Please Try Again",
-			"You have exceeded the amount of emails. Wait a few minutes and try again.", "", "")
-		return
-	case errors.As(err, &re):
-		form.CSRF, form.Email, form.Error = p.csrf.token(w, r), fields["email"], forgotProblem(re)
-		p.render(w, http.StatusBadRequest, templates.PageForgot, form)
-		return
-	case err != nil:
-		p.renderMessage(w, http.StatusServiceUnavailable, "Please Try Again",
-			"We had a problem sending the email, please try again later.", "", "")
+	if err != nil {
+		p.forgotFailed(w, r, form, fields["email"], err)
 		return
 	}
 	// Auth0's page, with the application's name and the way back to it that
@@ -96,9 +80,27 @@ func (p *Public) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	}, origin(form.BackURL))
 }
 
+// forgotFailed answers a request the flow refused: the form again for an
+// address the user can fix, a page for a limit or an outage.
+func (p *Public) forgotFailed(w http.ResponseWriter, r *http.Request, form templates.PageData, email string, err error) {
+	f := faultOf(p.log, err)
+	switch f.Kind {
+	case fault.RateLimited:
+		setRetryHeaders(w.Header(), f)
+		p.renderMessage(w, http.StatusTooManyRequests, "Please Try Again",
+			"You have exceeded the amount of emails. Wait a few minutes and try again.", "", "")
+	case fault.Invalid:
+		form.CSRF, form.Email, form.Error = p.csrf.token(w, r), email, forgotProblem(f)
+		p.render(w, http.StatusBadRequest, templates.PageForgot, form)
+	default:
+		p.renderMessage(w, http.StatusServiceUnavailable, "Please Try Again",
+			"We had a problem sending the email, please try again later.", "", "")
+	}
+}
+
 // forgotProblem words a refused address for a person.
-func forgotProblem(re *reset.RequestError) string {
-	if re.Description == "Missing required parameter: email" {
+func forgotProblem(f *fault.Error) string {
+	if f.Message == "Missing required parameter: email" {
 		return "Please enter an email address."
 	}
 	return "Please enter a valid email address."

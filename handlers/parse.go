@@ -13,12 +13,11 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/fault"
 )
 
 // errTooLarge is answered with 413.
-var errTooLarge = &reset.RequestError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request",
-	Description: "request body is too large"}
+var errTooLarge = &fault.Error{Kind: fault.TooLarge, Code: "invalid_request", Message: "request body is too large"}
 
 // fieldSpec says which fields a body may carry.
 type fieldSpec struct {
@@ -78,8 +77,8 @@ func readBody(r *http.Request, maxBytes int64) ([]byte, error) {
 	return body, nil
 }
 
-func invalid(format string, args ...any) *reset.RequestError {
-	return &reset.RequestError{Status: http.StatusBadRequest, Code: "invalid_request", Description: fmt.Sprintf(format, args...)}
+func invalid(format string, args ...any) *fault.Error {
+	return fault.New(fault.Invalid, "invalid_request", format, args...)
 }
 
 func (spec fieldSpec) check(fields map[string]string) error {

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -9,7 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/fault"
 )
 
 // fuzzFields runs readFields on body and checks what every accepted body must
@@ -20,8 +19,8 @@ func fuzzFields(t *testing.T, contentType string, body []byte) {
 	r.Header.Set("Content-Type", contentType)
 	fields, err := readFields(r, maxRequestBody, changePasswordFields)
 	if err != nil {
-		var re *reset.RequestError
-		if !errors.As(err, &re) || re.Status < 400 || re.Status > 499 || re.Description == "" {
+		re, ok := fault.As(err)
+		if !ok || statusOf(re.Kind) < 400 || statusOf(re.Kind) > 499 || re.Message == "" {
 			t.Fatalf("refusal is not a clear 4xx: %v", err)
 		}
 		return

@@ -4,11 +4,9 @@
 package handlers
 
 import (
-	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
-
-	"go.uber.org/zap"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
@@ -34,7 +32,7 @@ const (
 type Public struct {
 	svc   *reset.Service
 	pages *templates.Pages
-	log   *zap.Logger
+	log   *slog.Logger
 	csrf  csrf
 	mux   *http.ServeMux
 	// resetPath is the reset page's path as browsers see it (under the public
@@ -43,22 +41,38 @@ type Public struct {
 	// clientIP returns the client's address as the server trusts it (Caddy's
 	// trusted_proxies logic); it is recorded, never used to build links.
 	clientIP func(*http.Request) string
+	inbound  map[string]InboundVerifier
 }
 
-// NewPublic returns the public handler. clientIP may be nil (RemoteAddr is used).
-func NewPublic(svc *reset.Service, logger *zap.Logger, clientIP func(*http.Request) string) (*Public, error) {
+// PublicConfig configures the public handler.
+type PublicConfig struct {
+	Logger *slog.Logger
+	// ClientIP returns the client's address as the server trusts it; nil means
+	// RemoteAddr.
+	ClientIP func(*http.Request) string
+	// Inbound verifies the app's calls to the plugin (revoke_tickets), by
+	// connection name: the connections whose store takes such calls.
+	Inbound map[string]InboundVerifier
+}
+
+// NewPublic returns the public handler of the flow svc.
+func NewPublic(svc *reset.Service, cfg PublicConfig) (*Public, error) {
 	pages, err := templates.LoadPages()
 	if err != nil {
 		return nil, err
 	}
-	if clientIP == nil {
-		clientIP = func(r *http.Request) string { return r.RemoteAddr }
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = func(r *http.Request) string { return r.RemoteAddr }
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	public := svc.Site().PublicURL
 	p := &Public{
-		svc: svc, pages: pages, log: logger, clientIP: clientIP,
-		csrf:      csrf{secure: svc.PublicURL().Scheme == "https"},
+		svc: svc, pages: pages, log: cfg.Logger, clientIP: cfg.ClientIP, inbound: cfg.Inbound,
+		csrf:      csrf{secure: public.Scheme == "https"},
 		mux:       http.NewServeMux(),
-		resetPath: externalPath(svc.PublicURL(), PathReset),
+		resetPath: externalPath(public, PathReset),
 	}
 	p.mux.HandleFunc("POST "+PathChangePassword, p.changePassword)
 	p.mux.HandleFunc("GET "+PathReset, p.resetPage) // GET also answers HEAD
@@ -94,27 +108,7 @@ func assets() http.Handler {
 }
 
 // writeRequestError answers a refused request in Auth0's Authentication API shape.
-func (p *Public) writeRequestError(w http.ResponseWriter, err error) {
-	var re *reset.RequestError
-	if errors.As(err, &re) {
-		writeJSON(w, re.Status, re)
-		return
-	}
-	var rl *reset.RateLimitError
-	if errors.As(err, &rl) {
-		writeJSON(w, http.StatusTooManyRequests, &reset.RequestError{Code: "too_many_requests",
-			Description: "You have reached the limit on password change attempts. Please wait before trying again."})
-		return
-	}
-	if errors.Is(err, reset.ErrUnavailable) {
-		w.Header().Set("Retry-After", "5")
-		writeJSON(w, http.StatusServiceUnavailable, &reset.RequestError{Code: "temporarily_unavailable",
-			Description: "The password reset service cannot take requests right now. Nothing was sent; please try again shortly."})
-		return
-	}
-	p.log.Error("unexpected error", zap.Error(err))
-	writeJSON(w, http.StatusInternalServerError, &reset.RequestError{Code: "server_error", Description: "internal error"})
-}
+func (p *Public) writeRequestError(w http.ResponseWriter, err error) { writeAuthError(w, p.log, err) }
 
 // render writes a page with its security headers.
 func (p *Public) render(w http.ResponseWriter, status int, name string, data templates.PageData, formTargets ...string) {
@@ -125,7 +119,7 @@ func (p *Public) render(w http.ResponseWriter, status int, name string, data tem
 	}
 	w.WriteHeader(status)
 	if err := p.pages.Render(w, name, data); err != nil {
-		p.log.Error("render page", zap.String("page", name), zap.Error(err))
+		p.log.Error("render page", slog.String("page", name), slog.Any("error", err))
 	}
 }
 

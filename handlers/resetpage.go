@@ -1,13 +1,12 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/fault"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
@@ -39,14 +38,15 @@ func (p *Public) resetPage(w http.ResponseWriter, r *http.Request) {
 	}
 	token := p.ticketFromCookie(r)
 	if token == "" {
-		p.renderMessage(w, http.StatusBadRequest, reset.ErrTicketInvalid.Title,
+		invalid, _ := templates.Text(reset.ErrTicketInvalid.Code)
+		p.renderMessage(w, http.StatusBadRequest, invalid.Title,
 			"Open the link from your email again to choose a new password.", "", "")
 		return
 	}
 	info, err := p.svc.OpenTicket(r.Context(), token)
 	if err != nil {
 		p.clearTicketCookie(w)
-		p.ticketProblem(w, r, token, err)
+		p.pageProblem(w, r, token, faultOf(p.log, err))
 		return
 	}
 	p.renderResetForm(w, r, http.StatusOK, token, info, "", nil)
@@ -55,7 +55,7 @@ func (p *Public) resetPage(w http.ResponseWriter, r *http.Request) {
 func (p *Public) takeTicketFromLink(w http.ResponseWriter, r *http.Request, token string) {
 	info, err := p.svc.OpenTicket(r.Context(), token)
 	if err != nil {
-		p.ticketProblem(w, r, token, err)
+		p.pageProblem(w, r, token, faultOf(p.log, err))
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
@@ -93,104 +93,28 @@ func (p *Public) clearTicketCookie(w http.ResponseWriter) {
 // before one, it is nil and the rules are listed unmarked.
 func (p *Public) renderResetForm(w http.ResponseWriter, r *http.Request, status int, token string, info *reset.TicketInfo, problem string, rules []templates.RuleLine) {
 	if rules == nil {
-		rules = ruleLines(info.Policy)
+		rules = info.Rules
 	}
 	live, more := splitRules(rules)
 	data := templates.PageData{
 		Title: "Change Your Password", AppName: info.AppName, FormAction: "reset",
 		CSRF: p.csrf.token(w, r), Error: problem, Email: info.Email,
-		Rules: live, MoreRules: more, Ref: reset.TicketRef(token),
+		Rules: live, MoreRules: more, Ref: info.Ref,
 	}
 	p.render(w, status, templates.PageReset, data, origin(info.ResultURL))
-}
-
-// ruleLines lists the policy's rules, unmarked. The admin dashboard lists the
-// same lines.
-func ruleLines(pol policy.Policy) []templates.RuleLine { return linesOf(pol.Rules()) }
-
-// linesOf words rules for a page's list, with their states when they come from
-// a check.
-func linesOf(rules []policy.Rule) []templates.RuleLine {
-	var lines []templates.RuleLine
-	for _, rule := range rules {
-		line := templates.RuleLine{Code: rule.Code, Text: rule.ListText(), Count: ruleCount(rule), State: ruleState(rule)}
-		line.Items = linesOf(rule.Items)
-		lines = append(lines, line)
-	}
-	return lines
-}
-
-// ruleCount is the number the page's script needs to check rule: the first
-// format argument of the rules it checks (a length, how many classes, how many
-// identical characters); the minimum of 1 of the non-empty rule has none.
-func ruleCount(rule policy.Rule) int {
-	if rule.Code == policy.CodeNonEmpty {
-		return 1
-	}
-	if !rule.Live() || len(rule.Format) == 0 {
-		return 0
-	}
-	n, _ := rule.Format[0].(int)
-	return n
-}
-
-func ruleState(rule policy.Rule) string {
-	switch {
-	case !rule.Checked():
-		return ""
-	case rule.Verified:
-		return templates.RuleMet
-	}
-	return templates.RuleUnmet
 }
 
 // splitRules separates the rules the browser checks as the user types, listed
 // under "Your password must contain:", from those only the server checks.
 func splitRules(lines []templates.RuleLine) (live, more []templates.RuleLine) {
 	for _, l := range lines {
-		if (policy.Rule{Code: l.Code}).Live() {
+		if l.Live {
 			live = append(live, l)
 		} else {
 			more = append(more, l)
 		}
 	}
 	return live, more
-}
-
-// markedRules marks the policy's rules for a refused password. Evaluate decides
-// exactly the rules that depend on the password alone; the strength score, the
-// personal data and the history need the user's profile and previous
-// passwords, which the reset service checked, so their states come from its
-// refusal: a rule it did not reach is left unmarked.
-func markedRules(pol policy.Policy, password string, user policy.UserInfo, refusal error) []templates.RuleLine {
-	if password == "" {
-		return ruleLines(pol) // nothing was typed: nothing to mark
-	}
-	lines := linesOf(pol.Evaluate(password, user))
-	decided := map[string]string{policy.CodeStrengthScore: "", policy.CodeNoPersonalInfo: "", policy.CodeNotReused: ""}
-	var pe *policy.Error
-	if errors.As(refusal, &pe) {
-		switch pe.Name {
-		case policy.NameStrength:
-			for _, r := range pe.Description.Rules {
-				if r.Code == policy.CodeStrengthScore {
-					decided[r.Code] = ruleState(r)
-				}
-			}
-		case policy.NameNoUserInfo:
-			decided[policy.CodeNoPersonalInfo] = templates.RuleUnmet
-		case policy.NameHistory:
-			// The history is checked after every other rule passed.
-			decided[policy.CodeStrengthScore], decided[policy.CodeNoPersonalInfo] = templates.RuleMet, templates.RuleMet
-			decided[policy.CodeNotReused] = templates.RuleUnmet
-		}
-	}
-	for i, l := range lines {
-		if state, ok := decided[l.Code]; ok {
-			lines[i].State = state
-		}
-	}
-	return lines
 }
 
 // resetSubmit sets the new password. The ticket comes from the cookie, or from a
@@ -221,7 +145,7 @@ func (p *Public) resetSubmit(w http.ResponseWriter, r *http.Request) {
 		Ticket: token, Password: fields["newPassword"], Confirm: fields["confirmNewPassword"], IP: p.clientIP(r),
 	})
 	if err != nil {
-		p.resetFailed(w, r, token, fields["newPassword"], err)
+		p.resetFailed(w, r, token, err)
 		return
 	}
 	p.clearTicketCookie(w)
@@ -236,45 +160,34 @@ func (p *Public) resetSubmit(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// resetFailed shows the form again for mistakes the user can fix, and an error
-// page for a ticket that cannot be used.
-func (p *Public) resetFailed(w http.ResponseWriter, r *http.Request, token, password string, err error) {
-	var (
-		formErr   *reset.FormError
-		policyErr *policy.Error
-		tryAgain  *reset.TryAgainError
-		refused   *reset.AppRefusedError
-		limited   *reset.RateLimitError
-	)
-	status, problem := 0, ""
-	switch {
-	case errors.As(err, &limited):
-		setRateLimitHeaders(w.Header(), limited.Decision)
-		p.renderMessage(w, http.StatusTooManyRequests, "Please Try Again",
-			"Too many attempts. Wait a minute, then open the link from your email again.", "", "")
+// resetFailed shows the form again for mistakes the user can fix, with the
+// rules marked after a policy's refusal, and an error page for a ticket that
+// cannot be used.
+func (p *Public) resetFailed(w http.ResponseWriter, r *http.Request, token string, err error) {
+	f := faultOf(p.log, err)
+	var rules []templates.RuleLine
+	switch f.Kind {
+	case fault.RateLimited:
+		setRetryHeaders(w.Header(), f)
+		p.pageProblem(w, r, token, f)
 		return
-	case errors.As(err, &formErr):
-		status, problem = http.StatusBadRequest, formErr.Message
-	case errors.As(err, &policyErr):
-		status, problem = http.StatusBadRequest, policyErr.Message+"."
-	case errors.As(err, &refused):
-		// The app's own rules refused the password: the user's input, not an
-		// outage (monitoring counts 5xx as one).
-		status, problem = http.StatusBadRequest, refused.Message
-	case errors.As(err, &tryAgain):
-		status, problem = http.StatusServiceUnavailable, tryAgain.Message
+	case fault.Invalid, fault.Refused, fault.Unavailable:
+		if f.Code == reset.ErrUnavailable.Code {
+			p.pageProblem(w, r, token, f)
+			return
+		}
+		rules, _ = f.Detail.([]templates.RuleLine)
 	default:
 		p.clearTicketCookie(w)
-		p.ticketProblem(w, r, token, err)
+		p.pageProblem(w, r, token, f)
 		return
 	}
 	info, openErr := p.svc.OpenTicket(r.Context(), token)
 	if openErr != nil {
-		p.ticketProblem(w, r, token, openErr)
+		p.pageProblem(w, r, token, faultOf(p.log, openErr))
 		return
 	}
-	rules := markedRules(info.Policy, password, policy.UserInfo{Email: info.Email}, err)
-	p.renderResetForm(w, r, status, token, info, problem, rules)
+	p.renderResetForm(w, r, statusOf(f.Kind), token, info, f.Message, rules)
 }
 
 // refProblem answers a form sent without its ticket, after the ticket's cookie
@@ -283,46 +196,45 @@ func (p *Public) resetFailed(w http.ResponseWriter, r *http.Request, token, pass
 // the form's session ran out and the link still works.
 func (p *Public) refProblem(w http.ResponseWriter, r *http.Request, ref string) {
 	info, err := p.svc.LookupRef(r.Context(), ref)
-	var te *reset.TicketError
-	switch {
-	case err == nil:
+	if err == nil {
 		p.render(w, http.StatusBadRequest, templates.PageMessage, templates.PageData{
 			Title: "Please Try Again", AppName: info.AppName,
 			Message: "Your session expired: open the link from your email again to choose a new password.",
 		})
-	case !errors.As(err, &te):
-		p.renderMessage(w, http.StatusServiceUnavailable, "Please Try Again",
-			"Something went wrong. Please try again in a few minutes.", "", "")
-	case info == nil:
-		p.renderMessage(w, http.StatusNotFound, te.Title, te.Text, "forgot", "Send a new link")
-	default:
-		forgot := "forgot?" + url.Values{"client_id": {info.ClientID}, "connection": {info.Connection}}.Encode()
-		p.render(w, http.StatusGone, templates.PageMessage, templates.PageData{
-			Title: te.Title, AppName: info.AppName, Message: te.Text, LinkURL: forgot, LinkText: "Send a new link",
-		})
-	}
-}
-
-// ticketProblem shows Auth0's page for an unusable ticket, with a way to ask for a
-// new link for the same application.
-func (p *Public) ticketProblem(w http.ResponseWriter, r *http.Request, token string, err error) {
-	var te *reset.TicketError
-	if !errors.As(err, &te) {
-		p.renderMessage(w, http.StatusServiceUnavailable, "Please Try Again",
-			"Something went wrong. Please try again in a few minutes.", "", "")
 		return
 	}
+	f := faultOf(p.log, err)
+	forgot, appName := "forgot", ""
+	if info != nil {
+		forgot += "?" + url.Values{"client_id": {info.ClientID}, "connection": {info.Connection}}.Encode()
+		appName = info.AppName
+	}
+	p.renderProblem(w, f, appName, forgot)
+}
+
+// pageProblem shows the page for an error of the reset page: Auth0's page for an
+// unusable ticket, with a way to ask for a new link for the same application, or
+// the page for a limit or an outage.
+func (p *Public) pageProblem(w http.ResponseWriter, r *http.Request, token string, f *fault.Error) {
 	forgot := "forgot"
 	if conn, client, ok := p.svc.TicketContext(r.Context(), token); ok {
 		forgot += "?" + url.Values{"client_id": {client}, "connection": {conn}}.Encode()
 	}
-	// A link that never existed is 404; one that existed and can no longer be
-	// used (expired, used, replaced, cancelled, being used) is 410.
-	status := http.StatusGone
-	if te == reset.ErrTicketInvalid {
-		status = http.StatusNotFound
+	p.renderProblem(w, f, "", forgot)
+}
+
+// renderProblem renders f's page text with its status; a ticket's error offers
+// a new link (forgot).
+func (p *Public) renderProblem(w http.ResponseWriter, f *fault.Error, appName, forgot string) {
+	text, ok := templates.Text(f.Code)
+	if !ok {
+		text, _ = templates.Text(reset.ErrUnavailable.Code)
 	}
-	p.renderMessage(w, status, te.Title, te.Text, forgot, "Send a new link")
+	data := templates.PageData{Title: text.Title, AppName: appName, Message: text.Text}
+	if strings.HasPrefix(f.Code, "ticket_") {
+		data.LinkURL, data.LinkText = forgot, "Send a new link"
+	}
+	p.render(w, statusOf(f.Kind), templates.PageMessage, data)
 }
 
 func (p *Public) renderMessage(w http.ResponseWriter, status int, title, text, link, linkText string) {
@@ -333,10 +245,9 @@ func (p *Public) renderMessage(w http.ResponseWriter, status int, title, text, l
 
 // badForm answers a form body that could not be read at all.
 func (p *Public) badForm(w http.ResponseWriter, err error) {
-	var re *reset.RequestError
 	status, text := http.StatusBadRequest, "The form could not be read."
-	if errors.As(err, &re) {
-		status, text = re.Status, "The form could not be read: "+re.Description+"."
+	if f, ok := fault.As(err); ok {
+		status, text = statusOf(f.Kind), "The form could not be read: "+f.Message+"."
 	}
 	p.renderMessage(w, status, "Please Try Again", text, "", "")
 }

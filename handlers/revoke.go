@@ -1,14 +1,12 @@
 package handlers
 
 import (
-	"errors"
+	"log/slog"
 	"net/http"
 	"unicode/utf8"
 
-	"go.uber.org/zap"
-
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/fault"
 )
 
 // PathRevoke takes the app's signed revoke_tickets call (hook protocol v2): the
@@ -17,6 +15,12 @@ import (
 const PathRevoke = "/lo/hooks/revoke"
 
 var revokeFields = fieldSpec{allowed: []string{"connection", "user_id"}}
+
+// InboundVerifier verifies the app's calls to the plugin, signed with a
+// connection's hook secret, with replay protection (a connection.Upstream).
+type InboundVerifier interface {
+	VerifyInbound(h http.Header, body []byte, wantHook string) (*hook.Call, error)
+}
 
 // revoke verifies the app's call with the named connection's hook secret (and
 // its replay memory), cancels the user's open links and answers 204, signed.
@@ -29,14 +33,18 @@ func (p *Public) revoke(w http.ResponseWriter, r *http.Request) {
 		p.writeRequestError(w, err)
 		return
 	}
-	inbound, err := p.svc.Inbound(fields["connection"])
-	if err != nil {
+	if err := p.svc.CheckConnection(fields["connection"]); err != nil {
 		p.writeRequestError(w, err)
+		return
+	}
+	inbound, ok := p.inbound[fields["connection"]]
+	if !ok {
+		p.writeRequestError(w, fault.New(fault.Invalid, "bad.connection", "connection %s takes no calls from the app", fields["connection"]))
 		return
 	}
 	call, err := inbound.VerifyInbound(r.Header, body, hook.RevokeTickets)
 	if err != nil {
-		p.log.Warn("revoke_tickets call refused", zap.String("connection", fields["connection"]), zap.Error(err))
+		p.log.Warn("revoke_tickets call refused", slog.String("connection", fields["connection"]), slog.Any("error", err))
 		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
 		return
 	}
@@ -67,19 +75,10 @@ func readRevoke(r *http.Request) ([]byte, map[string]string, error) {
 // answerRevokeError answers a verified call that failed, signed, in Auth0's
 // error shape.
 func (p *Public) answerRevokeError(w http.ResponseWriter, call *hook.Call, err error) {
-	var re *reset.RequestError
-	switch {
-	case errors.As(err, &re):
-	case errors.Is(err, reset.ErrUnavailable):
-		w.Header().Set("Retry-After", "5")
-		re = &reset.RequestError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
-			Description: "The reset links could not be revoked right now; please call again shortly."}
-	default:
-		p.log.Error("revoke tickets", zap.Error(err))
-		re = &reset.RequestError{Status: http.StatusInternalServerError, Code: "server_error", Description: "internal error"}
-	}
+	f := faultOf(p.log, err)
+	setRetryHeaders(w.Header(), f)
 	w.Header().Set("Cache-Control", "no-store")
-	if err := call.AnswerJSON(w, re.Status, re); err != nil {
-		p.log.Error("revoke answer", zap.Error(err))
+	if err := call.AnswerJSON(w, statusOf(f.Kind), AuthError{Code: f.Code, Description: f.Message}); err != nil {
+		p.log.Error("revoke answer", slog.Any("error", err))
 	}
 }

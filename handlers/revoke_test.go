@@ -14,26 +14,21 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/caddy-password-reset/caddy-password-reset/examples/demoapp"
 	"github.com/caddy-password-reset/caddy-password-reset/handlers"
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/admin"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
-	badgerstore "github.com/caddy-password-reset/caddy-password-reset/storage/badger"
 )
 
 const conn = demoapp.Connection
 
-// stack is the plugin's public handler over a real Badger store and SMTP
-// server, and the demo app over real HTTP, each calling the other.
+// stack is the plugin's public handler over the services on real parts, and the
+// demo app over real HTTP, each calling the other.
 type stack struct {
 	svc       *reset.Service
+	admin     *admin.Service
 	app       *demoapp.App
 	appURL    string
 	pluginURL string
@@ -56,8 +51,11 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(appSrv.Close)
 	s.appURL = appSrv.URL
 
-	s.svc = newService(t, appSrv.URL)
-	public, err := handlers.NewPublic(s.svc, zap.NewNop(), nil)
+	st := testenv.NewStackWith(t, testenv.StackOptions{App: &testenv.App{App: s.app, URL: appSrv.URL}})
+	s.svc, s.admin = st.Flow, st.Admin
+	public, err := handlers.NewPublic(s.svc, handlers.PublicConfig{
+		Inbound: map[string]handlers.InboundVerifier{conn: st.Upstream},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,53 +67,10 @@ func newStack(t *testing.T) *stack {
 	return s
 }
 
-// newService builds the reset service over a Badger store on disk, with the
-// demo app at appURL as its database connection.
-func newService(t *testing.T, appURL string) *reset.Service {
-	t.Helper()
-	store, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	box := testenv.StartMailbox(t)
-	sender, err := mail.NewSender(mail.Config{Addr: box.Addr, Security: mail.SecurityPlain}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sender.Close() })
-	keys, err := keyring.FromSecret("handlers-test-keyring-secret-0123456789")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, _ := url.Parse(appURL)
-	public, _ := url.Parse("https://app.example.com")
-	svc, err := reset.New(reset.Config{
-		PublicURL: public,
-		Connections: map[string]*reset.Connection{
-			conn: {Name: conn, Kind: connection.Database, Policy: policy.Policy{Level: policy.LevelGood},
-				Users: &connection.Upstream{Connection: conn, Secret: []byte(testenv.HookSecret),
-					GetUserURL: base.JoinPath("/internal/users/lookup"), ChangePasswordURL: base.JoinPath("/internal/users/password")}},
-			"google-oauth2": {Name: "google-oauth2", Kind: connection.Social},
-		},
-		Clients:       map[string]*reset.Client{"demo-app": {ID: "demo-app", Name: "Demo App"}},
-		DefaultClient: "demo-app",
-		Store:         store, Transport: sender, Keys: keys,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Stop)
-	return svc
-}
-
 // issueTicket creates an admin ticket for the user and returns it.
 func (s *stack) issueTicket(t *testing.T, userID string) string {
 	t.Helper()
-	issued, err := s.svc.CreateTicket(context.Background(), reset.Actor{Name: "test"}, reset.TicketRequest{UserID: userID})
+	issued, err := s.admin.CreateTicket(context.Background(), admin.Actor{Name: "test"}, admin.TicketRequest{UserID: userID})
 	if err != nil {
 		t.Fatalf("CreateTicket: %v", err)
 	}
@@ -183,13 +138,13 @@ func TestRevokeTicketsFromApp(t *testing.T) {
 		t.Errorf("bob's ticket died with alice's: %v", err)
 	}
 
-	entries, _, err := s.svc.AuditLog(ctx, 0, 10)
+	entries, _, err := s.admin.AuditLog(ctx, 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	found := false
 	for _, e := range entries {
-		if e.Type == reset.AuditTicketsRevoked && e.Actor == "app" && e.UserID == "user-alice" && e.Connection == conn {
+		if e.Type == "tickets_revoked" && e.Actor == "app" && e.UserID == "user-alice" && e.Connection == conn {
 			found = true
 		}
 	}

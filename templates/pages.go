@@ -61,6 +61,9 @@ type RuleLine struct {
 	// State is RuleMet or RuleUnmet for a password the server checked, and
 	// empty when the rule was not checked.
 	State string
+	// Live says that the page's script checks the rule as the user types: it
+	// is listed under "Your password must contain:", the others below.
+	Live  bool
 	Items []RuleLine
 }
 

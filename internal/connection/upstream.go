@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/users"
 )
 
 // DefaultHookTimeout bounds one hook call when Upstream.Timeout is zero.
@@ -28,13 +29,13 @@ const DefaultHookTimeout = 5 * time.Second
 // within that, so that a ticket is never released while its call may still land.
 const MaxTimeout = 30 * time.Second
 
-// ErrOutcomeUnknown means that a change_password call may have reached the app
-// but no valid signed answer came back: it timed out after the call was sent,
-// the connection broke mid-answer, the context ended mid-call, or the answer's
-// signature did not verify. The password may or may not have changed.
-var ErrOutcomeUnknown = errors.New("the outcome is unknown: the app may have acted on the call")
-
-// Upstream is a Directory backed by the app's two HTTP hooks (hook protocol v2).
+// Upstream is a user store backed by the app's two HTTP hooks (hook protocol
+// v2). Its errors are package users': users.ErrNotFound for an unknown user,
+// *users.RefusedError for a password the app refused, and users.ErrOutcomeUnknown
+// (wrapped) when a change_password call may have reached the app but no valid
+// signed answer came back: it timed out after the call was sent, the connection
+// broke mid-answer, the context ended mid-call, or the answer's signature did
+// not verify. The password may or may not have changed then.
 type Upstream struct {
 	// Connection is the connection's name, sent in every call.
 	Connection string
@@ -114,61 +115,56 @@ type answer struct {
 	body   []byte
 }
 
-// LookupUser calls get_user.
-func (u *Upstream) LookupUser(ctx context.Context, email string) (*User, error) {
-	return u.getUser(ctx, hook.GetUserRequest{Connection: u.Connection, Email: email})
-}
-
-// getUser calls get_user and checks the answer: a user with an id and an address,
-// or ErrUserNotFound.
-func (u *Upstream) getUser(ctx context.Context, body hook.GetUserRequest) (*User, error) {
-	ans, _, err := u.call(ctx, hook.GetUser, u.GetUserURL, body)
+// GetUser calls get_user: by email, or by the user_id the app returned before
+// when req.UserID is set. The answer must be a user with an id and an address
+// (for a lookup by id, that id), or users.ErrNotFound.
+func (u *Upstream) GetUser(ctx context.Context, req hook.GetUserRequest) (*hook.User, error) {
+	if req.Connection == "" {
+		req.Connection = u.Connection
+	}
+	ans, _, err := u.call(ctx, hook.GetUser, u.GetUserURL, req)
 	switch {
 	case err != nil:
 		return nil, err
 	case ans.status == http.StatusNotFound:
-		return nil, ErrUserNotFound
+		return nil, users.ErrNotFound
 	case ans.status != http.StatusOK:
 		return nil, fmt.Errorf("connection %s: get_user answered %d", u.Connection, ans.status)
 	}
-	var user User
+	var user hook.User
 	if err := json.Unmarshal(ans.body, &user); err != nil {
 		return nil, fmt.Errorf("connection %s: decode the get_user answer: %w", u.Connection, err)
 	}
-	if user.UserID == "" || user.Email == "" {
+	switch {
+	case user.UserID == "" || user.Email == "":
 		return nil, fmt.Errorf("connection %s: get_user answer lacks user_id or email", u.Connection)
+	case req.UserID != "" && user.UserID != req.UserID:
+		return nil, fmt.Errorf("connection %s: get_user by id answered another user", u.Connection)
 	}
 	return &user, nil
 }
 
-// ChangePassword calls change_password. An error wraps ErrOutcomeUnknown when
-// the call may have reached the app and no verified answer came back; a call
-// that could not be sent, and a verified answer of failure, are definite.
-func (u *Upstream) ChangePassword(ctx context.Context, req ChangeRequest) error {
-	body := hook.ChangePasswordRequest{
-		Connection:  u.Connection,
-		UserID:      req.UserID,
-		Email:       req.Email,
-		Password:    req.Password,
-		Reason:      req.Reason,
-		EndSessions: req.EndSessions,
-
-		MarkEmailVerified: req.MarkEmailVerified,
+// ChangePassword calls change_password. An error wraps users.ErrOutcomeUnknown
+// when the call may have reached the app and no verified answer came back; a
+// call that could not be sent, and a verified answer of failure, are definite.
+func (u *Upstream) ChangePassword(ctx context.Context, req hook.ChangePasswordRequest) error {
+	if req.Connection == "" {
+		req.Connection = u.Connection
 	}
-	ans, sent, err := u.call(ctx, hook.ChangePassword, u.ChangePasswordURL, body)
+	ans, sent, err := u.call(ctx, hook.ChangePassword, u.ChangePasswordURL, req)
 	switch {
 	case err != nil && sent:
-		return fmt.Errorf("%w; %w", err, ErrOutcomeUnknown)
+		return fmt.Errorf("%w; %w", err, users.ErrOutcomeUnknown)
 	case err != nil:
 		return err
 	case ans.status == http.StatusOK || ans.status == http.StatusNoContent:
 		return nil
 	case ans.status == http.StatusNotFound:
-		return ErrUserNotFound
+		return users.ErrNotFound
 	}
 	var refusal hook.ErrorResponse
 	if ans.status >= 400 && ans.status < 500 && json.Unmarshal(ans.body, &refusal) == nil && refusal.Message != "" {
-		return &RefusedError{Message: refusal.Message}
+		return &users.RefusedError{Message: refusal.Message}
 	}
 	return fmt.Errorf("connection %s: change_password answered %d", u.Connection, ans.status)
 }

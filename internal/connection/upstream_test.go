@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/users"
 )
 
 var secret = []byte("connection-test-secret-0123456789")
@@ -77,22 +78,22 @@ func TestLookupUser(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	if user, err := u.LookupUser(ctx, "alice@example.com"); err != nil || user.UserID != "u1" || user.Name != "Alice" {
+	if user, err := u.GetUser(ctx, hook.GetUserRequest{Email: "alice@example.com"}); err != nil || user.UserID != "u1" || user.Name != "Alice" {
 		t.Errorf("known: %+v %v", user, err)
 	}
-	if _, err := u.LookupUser(ctx, "nobody@example.com"); !errors.Is(err, connection.ErrUserNotFound) {
+	if _, err := u.GetUser(ctx, hook.GetUserRequest{Email: "nobody@example.com"}); !errors.Is(err, users.ErrNotFound) {
 		t.Errorf("unknown: %v", err)
 	}
-	if _, err := u.LookupUser(ctx, "broken@example.com"); err == nil || !strings.Contains(err.Error(), "lacks user_id") {
+	if _, err := u.GetUser(ctx, hook.GetUserRequest{Email: "broken@example.com"}); err == nil || !strings.Contains(err.Error(), "lacks user_id") {
 		t.Errorf("answer without id: %v", err)
 	}
-	if _, err := u.LookupUser(ctx, "error@example.com"); err == nil || errors.Is(err, connection.ErrUserNotFound) {
+	if _, err := u.GetUser(ctx, hook.GetUserRequest{Email: "error@example.com"}); err == nil || errors.Is(err, users.ErrNotFound) {
 		t.Errorf("500: %v", err)
 	}
-	if user, err := u.LookupUserByID(ctx, "u1"); err != nil || user.Email != "alice@example.com" {
+	if user, err := u.GetUser(ctx, hook.GetUserRequest{UserID: "u1"}); err != nil || user.Email != "alice@example.com" {
 		t.Errorf("by id: %+v %v", user, err)
 	}
-	if _, err := u.LookupUserByID(ctx, "u2"); err == nil || !strings.Contains(err.Error(), "another user") {
+	if _, err := u.GetUser(ctx, hook.GetUserRequest{UserID: "u2"}); err == nil || !strings.Contains(err.Error(), "another user") {
 		t.Errorf("by id, answered for someone else: %v", err)
 	}
 }
@@ -119,20 +120,20 @@ func TestChangePassword(t *testing.T) {
 	})
 	ctx := context.Background()
 	change := func(id string) error {
-		return u.ChangePassword(ctx, connection.ChangeRequest{UserID: id, Email: "a@example.com", Password: password,
+		return u.ChangePassword(ctx, hook.ChangePasswordRequest{UserID: id, Email: "a@example.com", Password: password,
 			Reason: hook.ReasonReset, EndSessions: true})
 	}
 	if err := change("ok"); err != nil {
 		t.Errorf("ok: %v", err)
 	}
-	var refused *connection.RefusedError
+	var refused *users.RefusedError
 	if err := change("refuse"); !errors.As(err, &refused) || refused.Message != "Choose another one." {
 		t.Errorf("refusal: %v", err)
 	}
-	if err := change("gone"); !errors.Is(err, connection.ErrUserNotFound) {
+	if err := change("gone"); !errors.Is(err, users.ErrNotFound) {
 		t.Errorf("404: %v", err)
 	}
-	if err := change("echo"); err == nil || strings.Contains(err.Error(), password) || errors.Is(err, connection.ErrOutcomeUnknown) {
+	if err := change("echo"); err == nil || strings.Contains(err.Error(), password) || errors.Is(err, users.ErrOutcomeUnknown) {
 		t.Errorf("a failing app's error carries the password, or is not definite: %v", err)
 	}
 }
@@ -148,7 +149,7 @@ func TestHookCallsDoNotFollowRedirects(t *testing.T) {
 		w.Header().Set("Location", elsewhere.URL)
 		c.Answer(w, http.StatusTemporaryRedirect, nil)
 	})
-	err := u.ChangePassword(context.Background(), connection.ChangeRequest{UserID: "x", Password: "p"})
+	err := u.ChangePassword(context.Background(), hook.ChangePasswordRequest{UserID: "x", Password: "p"})
 	if err == nil || !strings.Contains(err.Error(), "307") {
 		t.Errorf("redirect: %v", err)
 	}
@@ -165,7 +166,7 @@ func TestHookTimeout(t *testing.T) {
 	u := &connection.Upstream{Connection: "db", Secret: secret, Timeout: 50 * time.Millisecond,
 		GetUserURL: base.JoinPath("/lookup"), ChangePasswordURL: base.JoinPath("/password")}
 	start := time.Now()
-	_, err := u.LookupUser(context.Background(), "a@example.com")
+	_, err := u.GetUser(context.Background(), hook.GetUserRequest{Email: "a@example.com"})
 	if err == nil || !strings.Contains(err.Error(), "get_user") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("timeout error: %v", err)
 	}

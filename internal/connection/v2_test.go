@@ -18,6 +18,7 @@ import (
 
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/users"
 )
 
 // aliceApp answers get_user with alice, signed, and change_password with 204.
@@ -62,7 +63,7 @@ func TestHookAnswerSigned(t *testing.T) {
 
 	t.Run("through an honest proxy", func(t *testing.T) {
 		u := upstreamTo(t, proxyTo(t, app.URL, nil).URL)
-		if user, err := u.LookupUser(ctx, "alice@example.com"); err != nil || user.Email != "alice@example.com" {
+		if user, err := u.GetUser(ctx, hook.GetUserRequest{Email: "alice@example.com"}); err != nil || user.Email != "alice@example.com" {
 			t.Fatalf("LookupUser through a proxy that changes nothing: %+v %v", user, err)
 		}
 	})
@@ -76,7 +77,7 @@ func TestHookAnswerSigned(t *testing.T) {
 			replaceBody(resp, bytes.ReplaceAll(body, []byte("alice@example.com"), []byte("attacker@evil.example")))
 			return nil
 		})
-		user, err := upstreamTo(t, mitm.URL).LookupUser(ctx, "alice@example.com")
+		user, err := upstreamTo(t, mitm.URL).GetUser(ctx, hook.GetUserRequest{Email: "alice@example.com"})
 		if err == nil || user != nil {
 			t.Fatalf("LookupUser through the attacker = %+v, %v; want an error", user, err)
 		}
@@ -94,7 +95,7 @@ func TestHookAnswerSigned(t *testing.T) {
 			w.Write([]byte(`{"user_id":"user-alice","email":"alice@example.com"}`)) //nolint:errcheck // test server
 		}))
 		t.Cleanup(v1.Close)
-		_, err := upstreamTo(t, v1.URL).LookupUser(ctx, "alice@example.com")
+		_, err := upstreamTo(t, v1.URL).GetUser(ctx, hook.GetUserRequest{Email: "alice@example.com"})
 		want := "the app's get_user answer is not signed: it speaks hook protocol v1; see README 'The hook protocol'"
 		if !errors.Is(err, hook.ErrUnsignedAnswer) || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q, want ErrUnsignedAnswer and %q", err, want)
@@ -106,7 +107,7 @@ func TestHookAnswerSigned(t *testing.T) {
 			http.Error(w, "Unauthorized", http.StatusUnauthorized)
 		}))
 		t.Cleanup(v1.Close)
-		_, err := upstreamTo(t, v1.URL).LookupUser(ctx, "alice@example.com")
+		_, err := upstreamTo(t, v1.URL).GetUser(ctx, hook.GetUserRequest{Email: "alice@example.com"})
 		if !errors.Is(err, hook.ErrUnsignedAnswer) || !strings.Contains(err.Error(), "hook secrets differ, or the app speaks hook protocol v1") {
 			t.Errorf("error %q", err)
 		}
@@ -134,10 +135,10 @@ func TestHookAnswerSigned(t *testing.T) {
 			return nil
 		})
 		u := upstreamTo(t, replay.URL)
-		if _, err := u.LookupUser(ctx, "alice@example.com"); err != nil {
+		if _, err := u.GetUser(ctx, hook.GetUserRequest{Email: "alice@example.com"}); err != nil {
 			t.Fatalf("first call: %v", err)
 		}
-		user, err := u.LookupUser(ctx, "alice@example.com")
+		user, err := u.GetUser(ctx, hook.GetUserRequest{Email: "alice@example.com"})
 		if err == nil || !errors.Is(err, hook.ErrBadSignature) {
 			t.Fatalf("second call with the first call's answer = %+v, %v; want a bad signature", user, err)
 		}
@@ -150,7 +151,7 @@ func TestHookAnswerSigned(t *testing.T) {
 func TestChangePasswordOutcomeUnknown(t *testing.T) {
 	const password = "the-new-password-77"
 	change := func(ctx context.Context, u *connection.Upstream) error {
-		return u.ChangePassword(ctx, connection.ChangeRequest{UserID: "u1", Password: password, Reason: hook.ReasonReset})
+		return u.ChangePassword(ctx, hook.ChangePasswordRequest{UserID: "u1", Password: password, Reason: hook.ReasonReset})
 	}
 	check := func(t *testing.T, err error, unknown bool) {
 		t.Helper()
@@ -158,7 +159,7 @@ func TestChangePasswordOutcomeUnknown(t *testing.T) {
 			t.Fatal("ChangePassword succeeded")
 		}
 		t.Log(err)
-		if got := errors.Is(err, connection.ErrOutcomeUnknown); got != unknown {
+		if got := errors.Is(err, users.ErrOutcomeUnknown); got != unknown {
 			t.Errorf("error %q: ErrOutcomeUnknown is %v, want %v", err, got, unknown)
 		}
 		if strings.Contains(err.Error(), password) || strings.Contains(err.Error(), string(secret)) {

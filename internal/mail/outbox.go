@@ -6,10 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/queue"
@@ -206,9 +205,9 @@ func (o *Outbox) NotifyPriority(id string, p queue.Priority) { o.queue.NotifyPri
 // set, is told of each message the relay accepted (the hourly mail budget
 // counts them: a message that could not be sent spends nothing). A nil logger
 // discards log output.
-func (o *Outbox) Worker(t Transport, onSent func(ctx context.Context, kind string), logger *zap.Logger) *queue.Worker {
+func (o *Outbox) Worker(t Transport, onSent func(ctx context.Context, kind string), logger *slog.Logger) *queue.Worker {
 	if logger == nil {
-		logger = zap.NewNop()
+		logger = slog.New(slog.DiscardHandler)
 	}
 	return &queue.Worker{
 		Queue:       o.queue,
@@ -224,7 +223,7 @@ func (o *Outbox) Worker(t Transport, onSent func(ctx context.Context, kind strin
 	}
 }
 
-func (o *Outbox) deliver(ctx context.Context, t Transport, onSent func(context.Context, string), logger *zap.Logger, it *queue.Item) error {
+func (o *Outbox) deliver(ctx context.Context, t Transport, onSent func(context.Context, string), logger *slog.Logger, it *queue.Item) error {
 	var rec Outboxed
 	if err := json.Unmarshal(it.Payload, &rec); err != nil {
 		return queue.Permanent(fmt.Errorf("decode outbox message: %w", err))
@@ -234,7 +233,7 @@ func (o *Outbox) deliver(ctx context.Context, t Transport, onSent func(context.C
 		// Retrying cannot help until an operator restores the key; the item
 		// stays in the outbox as failed, to be retried from the dashboard then.
 		logger.Error("mail cannot be opened; it stays in the outbox as failed",
-			zap.String("kind", rec.Kind), zap.String("message_id", rec.MessageID), zap.Error(err))
+			slog.String("kind", rec.Kind), slog.String("message_id", rec.MessageID), slog.Any("error", err))
 		return queue.Permanent(err)
 	}
 	if err := t.Send(ctx, rec.From, rec.To, raw); err != nil {
@@ -251,11 +250,11 @@ func (o *Outbox) deliver(ctx context.Context, t Transport, onSent func(context.C
 		// The server has the message; it must not be sent again, but the record
 		// could not be written. The lease expiring would resend it: say so loudly.
 		logger.Error("mail sent but not recorded; it may be sent again",
-			zap.String("message_id", rec.MessageID), zap.Error(err))
+			slog.String("message_id", rec.MessageID), slog.Any("error", err))
 		return queue.ErrLeaseLost
 	}
-	logger.Info("mail sent", zap.String("kind", rec.Kind), zap.String("message_id", rec.MessageID),
-		zap.Int("attempt", it.Attempts))
+	logger.Info("mail sent", slog.String("kind", rec.Kind), slog.String("message_id", rec.MessageID),
+		slog.Int("attempt", it.Attempts))
 	return nil
 }
 

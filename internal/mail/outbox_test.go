@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
-
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
@@ -76,7 +74,7 @@ func put(t testing.TB, store storage.Store, o *mail.Outbox, m *mail.Message) str
 
 // runWorker delivers o's mail through a real sender to a go-smtp server until the
 // test ends.
-func runWorker(t *testing.T, o *mail.Outbox, be *backend, logger *zap.Logger) {
+func runWorker(t *testing.T, o *mail.Outbox, be *backend, logger *slog.Logger) {
 	t.Helper()
 	sender := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -251,10 +249,10 @@ func TestMailSealedWithAnotherKeyFailsAndStays(t *testing.T) {
 	before := mail.NewOutbox(store, keys(t, secretA).Sealer(mail.SealPurpose), nil)
 	id := put(t, store, before, linkMessage("user@example.org"))
 
-	core, logs := observer.New(zap.DebugLevel)
+	logger, logs := testenv.NewLogs()
 	after := mail.NewOutbox(store, keys(t, secretB).Sealer(mail.SealPurpose), nil)
 	be := &backend{delivered: make(chan struct{}, 1)}
-	stopped := runWorkerUntil(t, after, be, zap.New(core))
+	stopped := runWorkerUntil(t, after, be, logger)
 	var it *queue.Item
 	testenv.Eventually(t, "the item to fail", func() (bool, error) {
 		var err error
@@ -268,11 +266,11 @@ func TestMailSealedWithAnotherKeyFailsAndStays(t *testing.T) {
 	if !strings.Contains(it.LastError, "encryption key") {
 		t.Errorf("the item's error does not say what to do: %q", it.LastError)
 	}
-	if logs.FilterMessage("mail cannot be opened; it stays in the outbox as failed").Len() != 1 {
-		t.Errorf("no clear log line for the mail that cannot be opened: %v", logs.All())
+	if logs.Count("mail cannot be opened; it stays in the outbox as failed") != 1 {
+		t.Errorf("no clear log line for the mail that cannot be opened: %v", logs.Lines())
 	}
-	for _, e := range logs.All() {
-		line := fmt.Sprint(e.Message, e.ContextMap())
+	for _, e := range logs.Lines() {
+		line := e.String()
 		for _, secret := range []string{secretA, secretB, "Xq3vN8pLr2WkT7y"} {
 			if strings.Contains(line, secret) {
 				t.Errorf("a log line holds a secret: %s", line)
@@ -290,7 +288,7 @@ func TestMailSealedWithAnotherKeyFailsAndStays(t *testing.T) {
 }
 
 // runWorkerUntil is runWorker with a function that stops the worker early.
-func runWorkerUntil(t *testing.T, o *mail.Outbox, be *backend, logger *zap.Logger) (stop func()) {
+func runWorkerUntil(t *testing.T, o *mail.Outbox, be *backend, logger *slog.Logger) (stop func()) {
 	t.Helper()
 	sender := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-	"go.uber.org/zap"
 )
 
 // Security selects how the connection to the relay is protected.
@@ -163,7 +163,7 @@ func isLoopbackAddr(a net.Addr) bool {
 type Sender struct {
 	cfg    Config
 	tls    *tls.Config
-	logger *zap.Logger
+	logger *slog.Logger
 
 	// sem holds a token while a goroutine owns the fields below. It is a
 	// channel rather than a mutex so that waiting for it honours ctx.
@@ -183,13 +183,13 @@ type conn struct {
 
 // NewSender validates cfg and returns a Sender. It does not connect; the first
 // Send does. A nil logger discards log output.
-func NewSender(cfg Config, logger *zap.Logger) (*Sender, error) {
+func NewSender(cfg Config, logger *slog.Logger) (*Sender, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
 	if logger == nil {
-		logger = zap.NewNop()
+		logger = slog.New(slog.DiscardHandler)
 	}
 	host, _, _ := net.SplitHostPort(cfg.Addr)
 	var tc *tls.Config
@@ -207,7 +207,7 @@ func NewSender(cfg Config, logger *zap.Logger) (*Sender, error) {
 	return &Sender{
 		cfg:    cfg,
 		tls:    tc,
-		logger: logger.With(zap.String("smtp_addr", cfg.Addr), zap.String("smtp_security", string(cfg.Security))),
+		logger: logger.With(slog.String("smtp_addr", cfg.Addr), slog.String("smtp_security", string(cfg.Security))),
 		sem:    make(chan struct{}, 1),
 	}, nil
 }
@@ -257,13 +257,13 @@ func (s *Sender) send(ctx context.Context, from string, to []string, msg []byte)
 			if ctx.Err() != nil {
 				return err
 			}
-			s.logger.Debug("smtp: RSET failed; dropping the connection", zap.Error(s.redact(err)))
+			s.logger.Debug("smtp: RSET failed; dropping the connection", slog.Any("error", s.redact(err)))
 			reused = false
 		}
 	}
 	err := s.attempt(ctx, from, to, msg)
 	if err != nil && reused && isStale(err) && ctx.Err() == nil {
-		s.logger.Debug("smtp: the kept connection was closed by the server; redialing", zap.Error(s.redact(err)))
+		s.logger.Debug("smtp: the kept connection was closed by the server; redialing", slog.Any("error", s.redact(err)))
 		err = s.attempt(ctx, from, to, msg)
 	}
 	return err
@@ -407,7 +407,7 @@ func (s *Sender) dial(ctx context.Context) (*conn, error) {
 	}
 	state, isTLS := client.TLSConnectionState()
 	s.logger.Debug("smtp: connected",
-		zap.Bool("tls", isTLS), zap.String("tls_version", tls.VersionName(state.Version)))
+		slog.Bool("tls", isTLS), slog.String("tls_version", tls.VersionName(state.Version)))
 	return &conn{raw: raw, client: client}, nil
 }
 

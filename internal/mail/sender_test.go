@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"math/big"
 	"net"
 	"strings"
@@ -23,7 +24,6 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
 )
@@ -253,7 +253,7 @@ func startServer(t testing.TB, be *backend, o serverOpts) string {
 
 func newSender(t testing.TB, cfg mail.Config) *mail.Sender {
 	t.Helper()
-	s, err := mail.NewSender(cfg, zaptest.NewLogger(t))
+	s, err := mail.NewSender(cfg, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

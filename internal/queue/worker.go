@@ -4,11 +4,10 @@ import (
 	"context"
 	crand "crypto/rand"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 )
@@ -64,7 +63,7 @@ type Worker struct {
 	// Grace is how long items in flight may go on after Run's context is done
 	// before their own contexts are cancelled (default 10 seconds).
 	Grace  time.Duration
-	Logger *zap.Logger
+	Logger *slog.Logger
 
 	owner    string
 	inflight sync.Map // id -> struct{}: ids this worker is running
@@ -80,7 +79,7 @@ func (w *Worker) defaults() {
 	w.MaxAge = cmpOr(w.MaxAge, 24*time.Hour)
 	w.Grace = cmpOr(w.Grace, 10*time.Second)
 	if w.Logger == nil {
-		w.Logger = zap.NewNop()
+		w.Logger = slog.New(slog.DiscardHandler)
 	}
 	w.owner = crand.Text()
 }
@@ -220,7 +219,7 @@ func (r *run) start(ids []string) {
 	w := r.w
 	items, err := w.Queue.ClaimMany(r.ctx, ids, w.owner, w.Lease)
 	if err != nil && r.ctx.Err() == nil {
-		w.Logger.Error("claim queue items", zap.String("queue", w.Queue.name), zap.Error(err))
+		w.Logger.Error("claim queue items", slog.String("queue", w.Queue.name), slog.Any("error", err))
 	}
 	for range len(ids) - len(items) {
 		<-r.slots
@@ -273,7 +272,7 @@ func (w *Worker) poll(ctx context.Context, dispatch func([]string)) {
 		}
 		ids, err := w.Queue.Due(ctx, pollBatch)
 		if err != nil && ctx.Err() == nil {
-			w.Logger.Error("scan queue", zap.String("queue", w.Queue.name), zap.Error(err))
+			w.Logger.Error("scan queue", slog.String("queue", w.Queue.name), slog.Any("error", err))
 		}
 		dispatch(ids)
 		if len(ids) < pollBatch {
@@ -301,13 +300,13 @@ func (w *Worker) runItem(ctx, work context.Context, it *Item) {
 // settle records a failed attempt: retry with backoff, or fail for good; or
 // postpones an item that was too early.
 func (w *Worker) settle(ctx context.Context, it *Item, cause error) {
-	log := w.Logger.With(zap.String("queue", w.Queue.name), zap.String("item", it.ID),
-		zap.Int("attempt", it.Attempts), zap.Error(cause))
+	log := w.Logger.With(slog.String("queue", w.Queue.name), slog.String("item", it.ID),
+		slog.Int("attempt", it.Attempts), slog.Any("error", cause))
 	var l later
 	if errors.As(cause, &l) {
-		log.Debug("queue item postponed", zap.Time("until", l.at))
+		log.Debug("queue item postponed", slog.Time("until", l.at))
 		if err := w.Queue.Postpone(ctx, it, l.why, l.at); err != nil {
-			log.Error("postpone queue item", zap.NamedError("store_error", err))
+			log.Error("postpone queue item", slog.Any("store_error", err))
 		}
 		return
 	}
@@ -315,12 +314,12 @@ func (w *Worker) settle(ctx context.Context, it *Item, cause error) {
 	if IsPermanent(cause) || now.Sub(it.since()) > w.MaxAge {
 		log.Error("queue item failed; not retrying")
 		if err := w.Queue.Fail(ctx, it, cause); err != nil {
-			log.Error("mark queue item failed", zap.NamedError("store_error", err))
+			log.Error("mark queue item failed", slog.Any("store_error", err))
 		}
 		return
 	}
 	delay := w.backoff(it.Attempts)
-	log.Warn("queue item failed; will retry", zap.Duration("retry_in", delay))
+	log.Warn("queue item failed; will retry", slog.Duration("retry_in", delay))
 	err := w.Queue.Retry(ctx, it, cause, now.Add(delay))
 	// A store refusing writes for a while (a full disk) is retried within ctx;
 	// otherwise the item would wait for its whole lease.
@@ -332,7 +331,7 @@ func (w *Worker) settle(ctx context.Context, it *Item, cause error) {
 		}
 	}
 	if err != nil {
-		log.Error("reschedule queue item", zap.NamedError("store_error", err))
+		log.Error("reschedule queue item", slog.Any("store_error", err))
 	}
 }
 

@@ -13,14 +13,14 @@ import (
 // less the angle brackets).
 const maxEmailBytes = 254
 
-// normalizeEmail checks an address as typed by a user and returns the form that is
+// NormalizeEmail checks an address as typed by a user and returns the form that is
 // sent to the app's lookup: trimmed, in Unicode NFC (the composed form, which is
 // what a form in one browser sends and another may not), with the domain
 // lower-cased. It refuses what no mailbox can be: invalid UTF-8, control
 // characters, display names, comments. Mail never goes to this string: it goes to
 // the address the app's lookup returns (GitHub's dotless-i case, Django
 // CVE-2019-19844).
-func normalizeEmail(s string) (string, error) {
+func NormalizeEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if utf8.ValidString(s) {
 		s = norm.NFC.String(s)

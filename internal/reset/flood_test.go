@@ -8,6 +8,7 @@ import (
 	"github.com/caddy-password-reset/caddy-password-reset/examples/demoapp"
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/service"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
@@ -22,14 +23,14 @@ func TestMailBudgetSpentOnlyOnSentMail(t *testing.T) {
 		Password: "bad-old-password-1",
 	})
 	relay := testenv.FreeAddr(t) // down until started
-	h := newHarnessWithApp(t, testenv.StartAppWithUsers(t, users), relay, func(c *reset.Config) {
+	h := newHarnessWithApp(t, testenv.StartAppWithUsers(t, users), relay, func(c *service.Config) {
 		c.Limits = reset.DefaultLimits()
 		c.Limits.MailPerHour = 2
 	})
 	ctx := context.Background()
 	ask := func(email, ip string) {
 		t.Helper()
-		if _, err := h.svc.RequestReset(ctx, reset.Request{ClientID: "demo-app", Email: email, Connection: conn, IP: ip}); err != nil {
+		if _, err := h.Flow.RequestReset(ctx, reset.Request{ClientID: "demo-app", Email: email, Connection: conn, IP: ip}); err != nil {
 			t.Fatalf("request for %s: %v", email, err)
 		}
 	}
@@ -37,13 +38,13 @@ func TestMailBudgetSpentOnlyOnSentMail(t *testing.T) {
 		ask("bad@ex_ämple.com", fmt.Sprintf("192.0.2.%d", i+1))
 	}
 	testenv.Eventually(t, "the uncomposable requests to fail at once", func() (bool, error) {
-		st, err := h.svc.Stats(ctx)
+		st, err := h.Admin.Stats(ctx)
 		return st.Jobs.Failed == 3, err
 	})
 	ask("alice@example.com", "198.51.100.1")
 	ask("bob@example.com", "198.51.100.2")
 	testenv.Eventually(t, "both emails to wait for the relay", func() (bool, error) {
-		st, err := h.svc.Stats(ctx)
+		st, err := h.Admin.Stats(ctx)
 		return st.Jobs.Pending == 0 && st.Mail.Retrying == 2, err
 	})
 	box := testenv.StartMailboxAt(t, relay)
@@ -53,7 +54,7 @@ func TestMailBudgetSpentOnlyOnSentMail(t *testing.T) {
 	// The budget is spent now: the next request waits, with no ticket yet.
 	ask("alice@example.com", "203.0.113.9")
 	testenv.Eventually(t, "the third email to wait for the budget", func() (bool, error) {
-		st, err := h.svc.Stats(ctx)
+		st, err := h.Admin.Stats(ctx)
 		return st.Jobs.Postponed == 1 && st.Mail.Pending == 0, err
 	})
 	if n := box.Count(); n != 2 {
@@ -70,7 +71,7 @@ func TestMailBudgetSpentOnlyOnSentMail(t *testing.T) {
 // under a flood larger than the service can work; when the real user's email
 // arrives, most of the flood is still waiting.
 func TestFloodDoesNotDelayRealUser(t *testing.T) {
-	h := newHarness(t, "", func(c *reset.Config) { c.Limits = reset.DefaultLimits() })
+	h := newHarness(t, "", func(c *service.Config) { c.Limits = reset.DefaultLimits() })
 	g := newGate()
 	g.putHook(t, h, hook.GetUser, 0)
 	ctx := context.Background()
@@ -81,17 +82,17 @@ func TestFloodDoesNotDelayRealUser(t *testing.T) {
 			email = "bob@example.com"
 		}
 		ip := fmt.Sprintf("198.51.100.%d", i%ips)
-		if _, err := h.svc.RequestReset(ctx, reset.Request{Email: email, Connection: conn, IP: ip}); err != nil {
+		if _, err := h.Flow.RequestReset(ctx, reset.Request{Email: email, Connection: conn, IP: ip}); err != nil {
 			t.Fatalf("flood request %d: %v", i, err)
 		}
 	}
-	after := h.box.LastID()
-	if _, err := h.svc.RequestReset(ctx, reset.Request{ClientID: "demo-app", Email: "alice@example.com", Connection: conn, IP: "203.0.113.7"}); err != nil {
+	after := h.Box.LastID()
+	if _, err := h.Flow.RequestReset(ctx, reset.Request{ClientID: "demo-app", Email: "alice@example.com", Connection: conn, IP: "203.0.113.7"}); err != nil {
 		t.Fatal(err)
 	}
 	g.open()
-	h.box.WaitResetMail(t, "alice@example.com", after)
-	st, err := h.svc.Stats(ctx)
+	h.Box.WaitResetMail(t, "alice@example.com", after)
+	st, err := h.Admin.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

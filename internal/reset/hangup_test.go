@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/admin"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/audit"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
@@ -55,7 +57,7 @@ func (g *gate) put(t *testing.T, h *harness, timeout time.Duration) {
 // putHook places the gate in front of h's app for the calls of one hook.
 func (g *gate) putHook(t *testing.T, h *harness, name string, timeout time.Duration) {
 	t.Helper()
-	appURL := h.app.URL
+	appURL := h.App.URL
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case g.arrived <- struct{}{}:
@@ -102,14 +104,7 @@ func (g *gate) putHook(t *testing.T, h *harness, name string, timeout time.Durat
 }
 
 // connection returns the harness's upstream, to point it elsewhere before use.
-func (h *harness) connection(t *testing.T) *connection.Upstream {
-	t.Helper()
-	c, ok := h.svc.Connection(conn)
-	if !ok {
-		t.Fatal("no connection")
-	}
-	return c.Users.(*connection.Upstream)
-}
+func (h *harness) connection(t *testing.T) *connection.Upstream { return h.Upstream }
 
 func (g *gate) wait(t *testing.T) {
 	t.Helper()
@@ -122,7 +117,7 @@ func (g *gate) wait(t *testing.T) {
 
 func auditTypes(t *testing.T, h *harness) map[string]int {
 	t.Helper()
-	entries, _, err := h.svc.AuditLog(context.Background(), 0, 100)
+	entries, _, err := h.Admin.AuditLog(context.Background(), 0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,29 +140,29 @@ func TestHangUpDuringHookCompletesOnce(t *testing.T) {
 	ctx, hangUp := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := h.svc.CompleteReset(ctx, reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
+		_, err := h.Flow.CompleteReset(ctx, reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
 		done <- err
 	}()
 	g.wait(t)
-	after := h.box.LastID()
+	after := h.Box.LastID()
 	hangUp()
 	g.release <- struct{}{}
 	if err := <-done; err != nil {
 		t.Fatalf("CompleteReset after the client hung up: %v", err)
 	}
-	if !h.app.CheckPassword("alice@example.com", newPassword) {
+	if !h.App.CheckPassword("alice@example.com", newPassword) {
 		t.Fatal("the password did not change")
 	}
-	if _, err := h.svc.OpenTicket(context.Background(), ticket); !errors.Is(err, reset.ErrTicketUsed) {
+	if _, err := h.Flow.OpenTicket(context.Background(), ticket); !errors.Is(err, reset.ErrTicketUsed) {
 		t.Errorf("the link after the reset: %v, want used", err)
 	}
-	if got := auditTypes(t, h)[reset.AuditPasswordReset]; got != 1 {
+	if got := auditTypes(t, h)[audit.PasswordReset]; got != 1 {
 		t.Errorf("%d scp audit entries, want 1", got)
 	}
-	if notice := h.box.WaitMail(t, "alice@example.com", after); !strings.Contains(notice.Subject, "changed") {
+	if notice := h.Box.WaitMail(t, "alice@example.com", after); !strings.Contains(notice.Subject, "changed") {
 		t.Errorf("the mail after the reset is %q, want the password-changed notice", notice.Subject)
 	}
-	if n := h.app.PasswordChanges(); n != 1 {
+	if n := h.App.PasswordChanges(); n != 1 {
 		t.Errorf("the app changed %d passwords, want 1", n)
 	}
 }
@@ -183,7 +178,7 @@ func TestHangUpDuringAdminSetPasswordRecorded(t *testing.T) {
 	ctx, hangUp := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := h.svc.SetPassword(ctx, reset.Actor{Name: "ops"}, "user-alice", "", newPassword)
+		_, _, err := h.Admin.SetPassword(ctx, admin.Actor{Name: "ops"}, "user-alice", "", newPassword)
 		done <- err
 	}()
 	g.wait(t)
@@ -192,13 +187,13 @@ func TestHangUpDuringAdminSetPasswordRecorded(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("SetPassword after the client hung up: %v", err)
 	}
-	if !h.app.CheckPassword("alice@example.com", newPassword) {
+	if !h.App.CheckPassword("alice@example.com", newPassword) {
 		t.Fatal("the password did not change")
 	}
-	if got := auditTypes(t, h)[reset.AuditPasswordSet]; got != 1 {
+	if got := auditTypes(t, h)[audit.PasswordSet]; got != 1 {
 		t.Errorf("%d admin_password audit entries, want 1", got)
 	}
-	if _, err := h.svc.OpenTicket(context.Background(), ticket); !errors.Is(err, reset.ErrTicketSuperseded) {
+	if _, err := h.Flow.OpenTicket(context.Background(), ticket); !errors.Is(err, reset.ErrTicketSuperseded) {
 		t.Errorf("the user's open link after the password was set: %v, want cancelled", err)
 	}
 }
@@ -213,8 +208,8 @@ func TestUnconfirmedChangeClosesTicket(t *testing.T) {
 	g := newGate()
 	g.holdAfter = true
 	g.put(t, h, 300*time.Millisecond)
-	after := h.box.LastID()
-	_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
+	after := h.Box.LastID()
+	_, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
 	if !errors.Is(err, reset.ErrTicketUnconfirmed) {
 		t.Fatalf("a timed-out change: %v, want ErrTicketUnconfirmed", err)
 	}
@@ -223,16 +218,16 @@ func TestUnconfirmedChangeClosesTicket(t *testing.T) {
 	case <-time.After(testenv.Timeout):
 		t.Fatal("the app never answered")
 	}
-	if !h.app.CheckPassword("alice@example.com", newPassword) {
+	if !h.App.CheckPassword("alice@example.com", newPassword) {
 		t.Fatal("the app should have changed the password (only its answer was held)")
 	}
-	if _, err := h.svc.OpenTicket(context.Background(), ticket); !errors.Is(err, reset.ErrTicketUsed) {
+	if _, err := h.Flow.OpenTicket(context.Background(), ticket); !errors.Is(err, reset.ErrTicketUsed) {
 		t.Errorf("the link after an unconfirmed change: %v, want used", err)
 	}
-	if got := auditTypes(t, h)[reset.AuditPasswordUncertain]; got != 1 {
+	if got := auditTypes(t, h)[audit.PasswordUnconfirmed]; got != 1 {
 		t.Errorf("%d scp_unconfirmed audit entries, want 1", got)
 	}
-	h.box.WaitMail(t, "alice@example.com", after)
+	h.Box.WaitMail(t, "alice@example.com", after)
 }
 
 // TestSecondSubmitWhileHookRunsWaits (issue 8 item 9): while one submit's hook
@@ -245,14 +240,14 @@ func TestSecondSubmitWhileHookRunsWaits(t *testing.T) {
 	g.put(t, h, connection.MaxTimeout)
 	done := make(chan error, 1)
 	go func() {
-		_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
+		_, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
 		done <- err
 	}()
 	g.wait(t)
 	// The clock moves to just before the longest hook call allowed would time
 	// out: the first claim still holds.
-	h.clock.Advance(connection.MaxTimeout - time.Second)
-	_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "Another-Pass-77", Confirm: "Another-Pass-77"})
+	h.Clock.Advance(connection.MaxTimeout - time.Second)
+	_, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "Another-Pass-77", Confirm: "Another-Pass-77"})
 	if !errors.Is(err, reset.ErrTicketBusy) {
 		t.Errorf("a second submit while the hook runs: %v, want ErrTicketBusy", err)
 	}
@@ -260,10 +255,10 @@ func TestSecondSubmitWhileHookRunsWaits(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("the first submit: %v", err)
 	}
-	if n := h.app.HookCalls("change_password"); n != 1 {
+	if n := h.App.HookCalls("change_password"); n != 1 {
 		t.Errorf("the app got %d change_password calls, want 1", n)
 	}
-	if !h.app.CheckPassword("alice@example.com", newPassword) {
+	if !h.App.CheckPassword("alice@example.com", newPassword) {
 		t.Error("the first submit's password is not the one set")
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 
@@ -70,18 +69,34 @@ func (l Limits) mailBudget() ratelimit.Limit {
 	return ratelimit.Limit{Burst: l.MailPerHour, Every: time.Hour / time.Duration(l.MailPerHour)}
 }
 
-// RateLimitError is a refusal by a rate limit: answered 429 with Retry-After.
-type RateLimitError struct {
-	Decision ratelimit.Decision
+// RateInfo is the state of a requester's tightest bucket, for Auth0's
+// X-RateLimit headers (and Retry-After on a refusal).
+type RateInfo struct {
+	Name       string        // the limit that decided: the one that refused, or the tightest
+	Limit      int           // the bucket's size; 0: no limit in force
+	Remaining  int           // requests left right now
+	Reset      time.Time     // when the bucket is full again
+	RetryAfter time.Duration // when refused: how long until one request is allowed
+	Refused    bool
 }
 
-func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("rate limit %s exceeded; retry in %s", e.Decision.Name, e.Decision.RetryAfter.Round(time.Second))
+func rateInfo(d ratelimit.Decision) RateInfo {
+	if d.Limit == 0 {
+		return RateInfo{}
+	}
+	return RateInfo{Name: d.Name, Limit: d.Limit, Remaining: d.Remaining, Reset: d.Reset, RetryAfter: d.RetryAfter, Refused: !d.Allowed}
 }
 
-// ipKey is what the IP layers count: the address, or its /64 for IPv6, since one
+// rateLimited is ErrRateLimited for the decision d.
+func rateLimited(d ratelimit.Decision) error {
+	e := *ErrRateLimited
+	e.RetryAfter, e.Detail = d.RetryAfter, rateInfo(d)
+	return &e
+}
+
+// IPKey is what the IP layers count: the address, or its /64 for IPv6, since one
 // client commonly holds a whole /64.
-func ipKey(ip string) string {
+func IPKey(ip string) string {
 	addr, err := netip.ParseAddr(strings.TrimSpace(ip))
 	if err != nil {
 		return ip
@@ -104,7 +119,7 @@ func limitEmailKey(email string) string {
 // requesters. Unknown emails are counted exactly like known ones, so a limit
 // never tells them apart. The ip check comes first: requestLane reads it.
 func (s *Service) requestChecks(ip, email string) []ratelimit.Check {
-	ipk := ipKey(ip)
+	ipk := IPKey(ip)
 	checks := []ratelimit.Check{{Name: "ip", Key: ipk, Limit: s.cfg.Limits.IP}}
 	if email != "" {
 		checks = append(checks, ratelimit.Check{Name: "ip_email", Key: ipk + "|" + limitEmailKey(email), Limit: s.cfg.Limits.IPEmail})
@@ -131,32 +146,10 @@ func (s *Service) userCheck(conn, userID string) ratelimit.Check {
 // RequestLimits reports the requester's buckets without counting anything, for
 // the X-RateLimit headers of an answer that refused the request before it
 // counted (a body that could not be read).
-func (s *Service) RequestLimits(ctx context.Context, ip string) ratelimit.Decision {
-	d, err := s.limiter.Peek(ctx, s.requestChecks(ip, "")...)
+func (s *Service) RequestLimits(ctx context.Context, ip string) RateInfo {
+	d, err := s.cfg.Limiter.Peek(ctx, s.requestChecks(ip, "")...)
 	if err != nil {
-		s.log.Warn("read rate limits", zap.Error(err))
+		s.log.Warn("read rate limits", "error", err)
 	}
-	return d
-}
-
-// adminAuthLimit bounds wrong admin tokens per client IP: 10, then one a minute.
-// Tokens are long random strings; this stops a guesser long before it matters
-// and keeps the failures out of the logs' noise.
-var adminAuthLimit = ratelimit.Limit{Burst: 10, Every: time.Minute}
-
-func adminAuthCheck(ip string) ratelimit.Check {
-	return ratelimit.Check{Name: "admin_auth", Key: ipKey(ip), Limit: adminAuthLimit}
-}
-
-// AdminAuthAllowed reports whether ip may try an admin token now (it has not used
-// up its failures). It counts nothing.
-func (s *Service) AdminAuthAllowed(ctx context.Context, ip string) (ratelimit.Decision, error) {
-	return s.limiter.Peek(ctx, adminAuthCheck(ip))
-}
-
-// AdminAuthFailed counts a wrong admin token from ip.
-func (s *Service) AdminAuthFailed(ctx context.Context, ip string) {
-	if _, err := s.limiter.Allow(ctx, adminAuthCheck(ip)); err != nil {
-		s.log.Warn("count a failed admin sign-in", zap.Error(err))
-	}
+	return rateInfo(d)
 }

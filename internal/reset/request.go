@@ -2,6 +2,7 @@ package reset
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,12 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/emailtemplates"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/fault"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/queue"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/ratelimit"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/tickets"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/users"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
@@ -53,43 +55,44 @@ type job struct {
 // job; a worker then looks the user up, issues a ticket and queues the email. When
 // RequestReset returns a nil error the request is durable. Known and unknown
 // emails take exactly the same path here, limits included, so the answer cannot
-// tell them apart. The Decision is the tightest limit's state, for the
-// X-RateLimit headers. Errors are *RequestError (nothing stored),
-// *RateLimitError or ErrUnavailable.
-func (s *Service) RequestReset(ctx context.Context, req Request) (ratelimit.Decision, error) {
+// tell them apart. The RateInfo is the state of the requester's own tightest
+// bucket, for the X-RateLimit headers, on every answer (a refused request is
+// not counted). Errors: Invalid (nothing stored), ErrRateLimited or
+// ErrUnavailable.
+func (s *Service) RequestReset(ctx context.Context, req Request) (RateInfo, error) {
 	j, err := s.checkRequest(req)
 	if err != nil {
 		if req.Admin {
-			return ratelimit.Decision{}, err
+			return RateInfo{}, err
 		}
 		return s.RequestLimits(ctx, req.IP), err
 	}
 	var d ratelimit.Decision
 	lane := queue.High
 	if !req.Admin {
-		if d, err = s.limiter.Allow(ctx, s.requestChecks(req.IP, j.Email)...); err != nil {
-			return d, s.storeErr("check rate limits", err)
+		if d, err = s.cfg.Limiter.Allow(ctx, s.requestChecks(req.IP, j.Email)...); err != nil {
+			return RateInfo{}, s.storeErr("check rate limits", err)
 		}
 		if !d.Allowed {
-			return d, &RateLimitError{Decision: d}
+			return rateInfo(d), rateLimited(d)
 		}
 		lane = requestLane(d, s.cfg.Limits.IP)
 	}
 	id := newJobID(j.RequestedAt)
 	err = s.cfg.Store.Update(ctx, func(tx storage.Tx) error {
-		return s.jobs.PutPriority(tx, id, j, lane)
+		return s.cfg.Jobs.PutPriority(tx, id, j, lane)
 	})
 	if err != nil {
-		return d, s.storeErr("store reset job", err)
+		return rateInfo(d), s.storeErr("store reset job", err)
 	}
-	s.jobs.NotifyPriority(id, lane)
-	return d, nil
+	s.cfg.Jobs.NotifyPriority(id, lane)
+	return rateInfo(d), nil
 }
 
 func (s *Service) checkRequest(req Request) (*job, error) {
 	if req.ClientID != "" {
-		if _, ok := s.cfg.Clients[req.ClientID]; !ok {
-			return nil, &RequestError{Status: 400, Code: "invalid_client", Description: "Unknown client: " + req.ClientID}
+		if _, ok := s.site.Clients[req.ClientID]; !ok {
+			return nil, fault.New(fault.Invalid, "invalid_client", "Unknown client: %s", req.ClientID)
 		}
 	}
 	if req.Connection == "" {
@@ -98,7 +101,7 @@ func (s *Service) checkRequest(req Request) (*job, error) {
 	if err := s.checkConnection(req.Connection); err != nil {
 		return nil, err
 	}
-	email, err := normalizeEmail(req.Email)
+	email, err := NormalizeEmail(req.Email)
 	if err != nil {
 		return nil, err
 	}
@@ -111,30 +114,30 @@ func (s *Service) checkRequest(req Request) (*job, error) {
 
 // checkConnection refuses unknown connections and those without passwords.
 func (s *Service) checkConnection(name string) error {
-	conn, ok := s.cfg.Connections[name]
+	conn, ok := s.site.Connections[name]
 	if !ok {
-		return &RequestError{Status: 400, Code: "bad.connection", Description: "Connection does not exist: " + name}
+		return fault.New(fault.Invalid, "bad.connection", "Connection does not exist: %s", name)
 	}
-	if conn.Kind != connection.Database {
-		return &RequestError{Status: 400, Code: "bad.connection", Description: fmt.Sprintf(
-			"%s is a %s connection: its users sign in with their identity provider, so there is no password to reset here", name, conn.Kind)}
+	if conn.Kind != users.Database {
+		return fault.New(fault.Invalid, "bad.connection",
+			"%s is a %s connection: its users sign in with their identity provider, so there is no password to reset here", name, conn.Kind)
 	}
 	return nil
 }
 
 func newJobID(now time.Time) string {
-	return fmt.Sprintf("%016x-%s", now.UnixNano(), strings.ToLower(randomText(10)))
+	return fmt.Sprintf("%016x-%s", now.UnixNano(), strings.ToLower(rand.Text()[:10]))
 }
 
 func (s *Service) jobWorker() *queue.Worker {
 	return &queue.Worker{
-		Queue:       s.jobs,
+		Queue:       s.cfg.Jobs,
 		Concurrency: 8,
 		Lease:       time.Minute,
 		MinBackoff:  time.Second,
 		MaxBackoff:  30 * time.Second,
 		MaxAge:      24 * time.Hour,
-		Logger:      s.log.Named("jobs"),
+		Logger:      s.log,
 		Handler:     s.runJob,
 	}
 }
@@ -147,13 +150,13 @@ func (s *Service) runJob(ctx context.Context, it *queue.Item) error {
 	if err := json.Unmarshal(it.Payload, &j); err != nil {
 		return queue.Permanent(fmt.Errorf("decode reset job: %w", err))
 	}
-	conn, ok := s.cfg.Connections[j.Connection]
-	if !ok || conn.Kind != connection.Database {
+	conn, ok := s.site.Connections[j.Connection]
+	if !ok || conn.Kind != users.Database {
 		return s.dropJob(ctx, it, "connection no longer configured")
 	}
 	user, err := conn.Users.LookupUser(ctx, j.Email)
 	switch {
-	case errors.Is(err, connection.ErrUserNotFound):
+	case errors.Is(err, users.ErrNotFound):
 		return s.dropJob(ctx, it, "no such user")
 	case err != nil:
 		return err
@@ -176,7 +179,7 @@ func (s *Service) runJob(ctx context.Context, it *queue.Item) error {
 // not matter; what matters is that a flood of requests for someone's address,
 // from anywhere, yields at most one email per interval past the burst, and
 // never none: the newest request is always served.
-func (s *Service) spendUserLimit(ctx context.Context, it *queue.Item, conn *Connection, user *connection.User) (queue.Priority, error) {
+func (s *Service) spendUserLimit(ctx context.Context, it *queue.Item, conn *Connection, user *users.User) (queue.Priority, error) {
 	if s.cfg.Limits.User.Off() {
 		return queue.High, nil
 	}
@@ -188,7 +191,7 @@ func (s *Service) spendUserLimit(ctx context.Context, it *queue.Item, conn *Conn
 		return 0, s.dropJob(ctx, it, "merged with a newer request for the same user")
 	}
 	check := s.userCheck(conn.Name, user.UserID)
-	d, err := s.limiter.Allow(ctx, check)
+	d, err := s.cfg.Limiter.Allow(ctx, check)
 	if err != nil {
 		return 0, err
 	}
@@ -245,18 +248,18 @@ func (s *Service) markNewest(tx storage.Tx, conn, userID, jobID string) error {
 // dropJob ends a job that sends nothing. The reason is logged at debug level
 // without the address: whether an address has an account is not for the logs.
 func (s *Service) dropJob(ctx context.Context, it *queue.Item, reason string) error {
-	s.log.Debug("reset request ends without email", zap.String("job", it.ID), zap.String("reason", reason))
+	s.log.Debug("reset request ends without email", "job", it.ID, "reason", reason)
 	return storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
-		return s.jobs.Done(tx, it)
+		return s.cfg.Jobs.Done(tx, it)
 	})
 }
 
-func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn *Connection, user *connection.User, lane queue.Priority) error {
-	tpl, err := s.emails.current(ctx, templates.ResetEmail)
+func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn *Connection, user *users.User, lane queue.Priority) error {
+	tpl, err := s.cfg.Templates.Current(ctx, templates.ResetEmail)
 	if err != nil {
 		return err
 	}
-	if !tpl.tpl.Enabled {
+	if !tpl.Template.Enabled {
 		return s.dropJob(ctx, it, "reset_email template disabled")
 	}
 	if wait, err := s.mailBudgetWait(ctx); err != nil || wait > 0 {
@@ -266,13 +269,14 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 		// No ticket yet: its lifetime starts when the email can go.
 		return queue.Later(s.now().Add(wait), "the hourly mail budget is spent")
 	}
-	client, _ := s.Client(j.ClientID)
+	client, _ := s.site.Client(j.ClientID)
 	now := s.now()
-	token, key := newTicketToken()
-	t := &Ticket{
+	token, key := tickets.New()
+	t := &tickets.Ticket{
 		Connection: conn.Name, ClientID: clientID(client), UserID: user.UserID, Email: user.Email,
-		Name: user.Name, Nickname: user.Nickname, GivenName: user.GivenName, FamilyName: user.FamilyName, ResultURL: firstNonEmpty(tpl.tpl.ResultURL, clientResultURL(client)),
-		IncludeEmail: tpl.tpl.IncludeEmailInRedirect, Source: "email", ExpiresAt: now.Add(tpl.tpl.URLLifetime()),
+		Name: user.Name, Nickname: user.Nickname, GivenName: user.GivenName, FamilyName: user.FamilyName,
+		ResultURL:    FirstNonEmpty(tpl.Template.ResultURL, clientResultURL(client)),
+		IncludeEmail: tpl.Template.IncludeEmailInRedirect, Source: tickets.FromEmail, ExpiresAt: now.Add(tpl.Template.URLLifetime()),
 	}
 	msg, err := s.renderResetEmail(tpl, token, j, conn, client, user)
 	if err != nil {
@@ -280,16 +284,16 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 	}
 	// An email that cannot be composed (the app's address is one SMTP cannot
 	// carry) never will be: the request ends now rather than being retried.
-	composed, err := s.outbox.Compose(templates.ResetEmail, msg)
+	composed, err := s.cfg.Outbox.Compose(templates.ResetEmail, msg)
 	if err != nil {
 		return queue.Permanent(err)
 	}
 	var mailID string
 	err = storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
-		if err := s.jobs.Done(tx, it); err != nil {
+		if err := s.cfg.Jobs.Done(tx, it); err != nil {
 			return err
 		}
-		if err := issueTicket(tx, key, t, now); err != nil {
+		if err := tickets.Issue(tx, key, t, now); err != nil {
 			return err
 		}
 		if !s.cfg.Limits.User.Off() {
@@ -297,15 +301,14 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 				return err
 			}
 		}
-		mailID, err = s.outbox.PutComposed(tx, composed, lane)
+		mailID, err = s.cfg.Outbox.PutComposed(tx, composed, lane)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	s.outbox.NotifyPriority(mailID, lane)
-	s.log.Info("reset email queued", zap.String("job", it.ID), zap.String("connection", conn.Name),
-		zap.String("client_id", t.ClientID))
+	s.cfg.Outbox.NotifyPriority(mailID, lane)
+	s.log.Info("reset email queued", "job", it.ID, "connection", conn.Name, "client_id", t.ClientID)
 	return nil
 }
 
@@ -318,7 +321,7 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 // a completed reset, which the form's limits bound, and must not wait behind a
 // flood.
 func (s *Service) mailBudgetWait(ctx context.Context) (time.Duration, error) {
-	d, err := s.limiter.Peek(ctx, s.mailBudgetCheck())
+	d, err := s.cfg.Limiter.Peek(ctx, s.mailBudgetCheck())
 	if err != nil || d.Allowed {
 		return 0, err
 	}
@@ -334,77 +337,33 @@ func (s *Service) mailSent(ctx context.Context, kind string) {
 	if kind != templates.ResetEmail {
 		return
 	}
-	if err := s.limiter.Spend(ctx, s.mailBudgetCheck()); err != nil {
-		s.log.Warn("count a sent email against the hourly budget", zap.Error(err))
+	if err := s.cfg.Limiter.Spend(ctx, s.mailBudgetCheck()); err != nil {
+		s.log.Warn("count a sent email against the hourly budget", "error", err)
 	}
 }
 
-func (s *Service) renderResetEmail(tpl compiledVersion, token string, j *job, conn *Connection, client *Client, user *connection.User) (*mail.Message, error) {
+func (s *Service) renderResetEmail(tpl emailtemplates.Compiled, token string, j *job, conn *Connection, client *Client, user *users.User) (*mail.Message, error) {
 	data := templates.EmailData{
-		URL:         s.ticketURL(token),
-		URLLifetime: lifetimeWords(tpl.tpl.URLLifetime()),
-		CancelURL:   s.pageURL("/lo/cancel", url.Values{"id": {cancelID(token)}}),
-		ForgotURL:   s.forgotURL(clientID(client), conn.Name),
+		URL:         s.site.TicketURL(token),
+		URLLifetime: emailtemplates.LifetimeWords(tpl.Template.URLLifetime()),
+		CancelURL:   s.site.PageURL("/lo/cancel", url.Values{"id": {tickets.Ref(token)}}),
+		ForgotURL:   s.site.ForgotURL(clientID(client), conn.Name),
 		User: templates.UserData{UserID: user.UserID, Email: user.Email, Name: user.Name,
 			Nickname: user.Nickname, GivenName: user.GivenName, FamilyName: user.FamilyName,
 			EmailVerified: user.EmailVerified},
-		Application:     templates.ApplicationData{Name: s.appName(client), ClientID: clientID(client)},
+		Application:     templates.ApplicationData{Name: s.site.AppName(client), ClientID: clientID(client)},
 		ConnectionName:  conn.Name,
-		FriendlyName:    s.cfg.FriendlyName,
-		SupportEmail:    s.cfg.SupportEmail,
-		SupportURL:      s.cfg.SupportURL,
-		RequestLanguage: firstNonEmpty(user.Language, j.Language),
+		FriendlyName:    s.site.FriendlyName,
+		SupportEmail:    s.site.SupportEmail,
+		SupportURL:      s.site.SupportURL,
+		RequestLanguage: FirstNonEmpty(user.Language, j.Language),
 	}
-	r, err := tpl.email.Render(data)
+	r, err := tpl.Email.Render(data)
 	if err != nil {
-		return nil, fmt.Errorf("render reset_email version %d: %w", tpl.version, err)
+		return nil, fmt.Errorf("render reset_email version %d: %w", tpl.Version, err)
 	}
 	return &mail.Message{
-		From: firstNonEmpty(tpl.tpl.From, s.cfg.DefaultFrom), To: user.Email,
+		From: FirstNonEmpty(tpl.Template.From, s.site.DefaultFrom), To: user.Email,
 		Subject: r.Subject, Text: r.Text, HTML: r.HTML,
 	}, nil
-}
-
-// ticketURL is the reset link for token.
-func (s *Service) ticketURL(token string) string {
-	return s.pageURL("/lo/reset", url.Values{"ticket": {token}})
-}
-
-// forgotURL is the forgot page for a client and connection.
-func (s *Service) forgotURL(clientID, conn string) string {
-	q := url.Values{"connection": {conn}}
-	if clientID != "" {
-		q.Set("client_id", clientID)
-	}
-	return s.pageURL("/lo/forgot", q)
-}
-
-func (s *Service) appName(c *Client) string {
-	if c != nil && c.Name != "" {
-		return c.Name
-	}
-	return s.cfg.FriendlyName
-}
-
-func clientID(c *Client) string {
-	if c == nil {
-		return ""
-	}
-	return c.ID
-}
-
-func clientResultURL(c *Client) string {
-	if c == nil {
-		return ""
-	}
-	return c.ResultURL
-}
-
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -12,131 +12,58 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/audit"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/emailtemplates"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/fault"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/ratelimit"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/service"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
-	"github.com/caddy-password-reset/caddy-password-reset/storage"
-	badgerstore "github.com/caddy-password-reset/caddy-password-reset/storage/badger"
 )
 
 const conn = "Username-Password-Authentication"
 
-// clock runs with real time, and tests can move it forward to expire tickets; the
-// workers' backoffs keep working because it never stops.
-type clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
-
-// harness is the service with real parts: a Badger store on disk, the demo app
-// over HTTP, and a real SMTP server.
+// harness is the flow and the admin service on real parts (testenv.Stack).
 type harness struct {
-	svc   *reset.Service
-	store storage.Store
-	clock *clock
-	app   *testenv.App
-	box   *testenv.Mailbox
+	*testenv.Stack
 }
 
-type option func(*reset.Config)
+type option = func(*service.Config)
 
 func newHarness(t *testing.T, smtpAddr string, opts ...option) *harness {
 	t.Helper()
-	return newHarnessWithApp(t, testenv.StartApp(t), smtpAddr, opts...)
+	return &harness{testenv.NewStackWith(t, testenv.StackOptions{SMTPAddr: smtpAddr}, opts...)}
 }
 
 // newHarnessWithApp is newHarness in front of app.
 func newHarnessWithApp(t *testing.T, app *testenv.App, smtpAddr string, opts ...option) *harness {
 	t.Helper()
-	h := &harness{clock: &clock{}, app: app}
-	store, err := badgerstore.Open(badgerstore.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	h.store = store
-	if smtpAddr == "" {
-		h.box = testenv.StartMailbox(t)
-		smtpAddr = h.box.Addr
-	}
-	sender, err := mail.NewSender(mail.Config{Addr: smtpAddr, Security: mail.SecurityPlain}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sender.Close() })
-	public, _ := url.Parse("https://app.example.com")
-	appURL, _ := url.Parse(h.app.URL)
-	cfg := reset.Config{
-		PublicURL: public,
-		Connections: map[string]*reset.Connection{
-			conn: {Name: conn, Kind: connection.Database, Policy: policy.Policy{Level: policy.LevelGood},
-				Users: &connection.Upstream{Connection: conn, Secret: []byte(testenv.HookSecret),
-					GetUserURL: appURL.JoinPath("/internal/users/lookup"), ChangePasswordURL: appURL.JoinPath("/internal/users/password")}},
-			"google-oauth2": {Name: "google-oauth2", Kind: connection.Social},
-		},
-		Clients:       map[string]*reset.Client{"demo-app": {ID: "demo-app", Name: "Demo App", ResultURL: "https://app.example.com/login?from=reset"}},
-		DefaultClient: "demo-app",
-		DefaultFrom:   "Example <no-reply@example.com>",
-		FriendlyName:  "Example",
-		Store:         store, Transport: sender, Now: h.clock.Now, Keys: testKeys(t),
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	h.svc, err = reset.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.svc.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.svc.Stop)
-	return h
+	return &harness{testenv.NewStackWith(t, testenv.StackOptions{App: app, SMTPAddr: smtpAddr}, opts...)}
 }
 
 // request asks for a reset and returns the ticket from the email that arrives.
 func (h *harness) request(t *testing.T, email, to string) string {
 	t.Helper()
-	after := h.box.LastID()
-	if _, err := h.svc.RequestReset(context.Background(), reset.Request{ClientID: "demo-app", Email: email, Connection: conn}); err != nil {
+	after := h.Box.LastID()
+	if _, err := h.Flow.RequestReset(context.Background(), reset.Request{ClientID: "demo-app", Email: email, Connection: conn}); err != nil {
 		t.Fatalf("RequestReset: %v", err)
 	}
-	msg := h.box.WaitResetMail(t, to, after)
+	msg := h.Box.WaitResetMail(t, to, after)
 	return testenv.Ticket(t, testenv.ResetLink(t, msg))
 }
 
 // drained waits until no job or mail is pending.
-func (h *harness) drained(t *testing.T) {
-	testenv.Eventually(t, "queues to drain", func() (bool, error) {
-		st, err := h.svc.Stats(context.Background())
-		return st.Jobs.Pending == 0 && st.Mail.Pending == 0, err
-	})
-}
+func (h *harness) drained(t *testing.T) { h.Drained(t) }
 
 const newPassword = "Correct-Horse-9-battery"
 
 func TestResetFlow(t *testing.T) {
 	h := newHarness(t, "")
-	after := h.box.LastID()
-	if _, err := h.svc.RequestReset(context.Background(), reset.Request{ClientID: "demo-app", Email: "alice@example.com", Connection: conn}); err != nil {
+	after := h.Box.LastID()
+	if _, err := h.Flow.RequestReset(context.Background(), reset.Request{ClientID: "demo-app", Email: "alice@example.com", Connection: conn}); err != nil {
 		t.Fatal(err)
 	}
-	msg := h.box.WaitMail(t, "alice@example.com", after)
+	msg := h.Box.WaitMail(t, "alice@example.com", after)
 	link := testenv.ResetLink(t, msg)
 	if !strings.HasPrefix(link, "https://app.example.com/lo/reset?ticket=") {
 		t.Errorf("link %q is not built on the public URL", link)
@@ -145,14 +72,14 @@ func TestResetFlow(t *testing.T) {
 		t.Errorf("unexpected mail: subject %q, text %q", msg.Subject, msg.Text)
 	}
 	ticket := testenv.Ticket(t, link)
-	info, err := h.svc.OpenTicket(context.Background(), ticket)
+	info, err := h.Flow.OpenTicket(context.Background(), ticket)
 	if err != nil || info.Email != "alice@example.com" || info.AppName != "Demo App" {
 		t.Fatalf("OpenTicket = %+v, %v", info, err)
 	}
-	if _, err := h.svc.OpenTicket(context.Background(), ticket); err != nil {
+	if _, err := h.Flow.OpenTicket(context.Background(), ticket); err != nil {
 		t.Fatalf("opening the link twice used it up: %v", err)
 	}
-	done, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
+	done, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
 	if err != nil {
 		t.Fatalf("CompleteReset: %v", err)
 	}
@@ -162,10 +89,10 @@ func TestResetFlow(t *testing.T) {
 		q.Get("message") != reset.SuccessMessage || q.Get("email") != "alice@example.com" {
 		t.Errorf("redirect %s lacks Auth0's parameters", done.RedirectURL)
 	}
-	if !h.app.CheckPassword("alice@example.com", newPassword) {
+	if !h.App.CheckPassword("alice@example.com", newPassword) {
 		t.Error("the app's password did not change")
 	}
-	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "Another-Pass-77", Confirm: "Another-Pass-77"}); !errors.Is(err, reset.ErrTicketUsed) {
+	if _, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "Another-Pass-77", Confirm: "Another-Pass-77"}); !errors.Is(err, reset.ErrTicketUsed) {
 		t.Errorf("second use: got %v, want ErrTicketUsed", err)
 	}
 }
@@ -175,7 +102,7 @@ func TestMailGoesToTheAddressTheAppReturned(t *testing.T) {
 	// The demo app matches case-insensitively; the mail must go to its stored
 	// address, never to the string that was typed (Django CVE-2019-19844).
 	h.request(t, "  ALICE@Example.COM ", "alice@example.com")
-	for _, m := range h.box.Messages() {
+	for _, m := range h.Box.Messages() {
 		if len(m.EnvelopeTo) != 1 || m.EnvelopeTo[0] != "alice@example.com" || m.To != "<alice@example.com>" {
 			t.Errorf("mail went to %v (To: %s)", m.EnvelopeTo, m.To)
 		}
@@ -185,13 +112,13 @@ func TestMailGoesToTheAddressTheAppReturned(t *testing.T) {
 func TestUnknownAndBlockedUsersGetNoMail(t *testing.T) {
 	h := newHarness(t, "")
 	for _, email := range []string{"nobody@example.com", "carol@example.com"} {
-		if _, err := h.svc.RequestReset(context.Background(), reset.Request{Email: email, Connection: conn}); err != nil {
+		if _, err := h.Flow.RequestReset(context.Background(), reset.Request{Email: email, Connection: conn}); err != nil {
 			t.Fatalf("%s: %v", email, err)
 		}
 	}
-	testenv.Eventually(t, "both lookups", func() (bool, error) { return h.app.HookCalls("get_user") == 2, nil })
+	testenv.Eventually(t, "both lookups", func() (bool, error) { return h.App.HookCalls("get_user") == 2, nil })
 	h.drained(t)
-	if n := h.box.Count(); n != 0 {
+	if n := h.Box.Count(); n != 0 {
 		t.Errorf("%d mails sent for an unknown and a blocked user", n)
 	}
 }
@@ -216,14 +143,14 @@ func TestRequestValidation(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := h.svc.RequestReset(context.Background(), c.req)
-			var re *reset.RequestError
-			if !errors.As(err, &re) || re.Code != c.code || re.Status != 400 {
+			_, err := h.Flow.RequestReset(context.Background(), c.req)
+			re, ok := fault.As(err)
+			if !ok || re.Code != c.code || re.Kind != fault.Invalid {
 				t.Fatalf("got %v, want a 400 %s", err, c.code)
 			}
 		})
 	}
-	st, err := h.svc.Stats(context.Background())
+	st, err := h.Admin.Stats(context.Background())
 	if err != nil || st.Jobs.Pending != 0 {
 		t.Errorf("refused requests left jobs: %+v, %v", st, err)
 	}
@@ -232,19 +159,19 @@ func TestRequestValidation(t *testing.T) {
 func TestTicketExpiry(t *testing.T) {
 	h := newHarness(t, "")
 	ticket := h.request(t, "alice@example.com", "alice@example.com")
-	h.clock.Advance(reset.DefaultURLLifetime - time.Second)
-	if _, err := h.svc.OpenTicket(context.Background(), ticket); err != nil {
+	h.Clock.Advance(emailtemplates.DefaultURLLifetime - time.Second)
+	if _, err := h.Flow.OpenTicket(context.Background(), ticket); err != nil {
 		t.Fatalf("one second before expiry: %v", err)
 	}
-	h.clock.Advance(time.Second)
-	if _, err := h.svc.OpenTicket(context.Background(), ticket); !errors.Is(err, reset.ErrTicketExpired) {
+	h.Clock.Advance(time.Second)
+	if _, err := h.Flow.OpenTicket(context.Background(), ticket); !errors.Is(err, reset.ErrTicketExpired) {
 		t.Fatalf("at expiry OpenTicket: got %v, want ErrTicketExpired", err)
 	}
 	// The POST checks expiry too (Flarum CVE-2026-39923).
-	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); !errors.Is(err, reset.ErrTicketExpired) {
+	if _, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); !errors.Is(err, reset.ErrTicketExpired) {
 		t.Fatalf("at expiry CompleteReset: got %v, want ErrTicketExpired", err)
 	}
-	if h.app.PasswordChanges() != 0 {
+	if h.App.PasswordChanges() != 0 {
 		t.Error("an expired ticket changed the password")
 	}
 }
@@ -253,10 +180,10 @@ func TestNewerTicketCancelsOlder(t *testing.T) {
 	h := newHarness(t, "")
 	first := h.request(t, "alice@example.com", "alice@example.com")
 	second := h.request(t, "alice@example.com", "alice@example.com")
-	if _, err := h.svc.OpenTicket(context.Background(), first); !errors.Is(err, reset.ErrTicketSuperseded) {
+	if _, err := h.Flow.OpenTicket(context.Background(), first); !errors.Is(err, reset.ErrTicketSuperseded) {
 		t.Fatalf("older ticket: got %v, want ErrTicketSuperseded", err)
 	}
-	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: second, Password: newPassword, Confirm: newPassword}); err != nil {
+	if _, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: second, Password: newPassword, Confirm: newPassword}); err != nil {
 		t.Fatalf("newest ticket: %v", err)
 	}
 }
@@ -265,10 +192,10 @@ func TestUsingOneTicketCancelsTheUsersOthers(t *testing.T) {
 	h := newHarness(t, "")
 	ticket := h.request(t, "bob@example.com", "bob@example.com")
 	other := h.request(t, "alice@example.com", "alice@example.com")
-	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
+	if _, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.svc.OpenTicket(context.Background(), other); err != nil {
+	if _, err := h.Flow.OpenTicket(context.Background(), other); err != nil {
 		t.Errorf("another user's ticket was touched: %v", err)
 	}
 }
@@ -286,11 +213,11 @@ func TestTamperedTickets(t *testing.T) {
 		"not base64url":         strings.Repeat("*", len(ticket)),
 		"prefix of the ticket":  ticket[:20],
 	} {
-		if _, err := h.svc.OpenTicket(context.Background(), tok); !errors.Is(err, reset.ErrTicketInvalid) {
+		if _, err := h.Flow.OpenTicket(context.Background(), tok); !errors.Is(err, reset.ErrTicketInvalid) {
 			t.Errorf("%s: got %v, want ErrTicketInvalid", name, err)
 		}
 	}
-	if _, err := h.svc.OpenTicket(context.Background(), ticket); err != nil {
+	if _, err := h.Flow.OpenTicket(context.Background(), ticket); err != nil {
 		t.Errorf("the real ticket no longer works: %v", err)
 	}
 }
@@ -305,7 +232,7 @@ func TestConcurrentSubmitsOneWins(t *testing.T) {
 	for range n {
 		wg.Go(func() {
 			start.Wait()
-			_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
+			_, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
 			switch {
 			case err == nil:
 				wins.Add(1)
@@ -321,7 +248,7 @@ func TestConcurrentSubmitsOneWins(t *testing.T) {
 	if wins.Load() != 1 || used.Load() != n-1 {
 		t.Errorf("%d submits won and %d were told the link was used or in use; want 1 and %d", wins.Load(), used.Load(), n-1)
 	}
-	if c := h.app.PasswordChanges(); c != 1 {
+	if c := h.App.PasswordChanges(); c != 1 {
 		t.Errorf("the app saw %d password changes, want 1", c)
 	}
 }
@@ -329,16 +256,15 @@ func TestConcurrentSubmitsOneWins(t *testing.T) {
 func TestWeakPasswordKeepsTicket(t *testing.T) {
 	h := newHarness(t, "")
 	ticket := h.request(t, "alice@example.com", "alice@example.com")
-	_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "weak", Confirm: "weak"})
+	_, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "weak", Confirm: "weak"})
 	var pe *policy.Error
 	if !errors.As(err, &pe) || pe.Name != "PasswordStrengthError" {
 		t.Fatalf("got %v, want a PasswordStrengthError", err)
 	}
-	var fe *reset.FormError
-	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword + "x"}); !errors.As(err, &fe) {
+	if _, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword + "x"}); !errors.Is(err, reset.ErrPasswordsDiffer) {
 		t.Fatalf("mismatch: got %v, want a FormError", err)
 	}
-	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
+	if _, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
 		t.Fatalf("the ticket was spent by refused attempts: %v", err)
 	}
 }
@@ -346,17 +272,16 @@ func TestWeakPasswordKeepsTicket(t *testing.T) {
 func TestHookFailureLeavesTicketUsable(t *testing.T) {
 	h := newHarness(t, "")
 	ticket := h.request(t, "alice@example.com", "alice@example.com")
-	h.app.Stop()
-	_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
-	var ta *reset.TryAgainError
-	if !errors.As(err, &ta) || !strings.Contains(ta.Message, "try again") {
+	h.App.Stop()
+	_, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword})
+	if ta, ok := fault.As(err); !ok || !errors.Is(err, reset.ErrAppUnavailable) || !strings.Contains(ta.Message, "try again") {
 		t.Fatalf("app down: got %v, want a TryAgainError", err)
 	}
-	h.app.Restart(t)
-	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
+	h.App.Restart(t)
+	if _, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
 		t.Fatalf("after the app came back: %v", err)
 	}
-	if !h.app.CheckPassword("alice@example.com", newPassword) {
+	if !h.App.CheckPassword("alice@example.com", newPassword) {
 		t.Error("password not changed")
 	}
 }
@@ -365,30 +290,29 @@ func TestAppRefusalIsShownAndTicketKept(t *testing.T) {
 	h := newHarness(t, "")
 	ticket := h.request(t, "alice@example.com", "alice@example.com")
 	// The demo app refuses the current password as the new one.
-	_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "alice-old-password-1", Confirm: "alice-old-password-1"})
-	var ar *reset.AppRefusedError
-	if !errors.As(err, &ar) || !strings.Contains(ar.Message, "differ") {
+	_, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "alice-old-password-1", Confirm: "alice-old-password-1"})
+	if ar, ok := fault.As(err); !ok || ar.Kind != fault.Refused || !strings.Contains(ar.Message, "differ") {
 		t.Fatalf("got %v, want the app's refusal", err)
 	}
-	if _, err := h.svc.OpenTicket(context.Background(), ticket); err != nil {
+	if _, err := h.Flow.OpenTicket(context.Background(), ticket); err != nil {
 		t.Fatalf("refusal spent the ticket: %v", err)
 	}
 }
 
 func TestAppDownWhenRequestedJobWaits(t *testing.T) {
 	h := newHarness(t, "")
-	h.app.Stop()
-	if _, err := h.svc.RequestReset(context.Background(), reset.Request{Email: "alice@example.com", Connection: conn}); err != nil {
+	h.App.Stop()
+	if _, err := h.Flow.RequestReset(context.Background(), reset.Request{Email: "alice@example.com", Connection: conn}); err != nil {
 		t.Fatalf("the request must be accepted while the app is down: %v", err)
 	}
 	testenv.Eventually(t, "the job to be retried", func() (bool, error) {
-		st, err := h.svc.Stats(context.Background())
+		st, err := h.Admin.Stats(context.Background())
 		return st.Jobs.Retrying == 1, err
 	})
-	h.app.Restart(t)
-	h.box.WaitMail(t, "alice@example.com", 0)
+	h.App.Restart(t)
+	h.Box.WaitMail(t, "alice@example.com", 0)
 	h.drained(t)
-	if n := h.box.Count(); n != 1 {
+	if n := h.Box.Count(); n != 1 {
 		t.Errorf("%d mails, want 1", n)
 	}
 }
@@ -396,17 +320,17 @@ func TestAppDownWhenRequestedJobWaits(t *testing.T) {
 func TestSMTPDownThenUp(t *testing.T) {
 	addr := testenv.FreeAddr(t)
 	h := newHarness(t, addr)
-	if _, err := h.svc.RequestReset(context.Background(), reset.Request{Email: "alice@example.com", Connection: conn}); err != nil {
+	if _, err := h.Flow.RequestReset(context.Background(), reset.Request{Email: "alice@example.com", Connection: conn}); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, "the mail to be retried", func() (bool, error) {
-		st, err := h.svc.Stats(context.Background())
+		st, err := h.Admin.Stats(context.Background())
 		return st.Mail.Retrying == 1, err
 	})
-	h.box = testenv.StartMailboxAt(t, addr)
-	h.box.WaitMail(t, "alice@example.com", 0)
+	h.Box = testenv.StartMailboxAt(t, addr)
+	h.Box.WaitMail(t, "alice@example.com", 0)
 	h.drained(t)
-	if n := h.box.Count(); n != 1 {
+	if n := h.Box.Count(); n != 1 {
 		t.Errorf("%d mails, want exactly 1", n)
 	}
 }
@@ -414,7 +338,7 @@ func TestSMTPDownThenUp(t *testing.T) {
 func TestPasswordChangedNoticeAndEvent(t *testing.T) {
 	var events []string
 	var mu sync.Mutex
-	h := newHarness(t, "", func(c *reset.Config) {
+	h := newHarness(t, "", func(c *service.Config) {
 		c.OnEvent = func(_ context.Context, name string, data map[string]any) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -422,12 +346,12 @@ func TestPasswordChangedNoticeAndEvent(t *testing.T) {
 		}
 	})
 	ticket := h.request(t, "alice@example.com", "alice@example.com")
-	after := h.box.LastID()
-	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword,
+	after := h.Box.LastID()
+	if _, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword,
 		Confirm: newPassword, IP: "192.0.2.7"}); err != nil {
 		t.Fatal(err)
 	}
-	notice := h.box.WaitMail(t, "alice@example.com", after)
+	notice := h.Box.WaitMail(t, "alice@example.com", after)
 	if notice.Subject != "Your password was changed" || !strings.Contains(notice.Text, "from the address 192.0.2.7") ||
 		!strings.Contains(notice.Text, "https://app.example.com/lo/forgot?") || strings.Contains(notice.Text+notice.HTML, newPassword) {
 		t.Errorf("notice: %q\n%s", notice.Subject, notice.Text)
@@ -440,18 +364,18 @@ func TestPasswordChangedNoticeAndEvent(t *testing.T) {
 }
 
 func TestNoticeCanBeDisabled(t *testing.T) {
-	tpl, err := reset.DefaultEmailTemplate("password_changed")
+	tpl, err := emailtemplates.Default("password_changed")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tpl.Enabled = false
-	h := newHarness(t, "", func(c *reset.Config) { c.Emails = map[string]reset.EmailTemplate{"password_changed": tpl} })
+	h := newHarness(t, "", func(c *service.Config) { c.Emails = map[string]emailtemplates.Template{"password_changed": tpl} })
 	ticket := h.request(t, "bob@example.com", "bob@example.com")
-	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
+	if _, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
 		t.Fatal(err)
 	}
 	h.drained(t)
-	if n := h.box.Count(); n != 1 {
+	if n := h.Box.Count(); n != 1 {
 		t.Errorf("%d mails with the notice disabled, want only the reset email", n)
 	}
 }
@@ -462,33 +386,33 @@ var cancelLink = regexp.MustCompile(`https://app\.example\.com/lo/cancel\?id=([0
 // revealing it, and checking it changes nothing.
 func TestCancelLink(t *testing.T) {
 	h := newHarness(t, "")
-	after := h.box.LastID()
-	if _, err := h.svc.RequestReset(context.Background(), reset.Request{Email: "alice@example.com", Connection: conn}); err != nil {
+	after := h.Box.LastID()
+	if _, err := h.Flow.RequestReset(context.Background(), reset.Request{Email: "alice@example.com", Connection: conn}); err != nil {
 		t.Fatal(err)
 	}
-	msg := h.box.WaitMail(t, "alice@example.com", after)
+	msg := h.Box.WaitMail(t, "alice@example.com", after)
 	ticket := testenv.Ticket(t, testenv.ResetLink(t, msg))
 	m := cancelLink.FindStringSubmatch(msg.Text)
 	if m == nil || strings.Contains(m[0], ticket) {
 		t.Fatalf("no cancel link without the ticket in:\n%s", msg.Text)
 	}
-	if err := h.svc.CheckCancel(context.Background(), m[1]); err != nil {
+	if err := h.Flow.CheckCancel(context.Background(), m[1]); err != nil {
 		t.Fatalf("CheckCancel: %v", err)
 	}
-	if _, err := h.svc.OpenTicket(context.Background(), ticket); err != nil {
+	if _, err := h.Flow.OpenTicket(context.Background(), ticket); err != nil {
 		t.Fatalf("checking the cancel link cancelled the ticket: %v", err)
 	}
-	if err := h.svc.CancelTicket(context.Background(), m[1], "192.0.2.8"); err != nil {
+	if err := h.Flow.CancelTicket(context.Background(), m[1], "192.0.2.8"); err != nil {
 		t.Fatalf("CancelTicket: %v", err)
 	}
-	if _, err := h.svc.OpenTicket(context.Background(), ticket); !errors.Is(err, reset.ErrTicketSuperseded) {
+	if _, err := h.Flow.OpenTicket(context.Background(), ticket); !errors.Is(err, reset.ErrTicketSuperseded) {
 		t.Fatalf("after cancel: %v, want the ticket dead", err)
 	}
-	if err := h.svc.CancelTicket(context.Background(), m[1], ""); !errors.Is(err, reset.ErrTicketSuperseded) {
+	if err := h.Flow.CancelTicket(context.Background(), m[1], ""); !errors.Is(err, reset.ErrTicketSuperseded) {
 		t.Errorf("cancelling twice: %v", err)
 	}
 	for _, bad := range []string{"", "xyz", strings.Repeat("g", 64), strings.ToUpper(m[1])} {
-		if err := h.svc.CancelTicket(context.Background(), bad, ""); !errors.Is(err, reset.ErrTicketInvalid) {
+		if err := h.Flow.CancelTicket(context.Background(), bad, ""); !errors.Is(err, reset.ErrTicketInvalid) {
 			t.Errorf("CancelTicket(%q) = %v", bad, err)
 		}
 	}
@@ -497,9 +421,9 @@ func TestCancelLink(t *testing.T) {
 // TestRequestRateLimits: Auth0's per IP and email limit, counted the same for an
 // unknown address, and independent per IP.
 func TestRequestRateLimits(t *testing.T) {
-	h := newHarness(t, "", func(c *reset.Config) { c.Limits = reset.DefaultLimits() })
-	ask := func(email, ip string) (ratelimit.Decision, error) {
-		return h.svc.RequestReset(context.Background(), reset.Request{Email: email, Connection: conn, IP: ip})
+	h := newHarness(t, "", func(c *service.Config) { c.Limits = reset.DefaultLimits() })
+	ask := func(email, ip string) (reset.RateInfo, error) {
+		return h.Flow.RequestReset(context.Background(), reset.Request{Email: email, Connection: conn, IP: ip})
 	}
 	for _, email := range []string{"alice@example.com", "nobody@example.com"} {
 		for i := range 10 {
@@ -509,8 +433,8 @@ func TestRequestRateLimits(t *testing.T) {
 			}
 		}
 		_, err := ask(email, "192.0.2.1")
-		var rl *reset.RateLimitError
-		if !errors.As(err, &rl) || rl.Decision.Name != "ip_email" || rl.Decision.RetryAfter <= 59*time.Second || rl.Decision.RetryAfter > time.Minute {
+		rl, _ := fault.As(err)
+		if info, ok := rlInfo(err); !ok || info.Name != "ip_email" || rl.RetryAfter <= 59*time.Second || rl.RetryAfter > time.Minute {
 			t.Fatalf("%s 11th: %v", email, err)
 		}
 	}
@@ -521,30 +445,29 @@ func TestRequestRateLimits(t *testing.T) {
 	if _, err := ask("alice@example.com", "192.0.2.2"); err != nil {
 		t.Errorf("another IP is limited separately: %v", err)
 	}
-	h.clock.Advance(time.Minute)
+	h.Clock.Advance(time.Minute)
 	if _, err := ask("alice@example.com", "192.0.2.1"); err != nil {
 		t.Errorf("a minute later: %v", err)
 	}
 }
 
 func TestResetFormRateLimits(t *testing.T) {
-	h := newHarness(t, "", func(c *reset.Config) { c.Limits = reset.DefaultLimits() })
+	h := newHarness(t, "", func(c *service.Config) { c.Limits = reset.DefaultLimits() })
 	ticket := h.request(t, "alice@example.com", "alice@example.com")
 	for i := range 10 {
-		if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "weak", Confirm: "weak", IP: "192.0.2.9"}); err == nil {
+		if _, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: "weak", Confirm: "weak", IP: "192.0.2.9"}); err == nil {
 			t.Fatalf("attempt %d accepted a weak password", i)
 		}
 	}
-	_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword, IP: "192.0.2.10"})
-	var rl *reset.RateLimitError
-	if !errors.As(err, &rl) || rl.Decision.Name != "reset_ticket" {
+	_, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword, IP: "192.0.2.10"})
+	if info, ok := rlInfo(err); !ok || info.Name != "reset_ticket" {
 		t.Fatalf("11th submit of one ticket: %v", err)
 	}
-	if h.app.HookCalls("change_password") != 0 {
+	if h.App.HookCalls("change_password") != 0 {
 		t.Error("the hook was called")
 	}
-	h.clock.Advance(time.Minute)
-	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword, IP: "192.0.2.10"}); err != nil {
+	h.Clock.Advance(time.Minute)
+	if _, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword, IP: "192.0.2.10"}); err != nil {
 		t.Fatalf("a minute later: %v", err)
 	}
 }
@@ -552,12 +475,12 @@ func TestResetFormRateLimits(t *testing.T) {
 // TestPasswordHistory: with a history of 2, the last two passwords set through
 // the plugin are refused with Auth0's PasswordHistoryError; an older one is fine.
 func TestPasswordHistory(t *testing.T) {
-	h := newHarness(t, "", func(c *reset.Config) {
-		c.Connections[conn].Policy = policy.Policy{Level: policy.LevelGood, History: 2}
+	h := newHarness(t, "", func(c *service.Config) {
+		c.Site.Connections[conn].Policy = policy.Policy{Level: policy.LevelGood, History: 2}
 	})
 	set := func(pw string) error {
 		ticket := h.request(t, "bob@example.com", "bob@example.com")
-		_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: pw, Confirm: pw})
+		_, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: pw, Confirm: pw})
 		return err
 	}
 	for _, pw := range []string{"First-Pass-111", "Second-Pass-222", "Third-Pass-333"} {
@@ -580,19 +503,19 @@ func TestPasswordHistory(t *testing.T) {
 // TestPersonalInfoRefused: the name and email the app returned may not be in the
 // password.
 func TestPersonalInfoRefused(t *testing.T) {
-	h := newHarness(t, "", func(c *reset.Config) {
-		c.Connections[conn].Policy = policy.Policy{Level: policy.LevelGood, NoPersonalInfo: true, Dictionary: true}
+	h := newHarness(t, "", func(c *service.Config) {
+		c.Site.Connections[conn].Policy = policy.Policy{Level: policy.LevelGood, NoPersonalInfo: true, Dictionary: true}
 	})
 	ticket := h.request(t, "alice@example.com", "alice@example.com")
 	var pe *policy.Error
 	for pw, name := range map[string]string{"Liddell-2026!": "PasswordNoUserInfoError", "Alice-Wonder-9": "PasswordNoUserInfoError",
 		"Password123": "PasswordDictionaryError"} {
-		_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: pw, Confirm: pw})
+		_, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: pw, Confirm: pw})
 		if !errors.As(err, &pe) || pe.Name != name {
 			t.Errorf("%q: %v, want %s", pw, err, name)
 		}
 	}
-	if _, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
+	if _, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
 		t.Fatalf("a good password after refusals: %v", err)
 	}
 }
@@ -605,8 +528,8 @@ func TestTicketDiesWithTheAccount(t *testing.T) {
 	h := newHarness(t, "")
 	blocked := h.request(t, "alice@example.com", "alice@example.com")
 	moved := h.request(t, "bob@example.com", "bob@example.com")
-	h.app.SetBlocked("alice@example.com", true)
-	if err := h.app.ChangeEmail("bob@example.com", "robert@example.com"); err != nil {
+	h.App.SetBlocked("alice@example.com", true)
+	if err := h.App.ChangeEmail("bob@example.com", "robert@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -615,39 +538,49 @@ func TestTicketDiesWithTheAccount(t *testing.T) {
 		want   error
 	}{{"blocked user", blocked, reset.ErrTicketAccountBlocked}, {"changed address", moved, reset.ErrTicketAddressChanged}}
 	for _, c := range cases {
-		_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: c.ticket, Password: newPassword, Confirm: newPassword})
+		_, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: c.ticket, Password: newPassword, Confirm: newPassword})
 		if !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
 	}
 	// The account is restored: the links stay dead, and say why.
-	h.app.SetBlocked("alice@example.com", false)
-	if err := h.app.ChangeEmail("robert@example.com", "bob@example.com"); err != nil {
+	h.App.SetBlocked("alice@example.com", false)
+	if err := h.App.ChangeEmail("robert@example.com", "bob@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cases {
-		if _, err := h.svc.OpenTicket(context.Background(), c.ticket); !errors.Is(err, c.want) {
+		if _, err := h.Flow.OpenTicket(context.Background(), c.ticket); !errors.Is(err, c.want) {
 			t.Errorf("%s, account restored: open %v, want %v", c.name, err, c.want)
 		}
-		_, err := h.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: c.ticket, Password: newPassword, Confirm: newPassword})
+		_, err := h.Flow.CompleteReset(context.Background(), reset.ResetForm{Ticket: c.ticket, Password: newPassword, Confirm: newPassword})
 		if !errors.Is(err, c.want) {
 			t.Errorf("%s, account restored: submit %v, want %v", c.name, err, c.want)
 		}
 	}
-	if n := h.app.HookCalls("change_password"); n != 0 {
+	if n := h.App.HookCalls("change_password"); n != 0 {
 		t.Errorf("the app was asked to change %d passwords", n)
 	}
-	entries, _, err := h.svc.AuditLog(context.Background(), 0, 100)
+	entries, _, err := h.Admin.AuditLog(context.Background(), 0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cancelled := 0
 	for _, e := range entries {
-		if e.Type == reset.AuditTicketCancelled {
+		if e.Type == audit.TicketCancelled {
 			cancelled++
 		}
 	}
 	if cancelled != 2 {
 		t.Errorf("%d ticket_cancelled audit entries, want 2", cancelled)
 	}
+}
+
+// rlInfo returns the rate limit that refused err.
+func rlInfo(err error) (reset.RateInfo, bool) {
+	f, ok := fault.As(err)
+	if !ok || !errors.Is(err, reset.ErrRateLimited) {
+		return reset.RateInfo{}, false
+	}
+	info, ok := f.Detail.(reset.RateInfo)
+	return info, ok
 }

@@ -1,82 +1,32 @@
-// Package reset is the password-reset service: it takes reset requests, issues and
-// consumes tickets, sets passwords through a connection, and queues the emails. It
-// knows nothing of HTTP, Caddy or Badger: handlers call it, and it keeps its state
-// in a storage.Store.
+// Package reset is the password-reset flow: a request becomes a durable job,
+// the job looks the user up and mails a ticket, the ticket opens the reset page,
+// and the page's submit sets the password through the app and closes the ticket;
+// the email's "this wasn't me" link and the app's own revoke call cancel it. It
+// knows nothing of HTTP, Caddy or page text: the handlers call it, its users are
+// reached through a users.Directory, and it returns fault errors.
 package reset
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
+	"log/slog"
 	"sync"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/audit"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/emailtemplates"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/queue"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/ratelimit"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
-	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
 
-// Connection is a named place where users live, with its password policy.
-type Connection struct {
-	Name   string
-	Kind   connection.Kind
-	Users  connection.Directory // nil unless Kind is connection.Database
-	Policy policy.Policy
-}
-
-// Client is an application that asks for resets (Auth0's client_id).
-type Client struct {
-	ID   string
-	Name string
-	// ResultURL is where the user goes after a reset, unless the email template or
-	// the ticket says otherwise. Empty: a success page.
-	ResultURL string
-	// AllowedURLs lists where a ticket may send this client's users after a
-	// reset (an admin ticket's result_url must fall under one). Configuration
-	// fills it with ResultURL's origin when it is not set.
-	AllowedURLs []AllowedURL
-}
-
-// Config is what the service needs. Everything but Store and Transport comes from
-// the Caddyfile.
+// Config is what the flow needs: the site's configuration, the limits, and the
+// parts it shares with the admin service, all over one store.
 type Config struct {
-	// PublicURL is the origin (and optional path prefix) links are built on. It is
-	// never taken from a request's Host header.
-	PublicURL *url.URL
-
-	Connections map[string]*Connection
-	Clients     map[string]*Client
-	// DefaultClient serves requests without a client_id.
-	DefaultClient string
-
-	// Emails are the templates as the Caddyfile seeds them, by name.
-	Emails map[string]EmailTemplate
-	// DefaultFrom is the From of emails whose template has none.
-	DefaultFrom string
-
-	FriendlyName, SupportEmail, SupportURL string
-
-	// AuditRetention is how long audit log entries are kept (admin actions and
-	// completed resets); zero means DefaultAuditRetention.
-	AuditRetention time.Duration
-
-	// Limits are the rate limits; the zero value turns them all off
-	// (DefaultLimits are what the Caddyfile starts from).
+	Site   *Site
 	Limits Limits
-
-	// OnEvent is told of what an operator may want to react to, such as
-	// "password_reset.completed" (the app should end the user's sessions). The
-	// Caddy module emits these through Caddy's events app. Nil: nothing.
-	OnEvent func(ctx context.Context, name string, data map[string]any)
 
 	Store storage.Store
 	// ExclusiveStore says that this process has just opened Store and that no
@@ -85,99 +35,68 @@ type Config struct {
 	// them, so that the work runs again at once instead of when the leases run
 	// out. Leave it false for a store shared with live workers.
 	ExclusiveStore bool
-	Transport      mail.Transport
-	// Keys is the keyring, kept outside Store, whose keys seal what a copy of
-	// the store must not reveal: the outbox seals every queued email with it (a
-	// reset email holds a live link). Required. Mail sealed with one keyring
-	// opens only with the same one: losing it fails the mail still queued.
-	Keys   *keyring.Keyring
-	Logger *zap.Logger
+
+	Jobs      *queue.Queue // the reset requests waiting for their lookup
+	Outbox    *mail.Outbox
+	Templates *emailtemplates.Store
+	Audit     *audit.Log
+	Limiter   *ratelimit.Limiter
+	Transport mail.Transport
+
+	// OnEvent is told of what an operator may want to react to, such as
+	// "password_reset.completed" (the app should end the user's sessions). The
+	// Caddy module emits these through Caddy's events app. Nil: nothing.
+	OnEvent func(ctx context.Context, name string, data map[string]any)
+
+	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests move it to expire tickets.
 	Now func() time.Time
 }
 
-// Service is the password-reset service.
+// Service is the flow.
 type Service struct {
-	cfg     Config
-	log     *zap.Logger
-	now     func() time.Time
-	jobs    *queue.Queue
-	outbox  *mail.Outbox
-	emails  *emailTemplates
-	limiter *ratelimit.Limiter
+	cfg  Config
+	site *Site
+	log  *slog.Logger
+	now  func() time.Time
 
 	runMu  sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// New checks cfg and returns a service. It does not touch the store; Start does.
+// New checks cfg and returns the flow. It does not touch the store; Start does.
 func New(cfg Config) (*Service, error) {
-	if err := cfg.validate(); err != nil {
+	switch {
+	case cfg.Site == nil:
+		return nil, errors.New("no site configuration")
+	case cfg.Store == nil || cfg.Jobs == nil || cfg.Outbox == nil || cfg.Templates == nil || cfg.Audit == nil || cfg.Limiter == nil:
+		return nil, errors.New("the flow needs its store, queues, templates, audit log and limiter")
+	case cfg.Transport == nil:
+		return nil, errors.New("no mail transport")
+	}
+	if err := cfg.Site.Validate(); err != nil {
 		return nil, err
 	}
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = zap.NewNop()
+	s := &Service{cfg: cfg, site: cfg.Site, log: cfg.Logger, now: cfg.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{
-		cfg:     cfg,
-		log:     log,
-		now:     now,
-		jobs:    queue.New(cfg.Store, "reset", now),
-		outbox:  mail.NewOutbox(cfg.Store, cfg.Keys.Sealer(mail.SealPurpose), now),
-		emails:  &emailTemplates{store: cfg.Store, now: now, compiled: map[string]compiledVersion{}},
-		limiter: ratelimit.New(cfg.Store, now),
-	}, nil
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
 }
 
-func (c *Config) validate() error {
-	switch {
-	case c.PublicURL == nil || c.PublicURL.Scheme == "" || c.PublicURL.Host == "":
-		return errors.New("public_url is required: links are built on it, never on the Host header")
-	case c.Store == nil:
-		return errors.New("no store")
-	case c.Transport == nil:
-		return errors.New("no mail transport")
-	case c.Keys == nil:
-		return errors.New("no keyring: the outbox seals mail with it, so that the store never holds a live reset link")
-	}
-	if err := c.Limits.Validate(); err != nil {
-		return err
-	}
-	if c.DefaultClient != "" && c.Clients[c.DefaultClient] == nil {
-		return fmt.Errorf("default client %q is not declared", c.DefaultClient)
-	}
-	for name, conn := range c.Connections {
-		if conn.Kind == connection.Database && conn.Users == nil {
-			return fmt.Errorf("connection %s: a database connection needs an upstream", name)
-		}
-		if err := conn.Policy.Validate(); err != nil {
-			return fmt.Errorf("connection %s: %w", name, err)
-		}
-	}
-	return nil
-}
-
-// Start seeds the email templates and starts the workers that run reset jobs and
-// deliver mail. They stop when Stop is called.
+// Start starts the workers that run reset jobs and deliver mail, and the rate
+// limits' write-behind. They stop when Stop is called.
 func (s *Service) Start(ctx context.Context) error {
-	if err := s.seedEmails(ctx); err != nil {
-		return err
-	}
 	if s.cfg.ExclusiveStore {
-		for _, q := range []*queue.Queue{s.jobs, s.outbox.Queue()} {
-			n, err := q.ReleaseLeases(ctx)
-			if err != nil {
-				return fmt.Errorf("release the leases of queue %s: %w", q.Name(), err)
-			}
-			if n > 0 {
-				s.log.Info("released the leases of a previous run", zap.String("queue", q.Name()), zap.Int("items", n))
-			}
+		if err := s.releaseLeases(ctx); err != nil {
+			return err
 		}
 	}
 	s.runMu.Lock()
@@ -188,15 +107,28 @@ func (s *Service) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel, s.done = cancel, make(chan struct{})
 	jobs := s.jobWorker()
-	deliver := s.outbox.Worker(s.cfg.Transport, s.mailSent, s.log.Named("outbox"))
+	deliver := s.cfg.Outbox.Worker(s.cfg.Transport, s.mailSent, s.log)
 	go func() {
 		defer close(s.done)
 		var wg sync.WaitGroup
 		wg.Go(func() { jobs.Run(runCtx) })
 		wg.Go(func() { deliver.Run(runCtx) })
-		wg.Go(func() { s.limiter.Run(runCtx, time.Second) })
+		wg.Go(func() { s.cfg.Limiter.Run(runCtx, time.Second) })
 		wg.Wait()
 	}()
+	return nil
+}
+
+func (s *Service) releaseLeases(ctx context.Context) error {
+	for _, q := range []*queue.Queue{s.cfg.Jobs, s.cfg.Outbox.Queue()} {
+		n, err := q.ReleaseLeases(ctx)
+		if err != nil {
+			return fmt.Errorf("release the leases of queue %s: %w", q.Name(), err)
+		}
+		if n > 0 {
+			s.log.Info("released the leases of a previous run", "queue", q.Name(), "items", n)
+		}
+	}
 	return nil
 }
 
@@ -214,61 +146,8 @@ func (s *Service) Stop() {
 	<-done
 }
 
-func (s *Service) seedEmails(ctx context.Context) error {
-	for _, name := range templates.EmailNames() {
-		t, ok := s.cfg.Emails[name]
-		if !ok {
-			var err error
-			if t, err = DefaultEmailTemplate(name); err != nil {
-				return err
-			}
-		}
-		if err := s.emails.seed(ctx, t); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Connection returns the named connection.
-func (s *Service) Connection(name string) (*Connection, bool) {
-	c, ok := s.cfg.Connections[name]
-	return c, ok
-}
-
-// DefaultConnection returns the only database connection, or "" if there are
-// several: pages that do not name a connection use it.
-func (s *Service) DefaultConnection() string {
-	name := ""
-	for n, c := range s.cfg.Connections {
-		if c.Kind != connection.Database {
-			continue
-		}
-		if name != "" {
-			return ""
-		}
-		name = n
-	}
-	return name
-}
-
-// Client returns the client with id, or the default client for "".
-func (s *Service) Client(id string) (*Client, bool) {
-	if id == "" {
-		id = s.cfg.DefaultClient
-	}
-	c, ok := s.cfg.Clients[id]
-	return c, ok
-}
-
-// pageURL returns the address of one of the plugin's pages on the public URL,
-// never on a request's Host header.
-func (s *Service) pageURL(route string, query url.Values) string {
-	u := *s.cfg.PublicURL
-	u.Path = strings.TrimSuffix(u.Path, "/") + route
-	u.RawPath, u.RawQuery, u.Fragment = "", query.Encode(), ""
-	return u.String()
-}
+// Site returns the configuration the flow serves.
+func (s *Service) Site() *Site { return s.site }
 
 // emit tells OnEvent, if set.
 func (s *Service) emit(ctx context.Context, name string, data map[string]any) {
@@ -277,12 +156,9 @@ func (s *Service) emit(ctx context.Context, name string, data map[string]any) {
 	}
 }
 
-// PublicURL returns the base of every link.
-func (s *Service) PublicURL() *url.URL { return s.cfg.PublicURL }
-
-// storeErr turns store failures into ErrUnavailable for the caller, keeping the
+// storeErr turns a store failure into ErrUnavailable for the caller, keeping the
 // cause in the log.
 func (s *Service) storeErr(op string, err error) error {
-	s.log.Error("store failed", zap.String("op", op), zap.Error(err))
-	return fmt.Errorf("%w: %s", ErrUnavailable, op)
+	s.log.Error("store failed", "op", op, "error", err)
+	return unavailable(fmt.Errorf("%s: %w", op, err))
 }

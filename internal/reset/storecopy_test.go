@@ -19,10 +19,12 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
 
+	"github.com/caddy-password-reset/caddy-password-reset/internal/admin"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/queue"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/service"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 	badgerstore "github.com/caddy-password-reset/caddy-password-reset/storage/badger"
@@ -57,7 +59,7 @@ func TestStoreCopyHoldsNoLiveTicket(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	keys := testKeys(t)
-	h := newHarness(t, addr, func(c *reset.Config) { c.Store, c.Keys = store, keys })
+	h := newHarness(t, addr, func(c *service.Config) { c.Store, c.Keys = store, keys })
 
 	mailed := sendSome(t, h, relay)
 	relay.Close() // the relay goes down: what follows stays in the outbox
@@ -112,7 +114,7 @@ func sendSome(t *testing.T, h *harness, relay *testenv.Mailbox) map[string]strin
 	}
 	for ticket, where := range mailed {
 		if strings.HasSuffix(where, "alice@example.com") {
-			if _, err := h.svc.CompleteReset(ctx, reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
+			if _, err := h.Flow.CompleteReset(ctx, reset.ResetForm{Ticket: ticket, Password: newPassword, Confirm: newPassword}); err != nil {
 				t.Fatalf("CompleteReset: %v", err)
 			}
 		}
@@ -126,7 +128,7 @@ func sendSome(t *testing.T, h *harness, relay *testenv.Mailbox) map[string]strin
 func request(t *testing.T, h *harness, emails ...string) {
 	t.Helper()
 	for _, email := range emails {
-		if _, err := h.svc.RequestReset(context.Background(), reset.Request{ClientID: "demo-app", Email: email, Connection: conn}); err != nil {
+		if _, err := h.Flow.RequestReset(context.Background(), reset.Request{ClientID: "demo-app", Email: email, Connection: conn}); err != nil {
 			t.Fatalf("RequestReset %s: %v", email, err)
 		}
 	}
@@ -137,23 +139,23 @@ func request(t *testing.T, h *harness, emails ...string) {
 func failSome(t *testing.T, h *harness) {
 	t.Helper()
 	request(t, h, "alice@example.com", "bob@example.com")
-	waitMail(t, h, "two reset emails queued", func(st reset.Stats) bool { return st.Mail.Pending == 2 })
-	h.clock.Advance(73 * time.Hour)
-	waitMail(t, h, "the two emails to fail", func(st reset.Stats) bool { return st.Mail.Failed == 2 && st.Mail.Pending == 0 })
+	waitMail(t, h, "two reset emails queued", func(st admin.Stats) bool { return st.Mail.Pending == 2 })
+	h.Clock.Advance(73 * time.Hour)
+	waitMail(t, h, "the two emails to fail", func(st admin.Stats) bool { return st.Mail.Failed == 2 && st.Mail.Pending == 0 })
 }
 
 // queueSome queues two more reset emails, retried while the relay is down.
 func queueSome(t *testing.T, h *harness) {
 	t.Helper()
 	request(t, h, "alice@example.com", "bob@example.com")
-	waitMail(t, h, "two reset emails retrying", func(st reset.Stats) bool { return st.Mail.Retrying == 2 && st.Mail.Failed == 2 })
+	waitMail(t, h, "two reset emails retrying", func(st admin.Stats) bool { return st.Mail.Retrying == 2 && st.Mail.Failed == 2 })
 }
 
 // waitMail waits until no job is pending and the outbox's counts satisfy ok.
-func waitMail(t *testing.T, h *harness, what string, ok func(reset.Stats) bool) {
+func waitMail(t *testing.T, h *harness, what string, ok func(admin.Stats) bool) {
 	t.Helper()
 	testenv.Eventually(t, what, func() (bool, error) {
-		st, err := h.svc.Stats(context.Background())
+		st, err := h.Admin.Stats(context.Background())
 		return st.Jobs.Pending == 0 && ok(st), err
 	})
 }
@@ -169,14 +171,14 @@ func putControl(t *testing.T, h *harness, store storage.Store) string {
 	link := "https://app.example.com/lo/reset?ticket=" + ticket
 	m := &mail.Message{From: "no-reply@example.com", To: "control@example.com", Subject: "Reset your password",
 		Text: "Choose a new password: " + link + "\n", HTML: `<p><a href="` + link + `">Choose a new password</a></p>`,
-		MessageID: "<control@example.com>", Date: h.clock.Now()}
+		MessageID: "<control@example.com>", Date: h.Clock.Now()}
 	raw, err := m.Bytes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := mail.Outboxed{From: "no-reply@example.com", To: []string{"control@example.com"}, Subject: m.Subject,
 		MessageID: m.MessageID, Raw: raw, Kind: "reset_email"}
-	q := queue.New(store, "mail", h.clock.Now)
+	q := queue.New(store, "mail", h.Clock.Now)
 	err = store.Update(context.Background(), func(tx storage.Tx) error { return q.Put(tx, "0000000000000000-control", rec) })
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +280,7 @@ func allVersions(t *testing.T, dir string) (blobs [][]byte, versions map[string]
 // payloads (the sealed messages) are still among the versions read.
 func checkOldVersionsAreRead(t *testing.T, h *harness, versions map[string][][]byte) {
 	t.Helper()
-	sent, err := h.svc.ListOutbox(context.Background(), reset.MailSent, 0)
+	sent, err := h.Admin.ListOutbox(context.Background(), admin.MailSent, 0)
 	if err != nil || len(sent) != 3 {
 		t.Fatalf("ListOutbox(sent) = %d messages, %v; want 3", len(sent), err)
 	}

@@ -1,4 +1,4 @@
-package reset
+package tickets
 
 import (
 	"testing"
@@ -11,7 +11,7 @@ import (
 // with room for the commits around it, so that a slow hook cannot let a second
 // submit claim the same ticket and call the hook again.
 func TestClaimOutlivesLongestHook(t *testing.T) {
-	if claimFor < 3*connection.MaxTimeout/2 {
-		t.Errorf("claim %s, longest hook call %s: the claim must outlive it by half", claimFor, connection.MaxTimeout)
+	if ClaimFor < 3*connection.MaxTimeout/2 {
+		t.Errorf("claim %s, longest hook call %s: the claim must outlive it by half", ClaimFor, connection.MaxTimeout)
 	}
 }

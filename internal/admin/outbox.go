@@ -1,4 +1,4 @@
-package reset
+package admin
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-password-reset/caddy-password-reset/internal/audit"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/fault"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/queue"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
@@ -45,14 +47,14 @@ func (s *Service) ListOutbox(ctx context.Context, state string, limit int) ([]Ou
 	switch state {
 	case "", MailQueued, MailRetrying, MailFailed, MailSent:
 	default:
-		return nil, adminErr(400, "invalid_query_string", "state must be queued, retrying, failed or sent")
+		return nil, fail(fault.Invalid, "invalid_query_string", "state must be queued, retrying, failed or sent")
 	}
 	if limit <= 0 || limit > MaxOutboxList {
 		limit = MaxOutboxList
 	}
 	var out []OutboxMessage
 	if state != MailSent {
-		err := s.outbox.Queue().Scan(ctx, func(it *queue.Item) error {
+		err := s.cfg.Outbox.Queue().Scan(ctx, func(it *queue.Item) error {
 			var rec mail.Outboxed
 			if err := json.Unmarshal(it.Payload, &rec); err != nil {
 				return err
@@ -77,7 +79,7 @@ func (s *Service) ListOutbox(ctx context.Context, state string, limit int) ([]Ou
 		}
 	}
 	if state == "" || state == MailSent {
-		err := s.outbox.Sent(ctx, func(id string, rec mail.Outboxed) error {
+		err := s.cfg.Outbox.Sent(ctx, func(id string, rec mail.Outboxed) error {
 			m := outboxMessage(id, rec)
 			m.State, m.SentAt = MailSent, rec.SentAt
 			out = append(out, m)
@@ -123,22 +125,22 @@ func maskEmails(s string) string {
 
 // RetryMail queues a failed email again, due at once.
 func (s *Service) RetryMail(ctx context.Context, a Actor, id string) error {
-	q := s.outbox.Queue()
+	q := s.cfg.Outbox.Queue()
 	it, err := q.Get(ctx, id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return adminErr(404, "inexistent_message", "No such message in the outbox: %s", id)
+		return fail(fault.NotFound, "inexistent_message", "No such message in the outbox: %s", id)
 	case err != nil:
 		return s.storeErr("read outbox message", err)
 	case it.State != queue.Failed:
-		return adminErr(409, "not_failed", "Only a failed message can be retried; this one is %s", it.State)
+		return fail(fault.Conflict, "not_failed", "Only a failed message can be retried; this one is %s", it.State)
 	}
 	if err := q.Requeue(ctx, id); err != nil {
 		return s.storeErr("requeue message", err)
 	}
 	var rec mail.Outboxed
 	_ = json.Unmarshal(it.Payload, &rec)
-	s.auditAdmin(ctx, a, AuditEntry{Type: AuditMailRetried, Target: id,
-		Description: fmt.Sprintf("Failed %s email to %s queued again", rec.Kind, strings.Join(outboxMessage(id, rec).To, ", "))})
+	s.record(ctx, audit.Entry{Type: audit.MailRetried, Target: id,
+		Description: fmt.Sprintf("Failed %s email to %s queued again", rec.Kind, strings.Join(outboxMessage(id, rec).To, ", "))}.By(a))
 	return nil
 }

@@ -1,4 +1,4 @@
-package reset_test
+package admin_test
 
 import (
 	"context"
@@ -7,27 +7,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-password-reset/caddy-password-reset/internal/admin"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/audit"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/fault"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 )
 
-var ops = reset.Actor{Name: "ops", IP: "192.0.2.1"}
-
 func adminCode(t *testing.T, err error) string {
 	t.Helper()
-	var ae *reset.AdminError
-	if !errors.As(err, &ae) {
-		t.Fatalf("error %v is not an *AdminError", err)
+	f, ok := fault.As(err)
+	if !ok {
+		t.Fatalf("error %v is not a fault", err)
 	}
-	return ae.Code
+	return f.Code
 }
 
 // TestAdminTicketAndSetPassword: a ticket by id opens like an emailed one and
 // is cancelled by a password set by hand; the audit log records both, newest
 // first, without the secret parts.
 func TestAdminTicketAndSetPassword(t *testing.T) {
-	h := newHarness(t, "")
+	h := newStack(t)
 	ctx := context.Background()
-	issued, err := h.svc.CreateTicket(ctx, ops, reset.TicketRequest{UserID: "user-alice", TTL: 10 * time.Minute})
+	issued, err := h.Admin.CreateTicket(ctx, ops, admin.TicketRequest{UserID: "user-alice", TTL: 10 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,34 +37,34 @@ func TestAdminTicketAndSetPassword(t *testing.T) {
 		t.Errorf("issued %+v", issued)
 	}
 	token := issued.URL[strings.Index(issued.URL, "ticket=")+len("ticket="):]
-	if _, err := h.svc.OpenTicket(ctx, token); err != nil {
+	if _, err := h.Flow.OpenTicket(ctx, token); err != nil {
 		t.Fatalf("the admin ticket does not open: %v", err)
 	}
-	info, err := h.svc.FindUser(ctx, conn, "alice@example.com")
+	info, err := h.Admin.FindUser(ctx, conn, "alice@example.com")
 	if err != nil || info.OpenTicket == nil || info.OpenTicket.Source != "admin" {
 		t.Fatalf("FindUser: %+v %v", info, err)
 	}
-	if _, _, err := h.svc.SetPassword(ctx, ops, "user-alice", "", "Correct-Horse-9-battery"); err != nil {
+	if _, _, err := h.Admin.SetPassword(ctx, ops, "user-alice", "", "Correct-Horse-9-battery"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.svc.OpenTicket(ctx, token); !errors.Is(err, reset.ErrTicketSuperseded) {
+	if _, err := h.Flow.OpenTicket(ctx, token); !errors.Is(err, reset.ErrTicketSuperseded) {
 		t.Errorf("after an admin set the password, the ticket: %v", err)
 	}
-	if !h.app.CheckPassword("alice@example.com", "Correct-Horse-9-battery") {
+	if !h.App.CheckPassword("alice@example.com", "Correct-Horse-9-battery") {
 		t.Error("password not set")
 	}
-	if _, _, err := h.svc.SetPassword(ctx, ops, "user-alice", "", "weak"); adminCode(t, err) != "invalid_password" {
+	if _, _, err := h.Admin.SetPassword(ctx, ops, "user-alice", "", "weak"); adminCode(t, err) != "invalid_password" {
 		t.Errorf("weak: %v", err)
 	}
-	if _, err := h.svc.CreateTicket(ctx, ops, reset.TicketRequest{UserID: "nobody"}); adminCode(t, err) != "inexistent_user" {
+	if _, err := h.Admin.CreateTicket(ctx, ops, admin.TicketRequest{UserID: "nobody"}); adminCode(t, err) != "inexistent_user" {
 		t.Errorf("unknown user: %v", err)
 	}
-	entries, total, err := h.svc.AuditLog(ctx, 0, 10)
-	if err != nil || total != 2 || entries[0].Type != reset.AuditPasswordSet || entries[1].Type != reset.AuditTicketCreated ||
+	entries, total, err := h.Admin.AuditLog(ctx, 0, 10)
+	if err != nil || total != 2 || entries[0].Type != audit.PasswordSet || entries[1].Type != audit.TicketCreated ||
 		entries[0].Actor != "ops" || entries[0].IP != "192.0.2.1" {
 		t.Fatalf("audit %d %+v %v", total, entries, err)
 	}
-	page, _, _ := h.svc.AuditLog(ctx, 1, 1)
+	page, _, _ := h.Admin.AuditLog(ctx, 1, 1)
 	if len(page) != 1 || page[0].ID != entries[1].ID {
 		t.Errorf("page 1 of 1: %+v", page)
 	}
@@ -72,30 +73,30 @@ func TestAdminTicketAndSetPassword(t *testing.T) {
 // TestTemplateVersionsAndRestore: a refused template changes nothing; a restore
 // copies an old version with who and when.
 func TestTemplateVersionsAndRestore(t *testing.T) {
-	h := newHarness(t, "")
+	h := newStack(t)
 	ctx := context.Background()
 	subject := "New {{ application.name }}"
-	if _, err := h.svc.SaveTemplate(ctx, ops, "change_password", reset.TemplatePatch{Subject: &subject}, false, "api"); err != nil {
+	if _, err := h.Admin.SaveTemplate(ctx, ops, "change_password", admin.TemplatePatch{Subject: &subject}, false, "api"); err != nil {
 		t.Fatal(err)
 	}
 	bad := "<p>{{ user.nmae }}</p>"
-	_, err := h.svc.SaveTemplate(ctx, ops, "reset_email", reset.TemplatePatch{Body: &bad}, false, "api")
+	_, err := h.Admin.SaveTemplate(ctx, ops, "reset_email", admin.TemplatePatch{Body: &bad}, false, "api")
 	if adminCode(t, err) != "invalid_template" || !strings.Contains(err.Error(), "body, line 1") {
 		t.Errorf("unknown variable: %v", err)
 	}
-	versions, err := h.svc.TemplateVersions(ctx, "reset_email")
+	versions, err := h.Admin.TemplateVersions(ctx, "reset_email")
 	if err != nil || len(versions) != 2 || versions[0].Author != "ops" || versions[0].Template.Subject != subject {
 		t.Fatalf("versions %+v %v", versions, err)
 	}
-	prev, err := h.svc.PreviewTemplate(ctx, "reset_email", reset.TemplatePatch{})
+	prev, err := h.Admin.PreviewTemplate(ctx, "reset_email", admin.TemplatePatch{})
 	if err != nil || prev.Subject != "New Demo App" || !strings.Contains(prev.HTML, "https://app.example.com/lo/reset?ticket=PREVIEW") {
 		t.Errorf("preview %+v %v", prev, err)
 	}
-	tv, err := h.svc.RestoreTemplate(ctx, ops, "reset_email", 1)
+	tv, err := h.Admin.RestoreTemplate(ctx, ops, "reset_email", 1)
 	if err != nil || tv.Version != 3 || tv.RestoredFrom != 1 || tv.Template.Subject != versions[1].Template.Subject {
 		t.Errorf("restore %+v %v", tv, err)
 	}
-	if _, err := h.svc.GetTemplate(ctx, "verify_email"); adminCode(t, err) != "inexistent_email_template" {
+	if _, err := h.Admin.GetTemplate(ctx, "verify_email"); adminCode(t, err) != "inexistent_email_template" {
 		t.Errorf("unknown template: %v", err)
 	}
 }
@@ -104,7 +105,7 @@ func TestMaskEmail(t *testing.T) {
 	for in, want := range map[string]string{
 		"alice@example.com": "a***@example.com", "é@example.com": "é***@example.com", "nobody": "***", "@x": "***",
 	} {
-		if got := reset.MaskEmail(in); got != want {
+		if got := admin.MaskEmail(in); got != want {
 			t.Errorf("MaskEmail(%q) = %q, want %q", in, got, want)
 		}
 	}

@@ -1,4 +1,4 @@
-package reset
+package admin
 
 import (
 	"context"
@@ -27,10 +27,10 @@ type Stats struct {
 func (s *Service) Stats(ctx context.Context) (Stats, error) {
 	var st Stats
 	var err error
-	if st.Jobs, err = countQueue(ctx, s.jobs); err != nil {
+	if st.Jobs, err = countQueue(ctx, s.cfg.Jobs); err != nil {
 		return st, err
 	}
-	st.Mail, err = countQueue(ctx, s.outbox.Queue())
+	st.Mail, err = countQueue(ctx, s.cfg.Outbox.Queue())
 	return st, err
 }
 

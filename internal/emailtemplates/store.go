@@ -1,0 +1,331 @@
+package emailtemplates
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddy-password-reset/caddy-password-reset/storage"
+	"github.com/caddy-password-reset/caddy-password-reset/templates"
+)
+
+// Version is one stored version of a template.
+type Version struct {
+	Version   int       `json:"version"`
+	Template  Template  `json:"template"`
+	Source    string    `json:"source"` // "caddyfile", "default", "api", "dashboard" or "restore"
+	Author    string    `json:"author,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// RestoredFrom is the version this one copies, for a restore.
+	RestoredFrom int `json:"restored_from,omitempty"`
+}
+
+// Compiled is a template's current version, ready to render.
+type Compiled struct {
+	Version  int
+	Template Template
+	Email    *templates.Email
+}
+
+func headKey(name string) string           { return "tpl/" + name + "/head" }
+func seedKey(name string) string           { return "tpl/" + name + "/seed" }
+func versionKey(name string, v int) string { return fmt.Sprintf("tpl/%s/v/%08d", name, v) }
+func versionsPrefix(name string) string    { return "tpl/" + name + "/v/" }
+
+// aliases maps Auth0's legacy template names to ours.
+var aliases = map[string]string{"change_password": templates.ResetEmail}
+
+// ErrNoVersion: the template has no such version.
+var ErrNoVersion = errors.New("no such template version")
+
+// Store keeps templates in a storage.Store and caches their compiled form by
+// version, so that a job costs one small read and no parsing.
+type Store struct {
+	store storage.Store
+	seeds map[string]Template
+	now   func() time.Time
+
+	mu       sync.Mutex
+	compiled map[string]Compiled
+}
+
+// NewStore returns the templates kept in store, seeded from seeds (the
+// Caddyfile's, by name; the others are the built-in defaults). now is the clock
+// (nil: time.Now).
+func NewStore(store storage.Store, seeds map[string]Template, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{store: store, seeds: seeds, now: now, compiled: map[string]Compiled{}}
+}
+
+// Seed makes each seed the current version when it differs from the one seeded
+// last time. A template edited at runtime therefore survives reloads of an
+// unchanged Caddyfile, and an operator who changes the Caddyfile's template gets
+// it: the most recent change wins, whichever side made it.
+func (s *Store) Seed(ctx context.Context) error {
+	for _, name := range templates.EmailNames() {
+		t, err := s.seed(name)
+		if err != nil {
+			return err
+		}
+		if err := s.seedOne(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) seedOne(ctx context.Context, t Template) error {
+	if _, err := templates.CompileEmail(t.source()); err != nil {
+		return fmt.Errorf("email template %s: %w", t.Template, err)
+	}
+	data, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:])
+	return storage.UpdateRetry(ctx, s.store, func(tx storage.Tx) error {
+		last, err := tx.Get(seedKey(t.Template))
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		if string(last) == hash {
+			return nil
+		}
+		if _, err := s.putVersion(tx, t, "caddyfile", "", 0); err != nil {
+			return err
+		}
+		return tx.Set(seedKey(t.Template), []byte(hash), 0)
+	})
+}
+
+// seed is what the configuration says for name: the Caddyfile's, else the
+// built-in default.
+func (s *Store) seed(name string) (Template, error) {
+	if t, ok := s.seeds[name]; ok {
+		return t, nil
+	}
+	return Default(name)
+}
+
+// Canonical returns the stored name of the template called name (Auth0's legacy
+// change_password is reset_email), and whether such a template exists: one with
+// a built-in default or seeded by the configuration.
+func (s *Store) Canonical(name string) (string, bool) {
+	if alias, ok := aliases[name]; ok {
+		name = alias
+	}
+	if name == "" || len(name) > 64 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz_") != "" {
+		return "", false
+	}
+	if _, ok := s.seeds[name]; ok {
+		return name, true
+	}
+	_, err := templates.DefaultEmail(name)
+	return name, err == nil
+}
+
+// Names returns the names of the editable templates, reset_email first.
+func (s *Store) Names() []string {
+	names := []string{templates.ResetEmail}
+	for name := range s.seeds {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	for _, n := range templates.EmailNames() {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// putVersion stores t as the next version of its template and makes it current.
+func (s *Store) putVersion(tx storage.Tx, t Template, source, author string, restoredFrom int) (*Version, error) {
+	head, err := headVersion(tx, t.Template)
+	if err != nil {
+		return nil, err
+	}
+	v := &Version{Version: head + 1, Template: t, Source: source, Author: author, CreatedAt: s.now(), RestoredFrom: restoredFrom}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Set(versionKey(t.Template, v.Version), data, 0); err != nil {
+		return nil, err
+	}
+	return v, tx.Set(headKey(t.Template), []byte(strconv.Itoa(v.Version)), 0)
+}
+
+func headVersion(tx storage.Tx, name string) (int, error) {
+	data, err := tx.Get(headKey(name))
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(string(data))
+}
+
+func readVersion(tx storage.Tx, name string, v int) (*Version, error) {
+	data, err := tx.Get(versionKey(name, v))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, ErrNoVersion
+	}
+	if err != nil {
+		return nil, fmt.Errorf("template %s version %d: %w", name, v, err)
+	}
+	var tv Version
+	if err := json.Unmarshal(data, &tv); err != nil {
+		return nil, fmt.Errorf("decode template %s version %d: %w", name, v, err)
+	}
+	return &tv, nil
+}
+
+// Current returns the current version of the named template, compiled.
+func (s *Store) Current(ctx context.Context, name string) (Compiled, error) {
+	var tv Version
+	err := s.store.View(ctx, func(tx storage.Tx) error {
+		head, err := headVersion(tx, name)
+		if err != nil {
+			return err
+		}
+		if head == 0 {
+			return errNotStored(name)
+		}
+		if c, ok := s.cached(name, head); ok {
+			tv.Version, tv.Template = c.Version, c.Template
+			return nil
+		}
+		v, err := readVersion(tx, name, head)
+		if err != nil {
+			return err
+		}
+		tv = *v
+		return nil
+	})
+	if err != nil {
+		return Compiled{}, err
+	}
+	if c, ok := s.cached(name, tv.Version); ok {
+		return c, nil
+	}
+	email, err := templates.CompileEmail(tv.Template.source())
+	if err != nil {
+		return Compiled{}, fmt.Errorf("email template %s version %d: %w", name, tv.Version, err)
+	}
+	c := Compiled{Version: tv.Version, Template: tv.Template, Email: email}
+	s.mu.Lock()
+	s.compiled[name] = c
+	s.mu.Unlock()
+	return c, nil
+}
+
+func (s *Store) cached(name string, version int) (Compiled, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.compiled[name]
+	return c, ok && c.Version == version
+}
+
+// Get returns the current version of the template called name (a canonical
+// name). A template not yet in the store is its seed, as version 0.
+func (s *Store) Get(ctx context.Context, name string) (*Version, error) {
+	var tv *Version
+	err := s.store.View(ctx, func(tx storage.Tx) error {
+		head, err := headVersion(tx, name)
+		if err != nil || head == 0 {
+			return err
+		}
+		tv, err = readVersion(tx, name, head)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if tv == nil {
+		t, err := s.seed(name)
+		if err != nil {
+			return nil, err
+		}
+		tv = &Version{Template: t, Source: "default"}
+	}
+	return tv, nil
+}
+
+// Version returns version v of the named template, or ErrNoVersion.
+func (s *Store) Version(ctx context.Context, name string, v int) (*Version, error) {
+	if v <= 0 {
+		return nil, ErrNoVersion
+	}
+	var tv *Version
+	err := s.store.View(ctx, func(tx storage.Tx) error {
+		var err error
+		tv, err = readVersion(tx, name, v)
+		return err
+	})
+	return tv, err
+}
+
+// Versions returns the named template's stored versions, newest first.
+func (s *Store) Versions(ctx context.Context, name string) ([]Version, error) {
+	var out []Version
+	err := s.store.View(ctx, func(tx storage.Tx) error {
+		return tx.Scan(versionsPrefix(name), "", func(_ string, value []byte) error {
+			var tv Version
+			if err := json.Unmarshal(value, &tv); err != nil {
+				return err
+			}
+			out = append(out, tv)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// Save stores t as a new version of its template, by author, from source; for a
+// restore, restoredFrom is the version t copies. Before the first edit of a
+// template the store has never seeded, its seed is stored as version 1, so that
+// the history starts from it.
+func (s *Store) Save(ctx context.Context, t Template, source, author string, restoredFrom int) (*Version, error) {
+	var tv *Version
+	err := storage.UpdateRetry(ctx, s.store, func(tx storage.Tx) error {
+		if err := s.ensureSeeded(tx, t.Template); err != nil {
+			return err
+		}
+		var err error
+		tv, err = s.putVersion(tx, t, source, author, restoredFrom)
+		return err
+	})
+	return tv, err
+}
+
+func (s *Store) ensureSeeded(tx storage.Tx, name string) error {
+	head, err := headVersion(tx, name)
+	if err != nil || head > 0 {
+		return err
+	}
+	t, err := s.seed(name)
+	if err != nil {
+		return err
+	}
+	_, err = s.putVersion(tx, t, "default", "", 0)
+	return err
+}
