@@ -1,15 +1,20 @@
 package handlers
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caddy-password-reset/caddy-password-reset/internal/fault"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/service"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
 // TestEveryRequestAnswerCarriesLimits (issue 8 item 13): the request endpoint's
@@ -77,5 +82,97 @@ func TestAppRefusalIsA400(t *testing.T) {
 	}
 	if !strings.Contains(got.body, `name="newPassword"`) {
 		t.Error("the form is not shown again after the app's refusal")
+	}
+}
+
+// TestStatusOfEveryKind: each fault kind has its status, anything else (a bug)
+// is a 500, and no kind is left without a row here.
+func TestStatusOfEveryKind(t *testing.T) {
+	want := map[fault.Kind]int{
+		fault.Invalid:     http.StatusBadRequest,
+		fault.NotFound:    http.StatusNotFound,
+		fault.Conflict:    http.StatusConflict,
+		fault.Gone:        http.StatusGone,
+		fault.TooLarge:    http.StatusRequestEntityTooLarge,
+		fault.RateLimited: http.StatusTooManyRequests,
+		fault.Refused:     http.StatusBadRequest, // the app's own rules: the user's input, not an outage
+		fault.Unavailable: http.StatusServiceUnavailable,
+		fault.Unconfirmed: http.StatusGatewayTimeout,
+		0:                 http.StatusInternalServerError,
+		200:               http.StatusInternalServerError,
+	}
+	for k, status := range want {
+		if got := statusOf(k); got != status {
+			t.Errorf("statusOf(%v) = %d, want %d", k, got, status)
+		}
+	}
+	// Every named kind has a row: a kind added to package fault fails here
+	// until its status is decided.
+	for k := fault.Kind(1); !strings.HasPrefix(k.String(), "Kind("); k++ {
+		if _, ok := want[k]; !ok {
+			t.Errorf("kind %v (%d) has no row in this table", k, k)
+		}
+	}
+}
+
+// TestFaultAnswers: the two Auth0 shapes of one error, with the same status and
+// retry headers: a rate limit with its figures, an outage, a cause that is
+// never shown, and an error that is not a fault (a bug: 500, logged).
+func TestFaultAnswers(t *testing.T) {
+	reset0 := time.Unix(1_700_000_000, 0)
+	limited := *reset.ErrRateLimited
+	limited.RetryAfter = 2500 * time.Millisecond
+	limited.Detail = reset.RateInfo{Name: "ip_email", Limit: 10, Remaining: 0, Reset: reset0, RetryAfter: 2500 * time.Millisecond, Refused: true}
+	noFigures := *reset.ErrRateLimited
+	noFigures.RetryAfter = 61 * time.Second
+	for _, tt := range []struct {
+		name    string
+		err     error
+		status  int
+		code    string
+		message string
+		headers map[string]string // "" : absent
+		logged  bool
+	}{
+		{"rate limited with figures", &limited, 429, "too_many_requests", reset.ErrRateLimited.Message,
+			map[string]string{"Retry-After": "3", "X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1700000000"}, false},
+		{"rate limited without figures", &noFigures, 429, "too_many_requests", reset.ErrRateLimited.Message,
+			map[string]string{"Retry-After": "61", "X-RateLimit-Limit": ""}, false},
+		{"unavailable, cause hidden", reset.ErrUnavailable.With(errors.New("badger: disk full at /var/secret")), 503,
+			"temporarily_unavailable", reset.ErrUnavailable.Message, map[string]string{"Retry-After": "5", "X-RateLimit-Limit": ""}, false},
+		{"wrapped fault", fmt.Errorf("open: %w", reset.ErrTicketUsed), 410, "ticket_used", reset.ErrTicketUsed.Message,
+			map[string]string{"Retry-After": ""}, false},
+		{"invalid", fault.New(fault.Invalid, "bad.connection", "Connection does not exist: x"), 400, "bad.connection",
+			"Connection does not exist: x", map[string]string{"Retry-After": ""}, false},
+		{"not a fault", errors.New("nil map write in the flow"), 500, "server_error", "internal error",
+			map[string]string{"Retry-After": ""}, true},
+	} {
+		for _, shape := range []string{"auth", "mgmt"} {
+			log, logs := testenv.NewLogs()
+			w := httptest.NewRecorder()
+			if shape == "auth" {
+				writeAuthError(w, log, tt.err)
+			} else {
+				writeMgmtFault(w, log, tt.err)
+			}
+			what := tt.name + " (" + shape + ")"
+			got := fetched{w.Result(), w.Body.String()}
+			if shape == "auth" {
+				wantAuthError(t, what, got, tt.status, tt.code, tt.message)
+			} else {
+				wantMgmtError(t, what, got, tt.status, tt.code, tt.message)
+			}
+			if strings.Contains(got.body, "secret") || strings.Contains(got.body, "nil map") {
+				t.Errorf("%s: the cause is shown: %s", what, got.body)
+			}
+			for h, want := range tt.headers {
+				if v := got.Header.Get(h); v != want {
+					t.Errorf("%s: %s %q, want %q", what, h, v, want)
+				}
+			}
+			if n := logs.Count("unexpected error"); (n == 1) != tt.logged {
+				t.Errorf("%s: %d \"unexpected error\" log lines, want logged=%v", what, n, tt.logged)
+			}
+		}
 	}
 }
