@@ -286,9 +286,10 @@ type hookGate struct {
 }
 
 // gateChangePassword puts a gate in front of the test connection's directory.
-func gateChangePassword(t *testing.T) (*hookGate, func(*service.Config)) {
+// The caller opens it in a cleanup registered after the server's, so that a
+// failed test does not leave the server waiting for a held call.
+func gateChangePassword() (*hookGate, func(*service.Config)) {
 	g := &hookGate{arrived: make(chan struct{}, 1), release: make(chan struct{})}
-	t.Cleanup(g.open)
 	return g, func(c *service.Config) {
 		conn := c.Site.Connections[pageConn]
 		g.Directory, conn.Users = conn.Users, g

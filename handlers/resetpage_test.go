@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -9,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-password-reset/caddy-password-reset/internal/admin"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/service"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
 const goodPassword = "Correct-Horse-9-battery"
@@ -172,5 +176,239 @@ func TestCSRFTokenOutlivesTheForm(t *testing.T) {
 	again := env.get(t, env.url+PathReset, ticket, first).cookie(t, "pwreset_csrf")
 	if again.Value != first.Value || again.MaxAge != int(csrfCookieLife/time.Second) || csrfCookieLife <= ticketCookieLife {
 		t.Errorf("the form's CSRF cookie %+v, want %s again for %s", again, first.Value, csrfCookieLife)
+	}
+}
+
+// TestResetPageTicketErrors: the reset link's page for each reason a ticket
+// cannot be used, with its status, Auth0's words and a way to ask for a new
+// link for the same application; the same whether the ticket comes in the
+// link or in its cookie (which is then cleared), and for a submit.
+func TestResetPageTicketErrors(t *testing.T) {
+	forApp := `href="forgot?client_id=demo-app&amp;connection=` + url.QueryEscape(pageConn) + `"`
+	for _, tt := range []struct {
+		name string
+		// ticket returns the link of a ticket in the state, with the env set up.
+		ticket func(t *testing.T, env *pageEnv) string
+		status int
+		texts  []string
+	}{
+		{"invalid", func(t *testing.T, env *pageEnv) string {
+			return env.url + PathReset + "?ticket=" + strings.Repeat("A", 43)
+		}, http.StatusNotFound, []string{"Invalid Link", "This link is not valid.", `href="forgot"`}},
+		{"malformed", func(t *testing.T, env *pageEnv) string {
+			return env.url + PathReset + "?ticket=not-a-ticket"
+		}, http.StatusNotFound, []string{"Invalid Link", `href="forgot"`}},
+		{"used", func(t *testing.T, env *pageEnv) string {
+			link := env.ticket(t, time.Hour)
+			env.useTicket(t, link)
+			return link
+		}, http.StatusGone, []string{"Invalid Link", "This link has already been used.", forApp}},
+		{"expired", func(t *testing.T, env *pageEnv) string {
+			link := env.ticket(t, time.Hour)
+			env.clock.Advance(time.Hour + time.Second)
+			return link
+		}, http.StatusGone, []string{"Link Expired", forApp}},
+		{"superseded", func(t *testing.T, env *pageEnv) string {
+			link := env.ticket(t, time.Hour)
+			env.ticket(t, time.Hour)
+			return link
+		}, http.StatusGone, []string{"Invalid Link", "a newer one was sent", forApp}},
+		{"cancelled", func(t *testing.T, env *pageEnv) string {
+			link := env.ticket(t, time.Hour)
+			if err := env.svc.CancelTicket(context.Background(), reset.TicketRef(tokenOf(t, link)), "192.0.2.1"); err != nil {
+				t.Fatal(err)
+			}
+			return link
+		}, http.StatusGone, []string{"Invalid Link", "no longer valid", forApp}},
+		{"account blocked", func(t *testing.T, env *pageEnv) string {
+			link := env.ticket(t, time.Hour)
+			env.app.SetBlocked("alice@example.com", true)
+			if _, err := env.svc.CompleteReset(context.Background(), reset.ResetForm{Ticket: tokenOf(t, link), Password: goodPassword, Confirm: goodPassword}); !errors.Is(err, reset.ErrTicketAccountBlocked) {
+				t.Fatalf("a submit for a blocked account: %v", err)
+			}
+			return link
+		}, http.StatusGone, []string{"Link Cancelled", "the account is blocked", forApp}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newPageEnv(t, policyGood)
+			link := tt.ticket(t, env)
+			tok := strings.TrimPrefix(link, env.url+PathReset+"?ticket=")
+			byLink := env.get(t, link)
+			wantPage(t, "the link", byLink, tt.status, tt.texts...)
+			if c := setCookie(byLink, "pwreset_ticket"); c != nil {
+				t.Errorf("the link's refusal sets the ticket cookie %+v", c)
+			}
+			byCookie := env.get(t, env.url+PathReset, &http.Cookie{Name: "pwreset_ticket", Value: tok})
+			wantPage(t, "the cookie", byCookie, tt.status, tt.texts...)
+			if c := setCookie(byCookie, "pwreset_ticket"); c == nil || c.MaxAge >= 0 || c.Path != PathReset {
+				t.Errorf("the cookie's refusal does not clear the ticket cookie: %+v", c)
+			}
+			csrf := strings.Repeat("C", 26)
+			submit := env.post(t, env.url+PathReset, url.Values{"_csrf": {csrf}, "ticket": {tok},
+				"newPassword": {goodPassword}, "confirmNewPassword": {goodPassword}}, &http.Cookie{Name: "pwreset_csrf", Value: csrf})
+			wantPage(t, "a submit", submit, tt.status, tt.texts...)
+			if env.app.CheckPassword("alice@example.com", goodPassword) && tt.name != "used" {
+				t.Error("the refused ticket changed the password")
+			}
+		})
+	}
+}
+
+// TestResetPageBusy: while a submit's change_password call runs, the link, the
+// form and a second submit say the change is in progress (409), and make no
+// second call; the first submit then completes.
+func TestResetPageBusy(t *testing.T) {
+	gate, held := gateChangePassword()
+	env := newPageEnv(t, policyGood, held)
+	t.Cleanup(gate.open)
+	link := env.ticket(t, time.Hour)
+	form, cookies := env.openForm(t, link)
+	values := url.Values{"_csrf": {hiddenField(t, form.body, "_csrf")}, "ref": {hiddenField(t, form.body, "ref")},
+		"newPassword": {goodPassword}, "confirmNewPassword": {goodPassword}}
+	first := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, env.url+PathReset, strings.NewReader(values.Encode()))
+		req.Header.Set("Content-Type", ctForm)
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		resp, err := testenv.NoRedirects().Do(req)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	gate.wait(t)
+	busy := []string{"Please Wait", "Your password is being changed"}
+	wantPage(t, "the link", env.get(t, link), http.StatusConflict, busy...)
+	wantPage(t, "the form", env.get(t, env.url+PathReset, cookies[0]), http.StatusConflict, busy...)
+	wantPage(t, "a second submit", env.post(t, env.url+PathReset, values, cookies...), http.StatusConflict, busy...)
+	gate.open()
+	if status := <-first; status != http.StatusSeeOther {
+		t.Fatalf("the first submit: %d, want 303", status)
+	}
+	if n := env.app.HookCalls("change_password"); n != 1 {
+		t.Errorf("%d change_password calls, want 1", n)
+	}
+}
+
+// TestResetSubmitSucceeds: a good password ends in a 303 to the result URL with
+// Auth0's parameters (success, message and, unless the ticket says otherwise,
+// the email), clears the ticket's cookie and sets the password; without a
+// result URL, a page says so.
+func TestResetSubmitSucceeds(t *testing.T) {
+	noEmail := false
+	for _, tt := range []struct {
+		name        string
+		opts        []func(*service.Config)
+		req         admin.TicketRequest
+		byField     bool // the ticket in Auth0's ticket field rather than its cookie
+		wantEmail   bool
+		resultURL   bool
+		resultQuery string
+	}{
+		{name: "default", wantEmail: true, resultURL: true},
+		{name: "ticket field", byField: true, wantEmail: true, resultURL: true},
+		{name: "without the email", req: admin.TicketRequest{IncludeEmailInRedirect: &noEmail}, resultURL: true},
+		{name: "no result URL", opts: []func(*service.Config){func(c *service.Config) { c.Site.Clients["demo-app"].ResultURL = "" }}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newPageEnv(t, policyGood, tt.opts...)
+			form, cookies := env.openForm(t, env.ticketFor(t, "alice@example.com", time.Hour, tt.req))
+			values := url.Values{"_csrf": {hiddenField(t, form.body, "_csrf")},
+				"newPassword": {goodPassword}, "confirmNewPassword": {goodPassword}}
+			if tt.byField {
+				values.Set("ticket", cookies[0].Value)
+				cookies = cookies[1:]
+			}
+			got := env.post(t, env.url+PathReset, values, cookies...)
+			if !env.app.CheckPassword("alice@example.com", goodPassword) {
+				t.Error("the password was not changed")
+			}
+			if c := setCookie(got, "pwreset_ticket"); c == nil || c.MaxAge >= 0 {
+				t.Errorf("the ticket cookie is not cleared: %+v", c)
+			}
+			if !tt.resultURL {
+				wantPage(t, "the success page", got, http.StatusOK, "Password Changed!", "Your password has been changed successfully.")
+				return
+			}
+			if got.StatusCode != http.StatusSeeOther || got.Header.Get("Cache-Control") != "no-store" || got.Header.Get("Referrer-Policy") != "no-referrer" {
+				t.Fatalf("%d %v, want 303 with the pages' headers", got.StatusCode, got.Header)
+			}
+			to, err := url.Parse(got.Header.Get("Location"))
+			if err != nil || to.Scheme+"://"+to.Host+to.Path != env.app.URL+"/login" {
+				t.Fatalf("Location %q, want %s/login", got.Header.Get("Location"), env.app.URL)
+			}
+			q := to.Query()
+			if q.Get("success") != "true" || q.Get("message") != reset.SuccessMessage {
+				t.Errorf("Location %s: want success=true and message=%q", to, reset.SuccessMessage)
+			}
+			if email, ok := q["email"]; ok != tt.wantEmail || (ok && email[0] != "alice@example.com") {
+				t.Errorf("Location %s: email %v, want it: %v", to, email, tt.wantEmail)
+			}
+		})
+	}
+}
+
+// TestResetSubmitRefusals: a submit the user can fix shows the form again with
+// the reason and leaves the link working; one that cannot be read, a foreign
+// form and an app that is down get their page.
+func TestResetSubmitRefusals(t *testing.T) {
+	env := newPageEnv(t, policyGood, withLimits)
+	link := env.ticket(t, time.Hour)
+	form, cookies := env.openForm(t, link)
+	csrf := hiddenField(t, form.body, "_csrf")
+	values := func(password, confirm string, extra ...string) url.Values {
+		v := url.Values{"_csrf": {csrf}, "newPassword": {password}, "confirmNewPassword": {confirm}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			v.Set(extra[i], extra[i+1])
+		}
+		return v
+	}
+	for _, tt := range []struct {
+		name    string
+		form    url.Values
+		cookies []*http.Cookie
+		status  int
+		texts   []string
+	}{
+		{"passwords differ", values(goodPassword, goodPassword+"x"), cookies, 400, []string{reset.ErrPasswordsDiffer.Message, `name="newPassword"`}},
+		{"no password", values("", ""), cookies, 400, []string{reset.ErrPasswordMissing.Message, `name="newPassword"`}},
+		{"no confirmation", values(goodPassword, ""), cookies, 400, []string{reset.ErrConfirmationMissing.Message}},
+		{"too weak", values("abc", "abc"), cookies, 400, []string{"Password is too weak.", `name="newPassword"`}},
+		{"no CSRF field", values(goodPassword, goodPassword, "_csrf", ""), cookies, 403, []string{"Your session expired or the form was sent from another site"}},
+		{"no CSRF cookie", values(goodPassword, goodPassword), cookies[:1], 403, []string{"Your session expired"}},
+		{"unknown field", values(goodPassword, goodPassword, "password", goodPassword), cookies, 400, []string{"The form could not be read: unknown field"}},
+		{"too large", values(strings.Repeat("x", maxFormBody), "x"), cookies, 413, []string{"The form could not be read: request body is too large."}},
+		{"no ticket", values(goodPassword, goodPassword), cookies[1:], 404, []string{"Invalid Link", `href="forgot"`}},
+	} {
+		wantPage(t, tt.name, env.post(t, env.url+PathReset, tt.form, tt.cookies...), tt.status, tt.texts...)
+	}
+	env.app.Stop()
+	down := env.post(t, env.url+PathReset, values(goodPassword, goodPassword), cookies...)
+	wantPage(t, "app down", down, http.StatusServiceUnavailable, reset.ErrAppUnavailable.Message, `name="newPassword"`)
+	env.app.Restart(t)
+	if got := env.post(t, env.url+PathReset, values(goodPassword, goodPassword), cookies...); got.StatusCode != http.StatusSeeOther {
+		t.Errorf("the link after the refusals: %d\n%s", got.StatusCode, got.body)
+	}
+}
+
+// TestResetSubmitRateLimited: past the per-ticket limit of the form, a page
+// says to wait, with Retry-After, and the form is not shown.
+func TestResetSubmitRateLimited(t *testing.T) {
+	env := newPageEnv(t, policyGood, withLimits)
+	form, cookies := env.openForm(t, env.ticket(t, time.Hour))
+	values := url.Values{"_csrf": {hiddenField(t, form.body, "_csrf")}, "newPassword": {"abc"}, "confirmNewPassword": {"abc"}}
+	for i := range reset.DefaultLimits().ResetTicket.Burst {
+		if got := env.post(t, env.url+PathReset, values, cookies...); got.StatusCode != http.StatusBadRequest {
+			t.Fatalf("weak password %d: %d", i+1, got.StatusCode)
+		}
+	}
+	got := env.post(t, env.url+PathReset, values, cookies...)
+	wantPage(t, "past the limit", got, http.StatusTooManyRequests, "Too many attempts.")
+	if got.Header.Get("Retry-After") == "" || strings.Contains(got.body, `name="newPassword"`) {
+		t.Errorf("Retry-After %q; the form shown: %v", got.Header.Get("Retry-After"), strings.Contains(got.body, `name="newPassword"`))
 	}
 }
