@@ -237,6 +237,15 @@ func (a *adminEnv) apiAs(t *testing.T, authorization, method, path, body string)
 	return fetch(t, req)
 }
 
+// apiRaw calls the Management API with the token ops and a body of any
+// Content-Type.
+func (a *adminEnv) apiRaw(t *testing.T, method, path, contentType, body string) fetched {
+	t.Helper()
+	req := newRequest(t, method, a.url+path, contentType, body)
+	req.Header.Set("Authorization", "Bearer "+adminSecret)
+	return fetch(t, req)
+}
+
 // browse sends a dashboard request as a browser with userAgent: a GET, or a
 // POST of form when form is not nil.
 func (a *adminEnv) browse(t *testing.T, userAgent, path string, form url.Values, cookies ...*http.Cookie) fetched {
