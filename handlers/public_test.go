@@ -125,3 +125,24 @@ func TestStripAdminCookies(t *testing.T) {
 		}
 	}
 }
+
+// TestPublicDefaultClientIPIgnoresThePort: without ClientIP the request
+// endpoint's limits count the client's address; RemoteAddr also carries its
+// port, new with each connection, and a client must not escape the limit by
+// opening a new connection for each request.
+func TestPublicDefaultClientIPIgnoresThePort(t *testing.T) {
+	env := newPageEnv(t, policyGood, withLimits) // PublicConfig{}: the default ClientIP
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	status := 0
+	for range 11 {
+		resp, err := fresh.Do(newRequest(t, http.MethodPost, env.url+PathChangePassword, ctJSON, jsonRequest("nobody@example.com")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		status = resp.StatusCode
+	}
+	if status != http.StatusTooManyRequests {
+		t.Errorf("the 11th request for one address, each on a new connection: %d, want 429 (the limit counts address and port)", status)
+	}
+}
