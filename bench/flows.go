@@ -23,7 +23,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
 // completions is B3: reset completions per second, each one as a browser does
@@ -57,7 +57,7 @@ func (h *harnessRun) completions(ctx context.Context) error {
 					return h.completeReset(ctx, links[i], fmt.Sprintf("Bench-pass-%d-%d!", rep, i))
 				})
 			} else {
-				client := harness.NewClient(conns, 30*time.Second)
+				client := testenv.NewClient(conns, 30*time.Second)
 				lat, elapsed, err = parallel(ctx, n, conns, func(i int) error {
 					return setPasswordDirect(ctx, client, base(h.plugCfg.ProxyPort), first+n+i, fmt.Sprintf("Bench-pass-%d-%d!", rep, i))
 				})
@@ -86,13 +86,13 @@ func (h *harnessRun) completions(ctx context.Context) error {
 func (h *harnessRun) resetLinks(ctx context.Context, first, n int) ([]string, error) {
 	emails := make([]string, n)
 	for i := range emails {
-		emails[i] = harness.UserEmail(first + i)
+		emails[i] = testenv.UserEmail(first + i)
 	}
 	h.sink.KeepRaw(true)
 	defer h.sink.KeepRaw(false)
 	before := h.sink.Stats()
-	client := harness.NewClient(8, 30*time.Second)
-	for _, o := range harness.Burst(ctx, client, base(h.plugCfg.PluginPort), emails, 8) {
+	client := testenv.NewClient(8, 30*time.Second)
+	for _, o := range testenv.Burst(ctx, client, base(h.plugCfg.PluginPort), emails, 8) {
 		if o.Err != nil || o.Status != http.StatusOK {
 			return nil, fmt.Errorf("request for %s: %d %v", o.Email, o.Status, o.Err)
 		}
@@ -102,7 +102,7 @@ func (h *harnessRun) resetLinks(ctx context.Context, first, n int) ([]string, er
 	}
 	links := make([]string, n)
 	for i, e := range emails {
-		if links[i] = harness.ResetLink(h.sink.Raw(e)); links[i] == "" {
+		if links[i] = testenv.RawResetLink(h.sink.Raw(e)); links[i] == "" {
 			return nil, fmt.Errorf("no reset link in the mail to %s", e)
 		}
 	}
@@ -160,9 +160,9 @@ func (h *harnessRun) completeReset(ctx context.Context, link, password string) e
 // setPasswordDirect is B3's baseline: the change_password hook's body, sent
 // through Caddy's reverse_proxy to the app, which signs it and runs the hook.
 func setPasswordDirect(ctx context.Context, client *http.Client, site string, user int, password string) error {
-	body, _ := json.Marshal(hook.ChangePasswordRequest{Connection: harness.Connection, UserID: fmt.Sprintf("u%06d", user),
-		Email: harness.UserEmail(user), Password: password, Reason: hook.ReasonReset, EndSessions: true})
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, site+harness.PathBaselineSetPassword, bytes.NewReader(body))
+	body, _ := json.Marshal(hook.ChangePasswordRequest{Connection: testenv.Conn, UserID: fmt.Sprintf("u%06d", user),
+		Email: testenv.UserEmail(user), Password: password, Reason: hook.ReasonReset, EndSessions: true})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, site+testenv.PathBaselineSetPassword, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := doDiscard(client, req)
 	if err != nil {
@@ -248,14 +248,14 @@ func (h *harnessRun) outbox(ctx context.Context) error {
 	for rep := range h.opts.reps {
 		emails := make([]string, n)
 		for i := range emails {
-			emails[i] = harness.UserEmail((rep*n + i) % h.opts.users)
+			emails[i] = testenv.UserEmail((rep*n + i) % h.opts.users)
 		}
 		h.sink.KeepRaw(true)
 		h.sink.Hold()
 		calls := h.app.HookCalls(hook.GetUser)
 		before := h.sink.Stats()
-		client := harness.NewClient(16, 30*time.Second)
-		for _, o := range harness.Burst(ctx, client, base(h.plugCfg.PluginPort), emails, 16) {
+		client := testenv.NewClient(16, 30*time.Second)
+		for _, o := range testenv.Burst(ctx, client, base(h.plugCfg.PluginPort), emails, 16) {
 			if o.Err != nil || o.Status != http.StatusOK {
 				h.sink.Release()
 				return fmt.Errorf("request for %s: %d %v", o.Email, o.Status, o.Err)
@@ -301,7 +301,7 @@ func (h *harnessRun) outbox(ctx context.Context) error {
 }
 
 // waitQuiet returns once c has used less than 5 ms of CPU in 200 ms.
-func (h *harnessRun) waitQuiet(ctx context.Context, c *harness.Caddy) error {
+func (h *harnessRun) waitQuiet(ctx context.Context, c *testenv.Caddy) error {
 	last, err := c.CPUTime()
 	if err != nil {
 		return err

@@ -34,7 +34,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
 type options struct {
@@ -98,12 +98,12 @@ func main() {
 func (o options) want(id string) bool { return o.only == nil || o.only[id] }
 
 func run(ctx context.Context, o options) error {
-	root, err := harness.Root()
+	root, err := testenv.Root()
 	if err != nil {
 		return err
 	}
 	logf("building Caddy with the plugin (./xcaddy.sh build)")
-	bin, err := harness.Build(root)
+	bin, err := testenv.Build(root)
 	if err != nil {
 		return err
 	}
@@ -160,13 +160,13 @@ type harnessRun struct {
 	opts                options
 	root, dir, bin, wrk string
 
-	app  *harness.App
-	sink *harness.Sink
+	app  *testenv.App
+	sink *testenv.Sink
 	// plug is Caddy with the plugin (sync_writes on, the default), the proxy
 	// baseline site and the plain site; nosync the same with sync_writes off;
 	// bare the same binary without the plugin configured.
-	plug, nosync, bare          *harness.Caddy
-	plugCfg, nosyncCfg, bareCfg harness.Config
+	plug, nosync, bare          *testenv.Caddy
+	plugCfg, nosyncCfg, bareCfg testenv.CaddyConfig
 
 	next    int                  // the next seeded user a POST run starts at
 	samples map[string][]float64 // figure -> one value per repetition
@@ -178,29 +178,29 @@ func (h *harnessRun) add(key string, v float64) { h.samples[key] = append(h.samp
 func (h *harnessRun) start(ctx context.Context) error {
 	var err error
 	logf("seeding %d users in the bench app", h.opts.users)
-	if h.app, err = harness.StartApp("127.0.0.1:0", h.opts.users); err != nil {
+	if h.app, err = testenv.ListenSeededApp("127.0.0.1:0", h.opts.users); err != nil {
 		return err
 	}
-	if h.sink, err = harness.StartSink("127.0.0.1:0"); err != nil {
+	if h.sink, err = testenv.ListenSink(testenv.SinkConfig{SMTPUTF8: true}); err != nil {
 		return err
 	}
-	ports, err := harness.FreePorts(13)
+	ports, err := testenv.FreePorts(13)
 	if err != nil {
 		return err
 	}
-	h.plugCfg = harness.Config{Admin: ports[0], Plugin: true, PluginPort: ports[1], AdminSitePort: ports[2],
+	h.plugCfg = testenv.CaddyConfig{Admin: ports[0], Plugin: true, PluginPort: ports[1], AdminSitePort: ports[2],
 		PlainPort: ports[3], ProxyPort: ports[4], App: h.app.Addr, SMTP: h.sink.Addr,
 		StoreDir: filepath.Join(h.dir, "store-sync"), SyncWrites: true}
-	h.nosyncCfg = harness.Config{Admin: ports[5], Plugin: true, PluginPort: ports[6], PlainPort: ports[7],
+	h.nosyncCfg = testenv.CaddyConfig{Admin: ports[5], Plugin: true, PluginPort: ports[6], PlainPort: ports[7],
 		App: h.app.Addr, SMTP: h.sink.Addr, StoreDir: filepath.Join(h.dir, "store-nosync"), SyncWrites: false}
-	h.bareCfg = harness.Config{Admin: ports[8], PlainPort: ports[9], ProxyPort: ports[10], App: h.app.Addr}
+	h.bareCfg = testenv.CaddyConfig{Admin: ports[8], PlainPort: ports[9], ProxyPort: ports[10], App: h.app.Addr}
 	h.plug = h.caddy("plugin", h.plugCfg.Admin)
 	h.nosync = h.caddy("nosync", h.nosyncCfg.Admin)
 	h.bare = h.caddy("bare", h.bareCfg.Admin)
 	logf("starting Caddy three ways: the plugin with sync_writes on, with sync_writes off, and without the plugin")
 	for _, c := range []struct {
-		c   *harness.Caddy
-		cfg harness.Config
+		c   *testenv.Caddy
+		cfg testenv.CaddyConfig
 	}{{h.plug, h.plugCfg}, {h.nosync, h.nosyncCfg}, {h.bare, h.bareCfg}} {
 		if err := c.c.Start(ctx, c.cfg.Caddyfile(), ready(c.cfg)...); err != nil {
 			return err
@@ -209,11 +209,11 @@ func (h *harnessRun) start(ctx context.Context) error {
 	return nil
 }
 
-func (h *harnessRun) caddy(name string, admin int) *harness.Caddy {
-	return &harness.Caddy{Bin: h.bin, Dir: filepath.Join(h.dir, name), Admin: fmt.Sprintf("127.0.0.1:%d", admin)}
+func (h *harnessRun) caddy(name string, admin int) *testenv.Caddy {
+	return &testenv.Caddy{Bin: h.bin, Dir: filepath.Join(h.dir, name), Admin: fmt.Sprintf("127.0.0.1:%d", admin)}
 }
 
-func ready(c harness.Config) []string {
+func ready(c testenv.CaddyConfig) []string {
 	var out []string
 	for _, p := range []int{c.PluginPort, c.PlainPort, c.ProxyPort, c.AdminSitePort} {
 		if p != 0 {
@@ -224,7 +224,7 @@ func ready(c harness.Config) []string {
 }
 
 func (h *harnessRun) close() {
-	for _, c := range []*harness.Caddy{h.plug, h.nosync, h.bare} {
+	for _, c := range []*testenv.Caddy{h.plug, h.nosync, h.bare} {
 		if c != nil {
 			if err := c.Stop(); err != nil {
 				logf("stop caddy: %v", err)
@@ -252,11 +252,11 @@ func (h *harnessRun) postRun(port, conns int) wrkRun {
 
 // drain waits until the sink has received want more distinct messages than it
 // had at before, and returns how long that took after the call.
-func (h *harnessRun) drain(ctx context.Context, before harness.SinkStats, want int) (time.Duration, error) {
+func (h *harnessRun) drain(ctx context.Context, before testenv.SinkStats, want int) (time.Duration, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
-	err := h.sink.Wait(ctx, func(st harness.SinkStats) bool { return st.Distinct-before.Distinct >= want })
+	err := h.sink.Wait(ctx, func(st testenv.SinkStats) bool { return st.Distinct-before.Distinct >= want })
 	return time.Since(start), err
 }
 

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
 // requestEndpoint is B1: POST /dbconnections/change_password for known users at
@@ -76,7 +76,7 @@ func (h *harnessRun) baselineRun(ctx context.Context, conns int) error {
 	return nil
 }
 
-func (h *harnessRun) pluginRun(ctx context.Context, c *harness.Caddy, port, conns int, sync string, rep int) error {
+func (h *harnessRun) pluginRun(ctx context.Context, c *testenv.Caddy, port, conns int, sync string, rep int) error {
 	before := h.sink.Stats()
 	var profile func() error
 	if h.opts.profile != "" && rep == 0 {
@@ -94,7 +94,7 @@ func (h *harnessRun) pluginRun(ctx context.Context, c *harness.Caddy, port, conn
 		sync, conns, (cpu1-cpu0).Seconds()/res.Duration.Seconds(), mb(peak.RSS), mb(peak.Anon), mb(peak.File),
 		100*float64(busy1-busy0)/float64(max(total1-total0, 1)))
 	if sync == "on-alone" {
-		if err := h.app.Restart(); err != nil {
+		if err := h.app.Serve(); err != nil {
 			return err
 		}
 	}
@@ -129,9 +129,9 @@ func (h *harnessRun) pluginRun(ctx context.Context, c *harness.Caddy, port, conn
 
 // withPeakRSS runs fn while sampling c's resident memory every 50 ms, and returns
 // the largest sample of each kind.
-func (h *harnessRun) withPeakRSS(c *harness.Caddy, fn func() (wrkResult, error)) (harness.Memory, wrkResult, error) {
+func (h *harnessRun) withPeakRSS(c *testenv.Caddy, fn func() (wrkResult, error)) (testenv.Memory, wrkResult, error) {
 	stop := make(chan struct{})
-	var peak harness.Memory
+	var peak testenv.Memory
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -155,7 +155,7 @@ func (h *harnessRun) withPeakRSS(c *harness.Caddy, fn func() (wrkResult, error))
 
 // startProfile fetches a CPU profile of c covering most of one wrk run; the
 // returned function waits for it and writes it under -profile.
-func (h *harnessRun) startProfile(c *harness.Caddy, name string) func() error {
+func (h *harnessRun) startProfile(c *testenv.Caddy, name string) func() error {
 	secs := max(int(h.opts.duration.Seconds())-2, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -205,10 +205,10 @@ func (h *harnessRun) appRoutes(ctx context.Context) error {
 func (h *harnessRun) idleMemory(ctx context.Context) error {
 	for _, c := range []struct {
 		name  string
-		caddy *harness.Caddy
+		caddy *testenv.Caddy
 		port  int
 	}{{"plugin", h.plug, h.plugCfg.PlainPort}, {"bare", h.bare, h.bareCfg.PlainPort}} {
-		client := harness.NewClient(4, 10*time.Second)
+		client := testenv.NewClient(4, 10*time.Second)
 		for range 100 {
 			resp, err := client.Get(base(c.port) + "/login")
 			if err != nil {

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/timing"
 )
 
@@ -16,11 +16,11 @@ import (
 func (h *harnessRun) enumeration(ctx context.Context) error {
 	known := make([]string, 200)
 	for i := range known {
-		known[i] = harness.UserEmail(i)
+		known[i] = testenv.UserEmail(i)
 	}
 	before := h.sink.Stats()
-	probe := timing.Probe{URL: base(h.plugCfg.PluginPort) + "/dbconnections/change_password", ClientID: harness.ClientID,
-		Connection: harness.Connection, Known: known, Client: &http.Client{Timeout: 10 * time.Second}, Warmup: 100}
+	probe := timing.Probe{URL: base(h.plugCfg.PluginPort) + "/dbconnections/change_password", ClientID: testenv.ClientID,
+		Connection: testenv.Conn, Known: known, Client: &http.Client{Timeout: 10 * time.Second}, Warmup: 100}
 	k, u, err := probe.Run(ctx, 1000)
 	if err != nil {
 		return err

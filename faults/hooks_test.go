@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
 var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
@@ -21,11 +21,11 @@ var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 // back the waiting job's mail goes out and the same ticket completes the reset.
 func TestHooksDown(t *testing.T) {
 	s := newStack(t, 10, nil)
-	alice, bob := harness.UserEmail(0), harness.UserEmail(1)
+	alice, bob := testenv.UserEmail(0), testenv.UserEmail(1)
 	s.sink.KeepRaw(true)
 	s.request(alice)
 	s.waitMails([]string{alice})
-	link := harness.ResetLink(s.sink.Raw(alice))
+	link := testenv.RawResetLink(s.sink.Raw(alice))
 	if link == "" {
 		t.Fatal("no reset link in alice's mail")
 	}
@@ -40,12 +40,10 @@ func TestHooksDown(t *testing.T) {
 		t.Fatalf("GET form: %d %v", status, err)
 	}
 
-	if err := s.app.Stop(); err != nil {
-		t.Fatal(err)
-	}
+	s.app.Stop()
 	s.request(bob) // answered although the app cannot be asked
-	eventually(t, "bob's job to fail on the hook and wait for its retry", func() bool {
-		return s.logHas(`"msg":"queue item failed; will retry","queue":"reset"`)
+	poll.Eventually(t, "bob's job to fail on the hook and wait for its retry", func() (bool, error) {
+		return s.logHas(`"msg":"queue item failed; will retry","queue":"reset"`), nil
 	})
 	const password = "Fault-test-pass-3!"
 	status, page = postForm(t, browser, s.base()+"/lo/reset", page, password)
@@ -56,9 +54,7 @@ func TestHooksDown(t *testing.T) {
 		t.Fatalf("bob was mailed while the app was down: %v", ids)
 	}
 
-	if err := s.app.Restart(); err != nil {
-		t.Fatal(err)
-	}
+	s.app.Restart(t)
 	s.waitMails([]string{bob})
 	status, page = postForm(t, browser, s.base()+"/lo/reset", page, password)
 	if status != http.StatusSeeOther {

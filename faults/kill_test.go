@@ -6,8 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
 // TestKillDuringBurst is R1: Caddy is killed with SIGKILL in the middle of a burst
@@ -23,9 +23,9 @@ func TestKillDuringBurst(t *testing.T) {
 	s := newStack(t, n, nil)
 	emails := make([]string, n)
 	for i := range emails {
-		emails[i] = harness.UserEmail(i)
+		emails[i] = testenv.UserEmail(i)
 	}
-	outcomes := make([]harness.Outcome, n)
+	outcomes := make([]testenv.Outcome, n)
 	var answered, next atomic.Int64
 	var wg sync.WaitGroup
 	for range 16 {
@@ -35,15 +35,15 @@ func TestKillDuringBurst(t *testing.T) {
 				if i >= n {
 					return
 				}
-				outcomes[i] = harness.PostReset(t.Context(), s.client, s.base(), emails[i])
+				outcomes[i] = testenv.PostReset(t.Context(), s.client, s.base(), emails[i])
 				if outcomes[i].Status == http.StatusOK {
 					answered.Add(1)
 				}
 			}
 		})
 	}
-	eventually(t, "a third of the burst answered and mail going out", func() bool {
-		return answered.Load() >= n/3 && s.sink.Stats().Deliveries > 0
+	poll.Eventually(t, "a third of the burst answered and mail going out", func() (bool, error) {
+		return answered.Load() >= n/3 && s.sink.Stats().Deliveries > 0, nil
 	})
 	if err := s.caddy.Kill(); err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func TestKillDuringBurst(t *testing.T) {
 	}
 	s.start()
 	s.waitMails(promised)
-	eventually(t, "the outbox to drain", s.outboxEmpty)
+	poll.Eventually(t, "the outbox to drain", s.outboxEmpty)
 	r := s.report(promised, others)
 	t.Logf("R1: %d requests, %d got 200 before the kill; after restart: %d lost, %d with two mails, %d resent (same Message-ID), %d unanswered with two mails",
 		n, r.promised, r.lost, r.twoMails, r.resent, r.unpromisedTwice)

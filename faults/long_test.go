@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
 // envDuration reads a duration from the environment, or returns def.
@@ -48,9 +48,9 @@ func TestSMTPOutage(t *testing.T) {
 	}
 	emails := make([]string, n)
 	for i := range emails {
-		emails[i] = harness.UserEmail(i)
+		emails[i] = testenv.UserEmail(i)
 	}
-	for _, o := range harness.Burst(t.Context(), s.client, s.base(), emails, 16) {
+	for _, o := range testenv.Burst(t.Context(), s.client, s.base(), emails, 16) {
 		if o.Err != nil || o.Status != http.StatusOK {
 			t.Fatalf("request for %s with SMTP down: %d %v", o.Email, o.Status, o.Err)
 		}
@@ -70,7 +70,7 @@ func TestSMTPOutage(t *testing.T) {
 	}
 	s.waitMailsWithin(emails, 5*time.Minute)
 	t.Logf("R2: every mail arrived %s after the server came back", time.Since(up).Round(time.Second))
-	eventually(t, "the outbox to drain", s.outboxEmpty)
+	poll.Eventually(t, "the outbox to drain", s.outboxEmpty)
 	r := s.report(emails, nil)
 	if r.lost > 0 || r.twoMails > 0 || r.resent > 0 {
 		t.Errorf("R2: %+v", r)
@@ -104,26 +104,21 @@ func retryDelays(t *testing.T, log, queue string) (lo, hi time.Duration, n int) 
 
 func (s *stack) waitMailsWithin(emails []string, limit time.Duration) {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(s.t.Context(), limit)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		missing := 0
+	missing := len(emails)
+	defer func() { // runs as the timeout's Fatalf ends the test
+		if missing > 0 {
+			s.t.Logf("%d of %d mails still missing after %s", missing, len(emails), limit)
+		}
+	}()
+	testenv.Poll{Timeout: limit, Every: 100 * time.Millisecond}.Eventually(s.t, fmt.Sprintf("mail to %d addresses", len(emails)), func() (bool, error) {
+		missing = 0
 		for _, e := range emails {
 			if len(s.sink.MessageIDs(e)) == 0 {
 				missing++
 			}
 		}
-		if missing == 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			s.t.Fatalf("%d of %d mails still missing after %s", missing, len(emails), limit)
-		case <-tick.C:
-		}
-	}
+		return missing == 0, nil
+	})
 }
 
 // TestSoak is R6: FAULTS_SOAK (default 30m) of requests at FAULTS_SOAK_RATE per
@@ -145,7 +140,7 @@ func TestSoak(t *testing.T) {
 		fmt.Sscan(v, &rate)
 	}
 	const users = 5000
-	s := newStack(t, users, func(c *harness.Config) { c.Log = "WARN" })
+	s := newStack(t, users, func(c *testenv.CaddyConfig) { c.Log = "WARN" })
 	ctx, stop := context.WithTimeout(t.Context(), length)
 	defer stop()
 	tokens := make(chan struct{}, 1024)
@@ -174,7 +169,7 @@ func TestSoak(t *testing.T) {
 		wg.Go(func() {
 			for range tokens {
 				i := int(sent.Add(1))
-				o := harness.PostReset(context.WithoutCancel(ctx), s.client, s.base(), harness.UserEmail(i%users))
+				o := testenv.PostReset(context.WithoutCancel(ctx), s.client, s.base(), testenv.UserEmail(i%users))
 				if o.Err == nil && o.Status == http.StatusOK {
 					ok.Add(1)
 				}
@@ -183,7 +178,7 @@ func TestSoak(t *testing.T) {
 	}
 	type sample struct {
 		at         time.Duration
-		mem        harness.Memory
+		mem        testenv.Memory
 		store      int64
 		goroutines int
 	}
@@ -197,7 +192,7 @@ func TestSoak(t *testing.T) {
 		case <-tick.C:
 			m, err := s.caddy.Memory()
 			g, gerr := s.caddy.Goroutines()
-			store, serr := harness.DiskUsed(s.cfg.StoreDir)
+			store, serr := testenv.DiskUsed(s.cfg.StoreDir)
 			if err := errors.Join(err, gerr, serr); err != nil {
 				t.Fatalf("sample: %v", err)
 			}
@@ -237,7 +232,7 @@ func TestSoak(t *testing.T) {
 		t.Errorf("goroutines grew from %.0f to %.0f", g1, g2)
 	}
 	drainStart := time.Now()
-	eventually(t, "the outbox to drain after the load", s.outboxEmpty)
+	poll.Eventually(t, "the outbox to drain after the load", s.outboxEmpty)
 	t.Logf("R6: the queues drained %s after the load stopped", time.Since(drainStart).Round(time.Second))
 }
 

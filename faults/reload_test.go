@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
 // TestReloadsDuringLoad is R4: 20 `caddy reload`s while 8 clients keep asking for
@@ -34,7 +34,7 @@ func TestReloadsDuringLoad(t *testing.T) {
 	var next, retried atomic.Int64
 	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	var mu sync.Mutex
-	var outcomes []harness.Outcome
+	var outcomes []testenv.Outcome
 	ctx, stop := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	for range 8 {
@@ -46,10 +46,10 @@ func TestReloadsDuringLoad(t *testing.T) {
 				}
 				// The request itself is not cancelled when the load stops: only
 				// the loop is.
-				o := harness.PostReset(context.WithoutCancel(ctx), s.client, s.base(), harness.UserEmail(i))
+				o := testenv.PostReset(context.WithoutCancel(ctx), s.client, s.base(), testenv.UserEmail(i))
 				if o.Err != nil && closedBeforeAnswer(o.Err) {
 					retried.Add(1)
-					o = harness.PostReset(context.WithoutCancel(ctx), fresh, s.base(), harness.UserEmail(i))
+					o = testenv.PostReset(context.WithoutCancel(ctx), fresh, s.base(), testenv.UserEmail(i))
 				}
 				mu.Lock()
 				outcomes = append(outcomes, o)
@@ -57,7 +57,7 @@ func TestReloadsDuringLoad(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, "the load to start", func() bool { return next.Load() > 50 })
+	poll.Eventually(t, "the load to start", func() (bool, error) { return next.Load() > 50, nil })
 	for i := range reloads {
 		s.cfg.Options = fmt.Sprintf("\t\tsupport_email reload-%d@bench.example\n", i)
 		if err := s.caddy.Reload(s.cfg.Caddyfile()); err != nil {
@@ -86,7 +86,7 @@ func TestReloadsDuringLoad(t *testing.T) {
 		}
 	}
 	s.waitMails(promised)
-	eventually(t, "the outbox to drain", s.outboxEmpty)
+	poll.Eventually(t, "the outbox to drain", s.outboxEmpty)
 	r := s.report(promised, nil)
 	t.Logf("R4: %d reloads during %d requests: %d failed (%d resent once after the old server closed their keep-alive connection); %d lost, %d with two mails, %d resent",
 		reloads, len(outcomes), failed, retried.Load(), r.lost, r.twoMails, r.resent)

@@ -19,19 +19,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
-// timeout bounds every wait of these tests: long enough for a lease (2 minutes) to
-// run out, the last resort of work a fault interrupted.
-const timeout = 3 * time.Minute
+// poll bounds every wait of these tests: long enough for a lease (2 minutes) to
+// run out, the last resort of work a fault interrupted; each check may ask Caddy
+// over HTTP, hence every 10 ms.
+var poll = testenv.Poll{Timeout: 3 * time.Minute, Every: 10 * time.Millisecond}
 
 var caddyBin string
 
 func TestMain(m *testing.M) {
-	root, err := harness.Root()
+	root, err := testenv.Root()
 	if err == nil {
-		caddyBin, err = harness.Build(root)
+		caddyBin, err = testenv.Build(root)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "faults:", err)
@@ -43,47 +44,30 @@ func TestMain(m *testing.M) {
 // stack is bin/caddy with the plugin in front of the bench app, mailing to a sink.
 type stack struct {
 	t      *testing.T
-	app    *harness.App
-	sink   *harness.Sink
-	caddy  *harness.Caddy
-	cfg    harness.Config
+	app    *testenv.App
+	sink   *testenv.Sink
+	caddy  *testenv.Caddy
+	cfg    testenv.CaddyConfig
 	client *http.Client
 }
 
 // newStack starts the app with users seeded users, the sink and Caddy. change may
 // adjust the config before Caddy starts.
-func newStack(t *testing.T, users int, change func(*harness.Config)) *stack {
+func newStack(t *testing.T, users int, change func(*testenv.CaddyConfig)) *stack {
 	t.Helper()
-	app, err := harness.StartApp("127.0.0.1:0", users)
+	app := testenv.StartSeededApp(t, users)
+	sink := testenv.StartSink(t, testenv.SinkConfig{SMTPUTF8: true})
+	ports, err := testenv.FreePorts(3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { app.Stop() })
-	sink, err := harness.StartSink("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sink.Close() })
-	ports, err := harness.FreePorts(3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	s := &stack{t: t, app: app, sink: sink, client: harness.NewClient(32, 30*time.Second),
-		cfg: harness.Config{Admin: ports[0], Plugin: true, PluginPort: ports[1], AdminSitePort: ports[2],
-			App: app.Addr, SMTP: sink.Addr, StoreDir: filepath.Join(dir, "store"), SyncWrites: true}}
+	s := &stack{t: t, app: app, sink: sink, client: testenv.NewClient(32, 30*time.Second),
+		cfg: testenv.CaddyConfig{Admin: ports[0], Plugin: true, PluginPort: ports[1], AdminSitePort: ports[2],
+			App: app.Addr, SMTP: sink.Addr, StoreDir: filepath.Join(t.TempDir(), "store"), SyncWrites: true}}
 	if change != nil {
 		change(&s.cfg)
 	}
-	s.caddy = &harness.Caddy{Bin: caddyBin, Dir: filepath.Join(dir, "caddy"), Admin: fmt.Sprintf("127.0.0.1:%d", ports[0])}
-	t.Cleanup(func() {
-		if err := s.caddy.Stop(); err != nil {
-			t.Errorf("stop caddy: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("caddy log (tail):\n%s", s.caddy.LogTail(60))
-		}
-	})
+	s.caddy = testenv.NewCaddy(t, caddyBin, s.cfg)
 	s.start()
 	return s
 }
@@ -103,7 +87,7 @@ func (s *stack) base() string { return "http://" + s.addr(s.cfg.PluginPort) }
 // request asks for a reset for email and wants Auth0's 200.
 func (s *stack) request(email string) {
 	s.t.Helper()
-	o := harness.PostReset(s.t.Context(), s.client, s.base(), email)
+	o := testenv.PostReset(s.t.Context(), s.client, s.base(), email)
 	if o.Err != nil || o.Status != http.StatusOK {
 		s.t.Fatalf("change_password for %s: %d %q %v", email, o.Status, o.Body, o.Err)
 	}
@@ -112,34 +96,35 @@ func (s *stack) request(email string) {
 // waitMails waits until every address in emails has at least one mail.
 func (s *stack) waitMails(emails []string) {
 	s.t.Helper()
-	eventually(s.t, fmt.Sprintf("mail to %d addresses", len(emails)), func() bool {
+	poll.Eventually(s.t, fmt.Sprintf("mail to %d addresses", len(emails)), func() (bool, error) {
 		for _, e := range emails {
 			if len(s.sink.MessageIDs(e)) == 0 {
-				return false
+				return false, nil
 			}
 		}
-		return true
+		return true, nil
 	})
 }
 
 // outboxEmpty reports whether the outbox holds no queued or retrying mail, from
-// the Management API.
-func (s *stack) outboxEmpty() bool {
+// the Management API: a condition for poll.Eventually. An error asking counts as
+// not empty (Caddy may be restarting), not as a failure.
+func (s *stack) outboxEmpty() (bool, error) {
 	for _, state := range []string{"queued", "retrying"} {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+s.addr(s.cfg.AdminSitePort)+"/api/v2/outbox?state="+state, nil)
-		req.Header.Set("Authorization", "Bearer "+harness.AdminToken)
+		req.Header.Set("Authorization", "Bearer "+testenv.AdminToken)
 		resp, err := s.client.Do(req)
 		if err != nil {
-			return false
+			return false, nil
 		}
 		var msgs []json.RawMessage
 		err = json.NewDecoder(resp.Body).Decode(&msgs)
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != http.StatusOK || len(msgs) > 0 {
-			return false
+			return false, nil
 		}
 	}
-	return true
+	return true, nil
 }
 
 // logHas reports whether Caddy's log holds text.
@@ -181,21 +166,6 @@ func (s *stack) report(promised, others []string) mailReport {
 		r.resent += len(ids) - len(distinct)
 	}
 	return r
-}
-
-// eventually polls cond every 10 ms until it holds, or fails the test after
-// timeout. It is for effects with no event to wait on.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
 }
 
 // get fetches u with client and returns the status and body.

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/harness"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
 // mountTmpfs mounts a tmpfs of size at a new directory and unmounts it when the
@@ -43,9 +43,9 @@ func mountTmpfs(t *testing.T, size string) string {
 // mailed once space is back, and new requests are accepted again.
 func TestStoreCannotWrite(t *testing.T) {
 	small := mountTmpfs(t, "256m")
-	s := newStack(t, 500, func(c *harness.Config) { c.StoreDir = filepath.Join(small, "store") })
+	s := newStack(t, 500, func(c *testenv.CaddyConfig) { c.StoreDir = filepath.Join(small, "store") })
 	user := 0
-	nextEmail := func() string { user++; return harness.UserEmail(user) }
+	nextEmail := func() string { user++; return testenv.UserEmail(user) }
 	accepted := []string{nextEmail()}
 	s.request(accepted[0])
 
@@ -58,9 +58,9 @@ func TestStoreCannotWrite(t *testing.T) {
 	fill(t, ballast, free-64<<20) // 64 MiB left: under the 128 MiB margin
 
 	var refused []string
-	eventually(t, "a 503 once the disk is full", func() bool {
+	poll.Eventually(t, "a 503 once the disk is full", func() (bool, error) {
 		e := nextEmail()
-		o := harness.PostReset(t.Context(), s.client, s.base(), e)
+		o := testenv.PostReset(t.Context(), s.client, s.base(), e)
 		switch {
 		case o.Status == http.StatusOK:
 			accepted = append(accepted, e) // within the guard's one-second cache
@@ -69,15 +69,15 @@ func TestStoreCannotWrite(t *testing.T) {
 			if !strings.Contains(o.Body, `"error":"temporarily_unavailable"`) || !strings.Contains(o.Body, "Nothing was sent") {
 				t.Errorf("503 body: %s", o.Body)
 			}
-			return true
+			return true, nil
 		default:
 			t.Fatalf("request with a full disk: %d %q %v", o.Status, o.Body, o.Err)
 		}
-		return false
+		return false, nil
 	})
 	for range 5 {
 		e := nextEmail()
-		if o := harness.PostReset(t.Context(), s.client, s.base(), e); o.Status != http.StatusServiceUnavailable {
+		if o := testenv.PostReset(t.Context(), s.client, s.base(), e); o.Status != http.StatusServiceUnavailable {
 			t.Fatalf("request while full: %d %q %v, want 503", o.Status, o.Body, o.Err)
 		}
 		refused = append(refused, e)
@@ -89,18 +89,18 @@ func TestStoreCannotWrite(t *testing.T) {
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "requests accepted again once there is space", func() bool {
+	poll.Eventually(t, "requests accepted again once there is space", func() (bool, error) {
 		e := nextEmail()
-		o := harness.PostReset(t.Context(), s.client, s.base(), e)
+		o := testenv.PostReset(t.Context(), s.client, s.base(), e)
 		if o.Status == http.StatusOK {
 			accepted = append(accepted, e)
-			return true
+			return true, nil
 		}
 		refused = append(refused, e)
-		return false
+		return false, nil
 	})
 	s.waitMails(accepted)
-	eventually(t, "the outbox to drain", s.outboxEmpty)
+	poll.Eventually(t, "the outbox to drain", s.outboxEmpty)
 	for _, e := range refused {
 		if ids := s.sink.MessageIDs(e); len(ids) > 0 {
 			t.Errorf("%s was refused with 503 but mailed: something of it was stored", e)
@@ -124,20 +124,15 @@ func TestStoreReadOnly(t *testing.T) {
 	if out, err := exec.Command("mount", "-o", "remount,ro", small).CombinedOutput(); err != nil {
 		t.Fatalf("remount read-only: %v\n%s", err, out)
 	}
-	app, err := harness.StartApp("127.0.0.1:0", 1)
+	app := testenv.StartSeededApp(t, 1)
+	ports, err := testenv.FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer app.Stop()
-	ports, err := harness.FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := harness.Config{Admin: ports[0], Plugin: true, PluginPort: ports[1], App: app.Addr, SMTP: "127.0.0.1:1",
+	cfg := testenv.CaddyConfig{Admin: ports[0], Plugin: true, PluginPort: ports[1], App: app.Addr, SMTP: "127.0.0.1:1",
 		StoreDir: filepath.Join(small, "store"), SyncWrites: true}
-	c := &harness.Caddy{Bin: caddyBin, Dir: filepath.Join(t.TempDir(), "caddy"), Admin: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+	c := testenv.NewCaddy(t, caddyBin, cfg)
 	err = c.Start(t.Context(), cfg.Caddyfile(), fmt.Sprintf("127.0.0.1:%d", ports[1]))
-	defer c.Stop()
 	if err == nil {
 		t.Fatal("Caddy started on a read-only store")
 	}

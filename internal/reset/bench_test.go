@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	benchkit "github.com/caddy-password-reset/caddy-password-reset/internal/harness"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/service"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/tickets"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/users"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
@@ -145,7 +145,7 @@ func BenchmarkConsumeAmongOpenTickets(b *testing.B) {
 
 // diskUsed is the space the files under dir take on disk.
 func diskUsed(b *testing.B, dir string) int64 {
-	n, err := benchkit.DiskUsed(dir)
+	n, err := testenv.DiskUsed(dir)
 	if err != nil {
 		b.Fatal(err)
 	}

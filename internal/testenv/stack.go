@@ -3,9 +3,7 @@ package testenv
 import (
 	"context"
 	"net/url"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/keyring"
@@ -18,32 +16,8 @@ import (
 	badgerstore "github.com/caddy-password-reset/caddy-password-reset/storage/badger"
 )
 
-// Conn is the stack's database connection, named as in Caddyfile.example.
-const Conn = "Username-Password-Authentication"
-
 // KeySecret is the stack's encryption_key.
 const KeySecret = "testenv-keyring-secret-0123456789abcdef"
-
-// Clock runs with real time, and tests move it forward to expire tickets or
-// refill rate limits; the workers' backoffs keep working because it never stops.
-type Clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-// Now is the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
 
 // Stack is the flow and the admin service on real parts: a Badger store on
 // disk, the demo app's hooks over HTTP, a real SMTP server.
@@ -140,8 +114,15 @@ func NewStackWith(t testing.TB, so StackOptions, opts ...func(*service.Config)) 
 // Drained waits until no job or mail is pending.
 func (s *Stack) Drained(t testing.TB) {
 	t.Helper()
+	Drained(t, s.Services)
+}
+
+// Drained waits until svc has no pending job or mail: the stack's, or those of
+// the plugin in a running Caddy.
+func Drained(t testing.TB, svc *service.Services) {
+	t.Helper()
 	Eventually(t, "queues to drain", func() (bool, error) {
-		st, err := s.Admin.Stats(context.Background())
+		st, err := svc.Admin.Stats(context.Background())
 		return st.Jobs.Pending == 0 && st.Mail.Pending == 0, err
 	})
 }

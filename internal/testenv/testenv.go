@@ -1,180 +1,84 @@
-// Package testenv starts the real parts that the tests of several packages share:
-// the demo app behind its hooks, the mail catcher on a real SMTP port, and the
-// helpers that wait for their effects without sleeping.
+// Package testenv is the one test stack: it starts the real parts that the tests
+// of every package share, and holds the helpers that wait for their effects
+// without sleeping.
+//
+//   - the demo app over HTTP (App: StartApp, or StartSeededApp with thousands of
+//     users and the benchmark's baseline routes);
+//   - mail: the catcher (Mailbox, examples/mailbox on a real SMTP port) for tests
+//     that read what was sent, and the Sink, a lean SMTP server that counts
+//     deliveries at benchmark rates and can be made to fail as relays fail
+//     (refused AUTH, 4xx/5xx, stalls, dropped connections, down and up), with
+//     StartBlackHole for a peer that never answers;
+//   - the services on those parts (Stack), or Caddy as the built binary (Caddy,
+//     CaddyConfig, Build);
+//   - one fake clock (Clock: running with an offset, or frozen), one polling
+//     helper (Eventually, Poll), FreeAddr and FreePorts, a log recorder (Logs).
+//
+// A Start function binds its part to a test (stopped by t.Cleanup, failing t when
+// it cannot start); the Listen functions and the Caddy runner return errors
+// instead, for the benchmark command (bench/), which uses the same parts.
+//
+// Packages below internal/service (queue, mail, ratelimit, ...) can use testenv
+// only from external test packages (package x_test): testenv imports service.
 package testenv
 
 import (
-	"context"
+	"bytes"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"slices"
-	"strings"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/caddy-password-reset/caddy-password-reset/examples/demoapp"
-	"github.com/caddy-password-reset/caddy-password-reset/examples/mailbox"
 )
 
 // HookSecret is the secret the tests' app and plugin share.
 const HookSecret = "test-hook-secret-0123456789abcdef"
 
-// Timeout bounds every wait in the tests.
+// AdminToken opens the admin site of CaddyConfig (the Management API's outbox
+// list, say).
+const AdminToken = "testenv-admin-token-0123456789abcdef"
+
+// Conn is the database connection, named as in Caddyfile.example and the demo app.
+const Conn = "Username-Password-Authentication"
+
+// ClientID is the client of CaddyConfig's Caddyfile.
+const ClientID = "bench-app"
+
+// Timeout bounds every wait in the tests; reaching it fails the test, it never
+// paces it.
 const Timeout = 20 * time.Second
 
-// App is the demo app served over real HTTP on loopback.
-type App struct {
-	*demoapp.App
-	URL  string
-	addr string
-	srv  *httptest.Server
-}
-
-// StartApp serves a new demo app with the default users.
-func StartApp(t testing.TB) *App {
-	t.Helper()
-	return StartAppWithUsers(t, nil)
-}
-
-// StartAppWithUsers serves a new demo app with users (nil: the default users).
-func StartAppWithUsers(t testing.TB, users []demoapp.SeedUser) *App {
-	t.Helper()
-	app, err := demoapp.New(demoapp.Config{Secret: []byte(HookSecret), Users: users})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &App{App: app}
-	a.serve(t, "127.0.0.1:0")
-	return a
-}
-
-func (a *App) serve(t testing.TB, addr string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("listen for demo app: %v", err)
-	}
-	a.srv = httptest.NewUnstartedServer(a.App.Handler())
-	a.srv.Listener = ln
-	a.srv.Start()
-	a.addr, a.URL = ln.Addr().String(), "http://"+ln.Addr().String()
-	t.Cleanup(a.srv.Close)
-}
-
-// Stop takes the app down: its hooks refuse connections until Restart.
-func (a *App) Stop() { a.srv.Close() }
-
-// Restart serves the same app (same users, same counters) on the same address.
-func (a *App) Restart(t testing.TB) { a.serve(t, a.addr) }
-
-// Mailbox is the mail catcher with its SMTP address.
-type Mailbox struct {
-	*mailbox.Box
-	Addr string
-}
-
-// StartMailbox starts a mail catcher on a free loopback port.
-func StartMailbox(t testing.TB) *Mailbox {
-	t.Helper()
-	return StartMailboxAt(t, "127.0.0.1:0")
-}
-
-// StartMailboxAt starts a mail catcher on addr.
-func StartMailboxAt(t testing.TB, addr string) *Mailbox {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("listen for SMTP: %v", err)
-	}
-	box := mailbox.New(mailbox.Config{})
-	go box.ServeSMTP(ln) //nolint:errcheck // ends with Close
-	t.Cleanup(func() { box.Close() })
-	return &Mailbox{Box: box, Addr: ln.Addr().String()}
-}
-
-// FreeAddr returns a loopback address nothing listens on (yet): a mail server that
-// is down, to be started there later.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// WaitMail waits for a message to `to` whose ID is above after.
-func (m *Mailbox) WaitMail(t testing.TB, to string, after int) mailbox.Message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
-	defer cancel()
-	msg, err := m.Wait(ctx, func(msg mailbox.Message) bool {
-		return msg.ID > after && len(msg.EnvelopeTo) == 1 && strings.EqualFold(msg.EnvelopeTo[0], to)
-	})
-	if err != nil {
-		t.Fatalf("no mail to %s: %v", to, err)
-	}
-	return msg
-}
-
-// WaitResetMail waits for a reset email (one with a reset link) to `to` whose ID
-// is above after; other mail to the same address (the "password changed" notice)
-// is passed over.
-func (m *Mailbox) WaitResetMail(t testing.TB, to string, after int) mailbox.Message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
-	defer cancel()
-	msg, err := m.Wait(ctx, func(msg mailbox.Message) bool {
-		return msg.ID > after && len(msg.EnvelopeTo) == 1 && strings.EqualFold(msg.EnvelopeTo[0], to) &&
-			slices.ContainsFunc(msg.Links, func(l string) bool { return strings.Contains(l, "/lo/reset?ticket=") })
-	})
-	if err != nil {
-		t.Fatalf("no reset mail to %s: %v", to, err)
-	}
-	return msg
-}
-
-// LastID returns the ID of the newest message, 0 if none.
-func (m *Mailbox) LastID() int {
-	msgs := m.Messages()
-	if len(msgs) == 0 {
-		return 0
-	}
-	return msgs[len(msgs)-1].ID
-}
-
-// ResetLink returns the reset link in msg.
-func ResetLink(t testing.TB, msg mailbox.Message) string {
-	t.Helper()
-	for _, l := range msg.Links {
-		if strings.Contains(l, "/lo/reset?ticket=") {
-			return l
-		}
-	}
-	t.Fatalf("no reset link in mail %q: %v", msg.Subject, msg.Links)
-	return ""
-}
-
-// Ticket returns the ticket in a reset link.
-func Ticket(t testing.TB, link string) string {
-	t.Helper()
-	_, tok, ok := strings.Cut(link, "ticket=")
-	if !ok || tok == "" {
-		t.Fatalf("no ticket in %s", link)
-	}
-	return tok
-}
-
-// Eventually waits until cond holds, checking it every few milliseconds. It is for
-// effects that leave no event to wait on (a queue that drains); it fails the test
-// after Timeout.
+// Eventually waits until cond holds, checking it every 5 ms, and fails the test
+// after Timeout, or at once when cond returns an error. It is for effects that
+// leave no event to wait on (a queue that drains).
 func Eventually(t testing.TB, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(Timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
+	Poll{}.Eventually(t, what, cond)
+}
+
+// Poll is how Eventually waits: at most Timeout (zero: the package's Timeout),
+// checking every Every (zero: 5 ms). The fault tests wait longer (a lease must
+// run out) and check less often (each check asks Caddy over HTTP).
+type Poll struct {
+	Timeout time.Duration
+	Every   time.Duration
+}
+
+// Eventually is the package's Eventually with p's bounds.
+func (p Poll) Eventually(t testing.TB, what string, cond func() (bool, error)) {
+	t.Helper()
+	if p.Timeout == 0 {
+		p.Timeout = Timeout
+	}
+	if p.Every == 0 {
+		p.Every = 5 * time.Millisecond
+	}
+	deadline := time.Now().Add(p.Timeout)
+	tick := time.NewTicker(p.Every)
 	defer tick.Stop()
 	for {
 		ok, err := cond()
@@ -185,13 +89,79 @@ func Eventually(t testing.TB, what string, cond func() (bool, error)) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out after %s waiting for %s", p.Timeout, what)
 		}
 		<-tick.C
 	}
 }
 
+// FreeAddr returns a loopback address nothing listens on (yet): a server that is
+// down, to be started there later.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ports, err := FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", ports[0])
+}
+
+// FreePorts returns n distinct loopback TCP ports that nothing listened on a
+// moment ago.
+func FreePorts(n int) ([]int, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	return ports, nil
+}
+
 // NoRedirects is an HTTP client that returns redirects instead of following them.
 func NoRedirects() *http.Client {
 	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// Module is the plugin's module path; Root looks for its go.mod.
+const Module = "github.com/caddy-password-reset/caddy-password-reset"
+
+// Root returns the repository's root: the nearest directory at or above the
+// working directory whose go.mod declares Module.
+func Root() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.HasPrefix(data, []byte("module "+Module+"\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("testenv: not inside the caddy-password-reset repository")
+		}
+		dir = parent
+	}
+}
+
+// Build runs ./xcaddy.sh build in root (nothing to do when bin/caddy is fresh) and
+// returns the path of bin/caddy.
+func Build(root string) (string, error) {
+	cmd := exec.Command("./xcaddy.sh", "build")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("./xcaddy.sh build: %w\n%s", err, out)
+	}
+	return filepath.Join(root, "bin", "caddy"), nil
 }

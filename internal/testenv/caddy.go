@@ -1,4 +1,4 @@
-package harness
+package testenv
 
 import (
 	"bufio"
@@ -17,65 +17,14 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
-// Module is the plugin's module path; Root looks for its go.mod.
-const Module = "github.com/caddy-password-reset/caddy-password-reset"
-
-// Root returns the repository's root: the nearest directory at or above the
-// working directory whose go.mod declares Module.
-func Root() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && bytes.HasPrefix(data, []byte("module "+Module+"\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("harness: not inside the caddy-password-reset repository")
-		}
-		dir = parent
-	}
-}
-
-// Build runs ./xcaddy.sh build in root (nothing to do when bin/caddy is fresh) and
-// returns the path of bin/caddy.
-func Build(root string) (string, error) {
-	cmd := exec.Command("./xcaddy.sh", "build")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("./xcaddy.sh build: %w\n%s", err, out)
-	}
-	return filepath.Join(root, "bin", "caddy"), nil
-}
-
-// FreePorts returns n distinct loopback TCP ports that nothing listened on a
-// moment ago.
-func FreePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	ports := make([]int, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	return ports, nil
-}
-
-// Caddy is bin/caddy run as a child process with a Caddyfile.
+// Caddy is bin/caddy run as a child process with a Caddyfile (CaddyConfig's,
+// say), which can be reloaded, killed and measured. The Caddyfile gets the hook
+// secret and the admin token from the environment (TESTENV_HOOK_SECRET,
+// TESTENV_ADMIN_TOKEN).
 type Caddy struct {
 	Bin   string // bin/caddy
 	Dir   string // holds the Caddyfile, the log and Caddy's XDG directories
@@ -87,6 +36,23 @@ type Caddy struct {
 	exited chan struct{}
 	log    *os.File
 	runs   int
+}
+
+// NewCaddy returns bin to be run with cfg's admin endpoint, in a directory of the
+// test's. When the test ends it is stopped, and the tail of its log is logged if
+// the test failed.
+func NewCaddy(t testing.TB, bin string, cfg CaddyConfig) *Caddy {
+	t.Helper()
+	c := &Caddy{Bin: bin, Dir: filepath.Join(t.TempDir(), "caddy"), Admin: fmt.Sprintf("127.0.0.1:%d", cfg.Admin)}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stop caddy: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("caddy log (tail):\n%s", c.LogTail(60))
+		}
+	})
+	return c
 }
 
 // Start writes caddyfile and runs Caddy with it, and returns once the admin
@@ -110,7 +76,7 @@ func (c *Caddy) Start(ctx context.Context, caddyfile string, ready ...string) er
 	cmd := exec.Command(c.Bin, "run", "--config", file, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), c.Env...)
 	cmd.Env = append(cmd.Env, "XDG_CONFIG_HOME="+filepath.Join(c.Dir, "config"),
-		"XDG_DATA_HOME="+filepath.Join(c.Dir, "data"), "HARNESS_HOOK_SECRET="+HookSecret, "HARNESS_ADMIN_TOKEN="+AdminToken)
+		"XDG_DATA_HOME="+filepath.Join(c.Dir, "data"), "TESTENV_HOOK_SECRET="+HookSecret, "TESTENV_ADMIN_TOKEN="+AdminToken)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
@@ -162,7 +128,7 @@ func (c *Caddy) Reload(caddyfile string) error {
 	}
 	cmd := exec.Command(c.Bin, "reload", "--config", file, "--adapter", "caddyfile", "--address", c.Admin, "--force")
 	cmd.Env = append(os.Environ(), c.Env...)
-	cmd.Env = append(cmd.Env, "HARNESS_HOOK_SECRET="+HookSecret, "HARNESS_ADMIN_TOKEN="+AdminToken)
+	cmd.Env = append(cmd.Env, "TESTENV_HOOK_SECRET="+HookSecret, "TESTENV_ADMIN_TOKEN="+AdminToken)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("caddy reload: %w\n%s", err, out)
 	}

@@ -1,19 +1,14 @@
-package harness
+package testenv
 
 import (
 	"fmt"
 	"strings"
 )
 
-// AdminToken opens the harness's admin site (the Management API's outbox list).
-const AdminToken = "harness-admin-token-0123456789abcdef"
-
-// ClientID is the harness's client.
-const ClientID = "bench-app"
-
-// Config describes one Caddy configuration of the harness. Every site binds to
-// 127.0.0.1 only.
-type Config struct {
+// CaddyConfig describes one configuration of Caddy with the plugin in front of
+// the seeded app, mailing to a Sink (or Caddy without the plugin, the baseline).
+// Every site binds to 127.0.0.1 only.
+type CaddyConfig struct {
 	Admin int // the admin endpoint's port
 
 	// Plugin configures the global password_reset block and the plugin's sites.
@@ -49,7 +44,7 @@ type Config struct {
 }
 
 // Caddyfile renders c.
-func (c Config) Caddyfile() string {
+func (c CaddyConfig) Caddyfile() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tauto_https off\n", c.Admin)
 	if c.Log != "" {
@@ -76,7 +71,7 @@ func (c Config) Caddyfile() string {
 		}
 		connection %s {
 			upstream http://%s {
-				secret {env.HARNESS_HOOK_SECRET}
+				secret {env.TESTENV_HOOK_SECRET}
 			}
 			password_policy good
 		}
@@ -85,7 +80,7 @@ func (c Config) Caddyfile() string {
 			result_url http://127.0.0.1:%d/login
 		}
 %s%s	}
-`, c.PluginPort, c.StoreDir, sync, c.SMTP, Connection, c.App, ClientID, c.PluginPort, limits, c.Options)
+`, c.PluginPort, c.StoreDir, sync, c.SMTP, Conn, c.App, ClientID, c.PluginPort, limits, c.Options)
 	}
 	b.WriteString("}\n")
 	site := func(port int, body string) {
@@ -95,7 +90,7 @@ func (c Config) Caddyfile() string {
 		site(c.PluginPort, fmt.Sprintf("\tpassword_reset\n\treverse_proxy %s\n", c.App))
 	}
 	if c.Plugin && c.AdminSitePort != 0 {
-		site(c.AdminSitePort, "\tpassword_reset_admin {\n\t\ttoken harness {env.HARNESS_ADMIN_TOKEN}\n\t}\n")
+		site(c.AdminSitePort, "\tpassword_reset_admin {\n\t\ttoken testenv {env.TESTENV_ADMIN_TOKEN}\n\t}\n")
 	}
 	if c.PlainPort != 0 {
 		site(c.PlainPort, fmt.Sprintf("\treverse_proxy %s\n", c.App))

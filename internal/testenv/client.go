@@ -1,4 +1,4 @@
-package harness
+package testenv
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 
 // RequestBody is Auth0's change_password request for email, as JSON.
 func RequestBody(email string) string {
-	return fmt.Sprintf(`{"client_id":%q,"email":%q,"connection":%q}`, ClientID, email, Connection)
+	return fmt.Sprintf(`{"client_id":%q,"email":%q,"connection":%q}`, ClientID, email, Conn)
 }
 
 // Outcome is what one request got: a status, or the error that left it without
@@ -81,8 +81,9 @@ func Burst(ctx context.Context, c *http.Client, base string, emails []string, co
 
 var ticketLink = regexp.MustCompile(`https?://[^\s"<>]*/lo/reset\?ticket=[A-Za-z0-9_-]{43}`)
 
-// ResetLink returns the reset link in a raw reset email, or "".
-func ResetLink(raw []byte) string {
+// RawResetLink returns the reset link in a raw reset email (one the Sink kept), or
+// "". ResetLink finds it in a message the Mailbox caught.
+func RawResetLink(raw []byte) string {
 	r, err := mail.CreateReader(bytes.NewReader(raw))
 	if err != nil {
 		return ""

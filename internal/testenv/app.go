@@ -1,36 +1,25 @@
-// Package harness runs the real parts around a built Caddy for the benchmark
-// harness (bench/) and the fault tests (faults/): the demo app with many seeded
-// users, a lean SMTP sink that counts deliveries by Message-ID, and bin/caddy as
-// a child process that can be reloaded, killed and measured. It does not import
-// testing, so the benchmark command uses it too.
-package harness
+package testenv
 
 import (
 	"bytes"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/caddy-password-reset/caddy-password-reset/examples/demoapp"
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
 )
 
-// HookSecret is the hook secret the harness's app and Caddy share.
-const HookSecret = "harness-hook-secret-0123456789abcdef"
-
-// Connection is the database connection's name in the harness's configs.
-const Connection = demoapp.Connection
-
-// UserPassword is every seeded user's password.
+// UserPassword is every seeded user's password (StartSeededApp).
 const UserPassword = "bench-old-password-1"
 
-// Baseline routes of the bench app. Caddy reverse_proxies a request to them; the
+// Baseline routes of the seeded app. Caddy reverse_proxies a request to them; the
 // app signs the body as the plugin would and hands it to the demo app's hook
 // handler, so that the baseline does the work of the hook itself (signature
 // check, lookup or argon2id, JSON answer) behind Caddy's own proxy.
@@ -39,9 +28,12 @@ const (
 	PathBaselineSetPassword = "/bench/set-password"
 )
 
-// App is the demo app serving many seeded users over HTTP on loopback.
+// App is the demo app served over real HTTP on loopback. It can be taken down
+// and served again on the same address, with the same users and counters.
 type App struct {
 	*demoapp.App
+	// URL is the app's base URL (http://host:port), Addr its host:port.
+	URL  string
 	Addr string
 
 	handler http.Handler
@@ -49,12 +41,46 @@ type App struct {
 	srv     *http.Server
 }
 
+// StartApp serves a new demo app with the default users until the test ends.
+func StartApp(t testing.TB) *App {
+	t.Helper()
+	return StartAppWithUsers(t, nil)
+}
+
+// StartAppWithUsers serves a new demo app with users (nil: the default users)
+// until the test ends.
+func StartAppWithUsers(t testing.TB, users []demoapp.SeedUser) *App {
+	t.Helper()
+	app, err := demoapp.New(demoapp.Config{Secret: []byte(HookSecret), Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &App{App: app, handler: app.Handler()}
+	if err := a.listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Stop)
+	return a
+}
+
+// StartSeededApp is ListenSeededApp on a free port until the test ends.
+func StartSeededApp(t testing.TB, users int) *App {
+	t.Helper()
+	a, err := ListenSeededApp("127.0.0.1:0", users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Stop)
+	return a
+}
+
 // UserEmail is the address of seeded user i.
 func UserEmail(i int) string { return fmt.Sprintf("user%06d@bench.example", i) }
 
-// StartApp seeds users users (user000000@bench.example ...) sharing one password
-// hash, and serves the app on addr ("127.0.0.1:0" for any free port).
-func StartApp(addr string, users int) (*App, error) {
+// ListenSeededApp seeds users users (UserEmail(0) ...) sharing one password hash
+// of UserPassword, and serves the app, with the baseline routes, on addr
+// ("127.0.0.1:0" for any free port) until Stop.
+func ListenSeededApp(addr string, users int) (*App, error) {
 	hash, err := demoapp.HashPassword(UserPassword)
 	if err != nil {
 		return nil, err
@@ -74,7 +100,7 @@ func StartApp(addr string, users int) (*App, error) {
 	mux.Handle("POST "+PathBaselineSetPassword, a.signed(hook.ChangePassword, "/internal/users/password"))
 	mux.Handle("/", app.Handler())
 	a.handler = mux
-	if err := a.serve(addr); err != nil {
+	if err := a.listen(addr); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -97,36 +123,39 @@ func (a *App) signed(hookName, path string) http.Handler {
 	})
 }
 
-func (a *App) serve(addr string) error {
+func (a *App) listen(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("app: listen: %w", err)
+		return fmt.Errorf("demo app: listen: %w", err)
 	}
 	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
 	a.mu.Lock()
-	a.srv, a.Addr = srv, ln.Addr().String()
+	a.srv, a.Addr, a.URL = srv, ln.Addr().String(), "http://"+ln.Addr().String()
 	a.mu.Unlock()
 	go srv.Serve(ln) //nolint:errcheck // ends with Close
 	return nil
 }
 
-// URL is the app's base URL.
-func (a *App) URL() string { return "http://" + a.Addr }
-
-// Stop takes the app down: its hooks refuse connections until Restart.
-func (a *App) Stop() error {
+// Stop takes the app down, closing its connections: its hooks refuse
+// connections until Restart.
+func (a *App) Stop() {
 	a.mu.Lock()
 	srv := a.srv
 	a.srv = nil
 	a.mu.Unlock()
-	if srv == nil {
-		return nil
+	if srv != nil {
+		srv.Close() //nolint:errcheck // the listener's close error: nothing listens either way
 	}
-	if err := srv.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
-// Restart serves the same app (same users) on the same address again.
-func (a *App) Restart() error { return a.serve(a.Addr) }
+// Restart serves the same app (same users, same counters) on the same address.
+func (a *App) Restart(t testing.TB) {
+	t.Helper()
+	if err := a.Serve(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Serve is Restart for a program (the benchmark): it serves the app again on its
+// address after Stop.
+func (a *App) Serve() error { return a.listen(a.Addr) }
