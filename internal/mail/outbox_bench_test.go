@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 	badgerstore "github.com/caddy-password-reset/caddy-password-reset/storage/badger"
 )
@@ -26,8 +27,8 @@ func BenchmarkOutboxDrain(b *testing.B) {
 }
 
 func benchmarkOutboxDrain(b *testing.B, sealed bool) {
-	be := &backend{delivered: make(chan struct{}, 1024)}
-	addr := startServer(b, be, serverOpts{})
+	be := testenv.StartSink(b, testenv.SinkConfig{})
+	addr := be.Addr
 	store, err := badgerstore.Open(badgerstore.Options{Dir: b.TempDir(), SyncWrites: true, GCInterval: -1})
 	if err != nil {
 		b.Fatal(err)
@@ -48,13 +49,13 @@ func benchmarkOutboxDrain(b *testing.B, sealed bool) {
 		defer close(done)
 		outbox.Worker(sender, nil, nil).Run(run)
 	}()
-	for range b.N {
-		<-be.delivered
+	if err := be.Wait(ctx, func(st testenv.SinkStats) bool { return st.Deliveries >= b.N }); err != nil {
+		b.Fatal(err)
 	}
 	b.StopTimer()
 	stop()
 	<-done
-	if got := len(be.messages()); got != b.N {
+	if got := be.Stats().Deliveries; got != b.N {
 		b.Fatalf("server got %d messages, want %d", got, b.N)
 	}
 }

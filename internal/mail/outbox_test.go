@@ -72,11 +72,10 @@ func put(t testing.TB, store storage.Store, o *mail.Outbox, m *mail.Message) str
 	return id
 }
 
-// runWorker delivers o's mail through a real sender to a go-smtp server until the
-// test ends.
-func runWorker(t *testing.T, o *mail.Outbox, be *backend, logger *slog.Logger) {
+// runWorker delivers o's mail through a real sender to be until the test ends.
+func runWorker(t *testing.T, o *mail.Outbox, be *testenv.Sink, logger *slog.Logger) {
 	t.Helper()
-	sender := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	sender := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -145,10 +144,10 @@ func TestOutboxSealsTheMessage(t *testing.T) {
 		t.Fatalf("Open = %.80q, %v", raw, err)
 	}
 
-	be := &backend{delivered: make(chan struct{}, 1)}
+	be := testenv.StartSink(t, testenv.SinkConfig{KeepRaw: true})
 	runWorker(t, o, be, nil)
-	<-be.delivered
-	if got := be.messages(); len(got) != 1 || !bytes.Equal(got[0].data, raw) {
+	be.WaitDeliveries(t, 1)
+	if got := be.Messages(); len(got) != 1 || !bytes.Equal(got[0].Data, raw) {
 		t.Fatalf("the server got %d messages, or not the one sealed", len(got))
 	}
 	sent := waitSent(t, o, 1)
@@ -207,11 +206,11 @@ func TestOutboxDeliversMailQueuedBeforeSealing(t *testing.T) {
 		t.Fatal("the check does not find the ticket in a message kept in clear")
 	}
 
-	be := &backend{delivered: make(chan struct{}, 2)}
+	be := testenv.StartSink(t, testenv.SinkConfig{KeepRaw: true})
 	runWorker(t, o, be, nil)
-	<-be.delivered
+	be.WaitDeliveries(t, 1)
 	sent := waitSent(t, o, 1)
-	if got := be.messages(); len(got) != 1 || !bytes.Equal(got[0].data, raw) || got[0].to[0] != "old@example.org" {
+	if got := be.Messages(); len(got) != 1 || !bytes.Equal(got[0].Data, raw) || got[0].To[0] != "old@example.org" {
 		t.Fatalf("the server got %d messages, or not the old one", len(got))
 	}
 	if len(sent[0].Raw) != 0 || len(sent[0].Sealed) != 0 {
@@ -251,7 +250,7 @@ func TestMailSealedWithAnotherKeyFailsAndStays(t *testing.T) {
 
 	logger, logs := testenv.NewLogs()
 	after := mail.NewOutbox(store, keys(t, secretB).Sealer(mail.SealPurpose), nil)
-	be := &backend{delivered: make(chan struct{}, 1)}
+	be := testenv.StartSink(t, testenv.SinkConfig{})
 	stopped := runWorkerUntil(t, after, be, logger)
 	var it *queue.Item
 	testenv.Eventually(t, "the item to fail", func() (bool, error) {
@@ -260,7 +259,7 @@ func TestMailSealedWithAnotherKeyFailsAndStays(t *testing.T) {
 		return err == nil && it.State == queue.Failed, err
 	})
 	stopped()
-	if n := len(be.messages()); n != 0 {
+	if n := be.Stats().Deliveries; n != 0 {
 		t.Fatalf("%d messages sent", n)
 	}
 	if !strings.Contains(it.LastError, "encryption key") {
@@ -283,14 +282,14 @@ func TestMailSealedWithAnotherKeyFailsAndStays(t *testing.T) {
 		t.Fatal(err)
 	}
 	runWorker(t, before, be, nil)
-	<-be.delivered
+	be.WaitDeliveries(t, 1)
 	waitSent(t, before, 1)
 }
 
 // runWorkerUntil is runWorker with a function that stops the worker early.
-func runWorkerUntil(t *testing.T, o *mail.Outbox, be *backend, logger *slog.Logger) (stop func()) {
+func runWorkerUntil(t *testing.T, o *mail.Outbox, be *testenv.Sink, logger *slog.Logger) (stop func()) {
 	t.Helper()
-	sender := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	sender := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -3,18 +3,9 @@ package mail_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"log/slog"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -22,234 +13,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
 
 const (
 	testUser = "relay-user"
 	testPass = "s3cret-Pa55word!"
 )
-
-// received is one message as the test server saw it.
-type received struct {
-	from string
-	to   []string
-	data []byte
-	tls  bool
-}
-
-// backend is a go-smtp backend that records what it receives.
-type backend struct {
-	requireAuth bool                  // sessions must AUTH PLAIN as testUser/testPass
-	authErr     error                 // returned for bad credentials instead of ErrAuthFailed
-	rcptErr     func(to string) error // optional RCPT TO hook
-
-	mu       sync.Mutex      // guards the fields below
-	sessions int             // NewSession calls: one per connection
-	conns    []*smtp.Conn    // connections, for closing them from the test
-	msgs     []received      // accepted messages
-	waiters  []chan struct{} // closed at the next logout
-	// delivered, if set, gets a token for each accepted message.
-	delivered chan struct{}
-}
-
-func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.sessions++
-	b.conns = append(b.conns, c)
-	return &session{b: b, conn: c}, nil
-}
-
-func (b *backend) messages() []received {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]received(nil), b.msgs...)
-}
-
-func (b *backend) sessionCount() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sessions
-}
-
-// closeConns closes every connection from the server side.
-func (b *backend) closeConns() {
-	b.mu.Lock()
-	conns := b.conns
-	b.conns = nil
-	b.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-// nextLogout returns a channel closed when the next session ends.
-func (b *backend) nextLogout() <-chan struct{} {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	ch := make(chan struct{})
-	b.waiters = append(b.waiters, ch)
-	return ch
-}
-
-type session struct {
-	b      *backend
-	conn   *smtp.Conn
-	authed bool
-	cur    received
-}
-
-func (s *session) AuthMechanisms() []string {
-	if !s.b.requireAuth {
-		return nil
-	}
-	return []string{sasl.Plain}
-}
-
-func (s *session) Auth(mech string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(identity, username, password string) error {
-		if username == testUser && password == testPass {
-			s.authed = true
-			return nil
-		}
-		if s.b.authErr != nil {
-			return s.b.authErr
-		}
-		return smtp.ErrAuthFailed
-	}), nil
-}
-
-func (s *session) Mail(from string, opts *smtp.MailOptions) error {
-	if s.b.requireAuth && !s.authed {
-		return smtp.ErrAuthRequired
-	}
-	_, isTLS := s.conn.TLSConnectionState()
-	s.cur = received{from: from, tls: isTLS}
-	return nil
-}
-
-func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
-	if s.b.rcptErr != nil {
-		if err := s.b.rcptErr(to); err != nil {
-			return err
-		}
-	}
-	s.cur.to = append(s.cur.to, to)
-	return nil
-}
-
-func (s *session) Data(r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.data = data
-	s.b.mu.Lock()
-	s.b.msgs = append(s.b.msgs, s.cur)
-	s.b.mu.Unlock()
-	s.cur = received{}
-	if s.b.delivered != nil {
-		s.b.delivered <- struct{}{}
-	}
-	return nil
-}
-
-func (s *session) Reset() { s.cur = received{} }
-
-func (s *session) Logout() error {
-	s.b.mu.Lock()
-	waiters := s.b.waiters
-	s.b.waiters = nil
-	s.b.mu.Unlock()
-	for _, ch := range waiters {
-		close(ch)
-	}
-	return nil
-}
-
-// testTLS is a self-signed certificate for 127.0.0.1 and localhost, and a
-// client config that trusts it.
-type testTLS struct {
-	server *tls.Config
-	client *tls.Config
-}
-
-var (
-	tlsOnce sync.Once
-	tlsVal  testTLS
-)
-
-func newTestTLS(t testing.TB) testTLS {
-	tlsOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: "test smtp"},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(24 * time.Hour),
-			KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-			ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			BasicConstraintsValid: true,
-			IsCA:                  true,
-			IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-			DNSNames:              []string{"localhost"},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			panic(err)
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			panic(err)
-		}
-		pool := x509.NewCertPool()
-		pool.AddCert(cert)
-		tlsVal = testTLS{
-			server: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
-			client: &tls.Config{RootCAs: pool},
-		}
-	})
-	return tlsVal
-}
-
-type serverOpts struct {
-	startTLS    bool // offer STARTTLS
-	implicitTLS bool // TLS from the first byte
-	smtpUTF8    bool // offer SMTPUTF8
-}
-
-// startServer runs a go-smtp server on 127.0.0.1:0 and returns its address.
-func startServer(t testing.TB, be *backend, o serverOpts) string {
-	t.Helper()
-	srv := smtp.NewServer(be)
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	srv.ReadTimeout = 10 * time.Second
-	srv.WriteTimeout = 10 * time.Second
-	srv.EnableSMTPUTF8 = o.smtpUTF8
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.startTLS || o.implicitTLS {
-		srv.TLSConfig = newTestTLS(t).server
-		srv.AllowInsecureAuth = false
-	}
-	if o.implicitTLS {
-		ln = tls.NewListener(ln, srv.TLSConfig)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
-}
 
 func newSender(t testing.TB, cfg mail.Config) *mail.Sender {
 	t.Helper()
@@ -277,30 +50,30 @@ func composed(t testing.TB) (from string, to []string, msg []byte) {
 }
 
 func TestSendPlainLoopback(t *testing.T) {
-	be := &backend{}
-	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	be := testenv.StartSink(t, testenv.SinkConfig{KeepRaw: true})
+	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain})
 	from, to, msg := composed(t)
 	if err := s.Send(context.Background(), from, to, msg); err != nil {
 		t.Fatal(err)
 	}
-	got := be.messages()
+	got := be.Messages()
 	if len(got) != 1 {
 		t.Fatalf("server received %d messages, want 1", len(got))
 	}
-	if got[0].from != "no-reply@example.com" || len(got[0].to) != 1 || got[0].to[0] != "user@example.org" {
-		t.Errorf("envelope = %q %q", got[0].from, got[0].to)
+	if got[0].From != "no-reply@example.com" || len(got[0].To) != 1 || got[0].To[0] != "user@example.org" {
+		t.Errorf("envelope = %q %q", got[0].From, got[0].To)
 	}
 	// The server strips the final CRLF of the DATA terminator.
-	if !bytes.Equal(bytes.TrimSuffix(got[0].data, []byte("\r\n")), bytes.TrimSuffix(msg, []byte("\r\n"))) {
-		t.Errorf("data differs from the composed message:\n%s", got[0].data)
+	if !bytes.Equal(bytes.TrimSuffix(got[0].Data, []byte("\r\n")), bytes.TrimSuffix(msg, []byte("\r\n"))) {
+		t.Errorf("data differs from the composed message:\n%s", got[0].Data)
 	}
-	pm := parseComposed(t, got[0].data)
+	pm := parseComposed(t, got[0].Data)
 	checkPart(t, pm.parts[0], "text/plain", validMessage().Text)
 }
 
 func TestSendAuth(t *testing.T) {
-	be := &backend{requireAuth: true}
-	addr := startServer(t, be, serverOpts{})
+	be := testenv.StartSink(t, testenv.SinkConfig{Username: testUser, Password: testPass})
+	addr := be.Addr
 	from, to, msg := composed(t)
 
 	s := newSender(t, mail.Config{Addr: addr, Security: mail.SecurityPlain, Username: testUser, Password: testPass})
@@ -328,7 +101,7 @@ func TestSendAuth(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "MAIL FROM") {
 		t.Errorf("Send without credentials to a server that requires them: %v", err)
 	}
-	if n := len(be.messages()); n != 1 {
+	if n := be.Stats().Deliveries; n != 1 {
 		t.Errorf("server received %d messages, want 1", n)
 	}
 }
@@ -337,11 +110,9 @@ func TestSendAuth(t *testing.T) {
 // reply, as a careless one might.
 func TestSendRedactsPassword(t *testing.T) {
 	const pass = "hunter2-echoed"
-	be := &backend{
-		requireAuth: true,
-		authErr:     &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "bad password " + pass},
-	}
-	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain, Username: testUser, Password: pass})
+	be := testenv.StartSink(t, testenv.SinkConfig{Username: testUser, Password: testPass,
+		AuthErr: &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "bad password " + pass}})
+	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain, Username: testUser, Password: pass})
 	from, to, msg := composed(t)
 	err := s.Send(context.Background(), from, to, msg)
 	if err == nil {
@@ -402,8 +173,8 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestStartTLSNotOffered(t *testing.T) {
-	be := &backend{}
-	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), TLSConfig: newTestTLS(t).client})
+	be := testenv.StartSink(t, testenv.SinkConfig{})
+	s := newSender(t, mail.Config{Addr: be.Addr, TLSConfig: testenv.LocalTLS().Client})
 	from, to, msg := composed(t)
 	err := s.Send(context.Background(), from, to, msg)
 	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
@@ -412,20 +183,20 @@ func TestStartTLSNotOffered(t *testing.T) {
 	if mail.IsPermanent(err) {
 		t.Errorf("a missing STARTTLS is reported as a permanent message failure")
 	}
-	if n := len(be.messages()); n != 0 {
+	if n := be.Stats().Deliveries; n != 0 {
 		t.Errorf("server received %d messages in plaintext", n)
 	}
 }
 
 func TestStartTLS(t *testing.T) {
-	be := &backend{requireAuth: true}
-	addr := startServer(t, be, serverOpts{startTLS: true})
-	s := newSender(t, mail.Config{Addr: addr, Username: testUser, Password: testPass, TLSConfig: newTestTLS(t).client})
+	be := testenv.StartSink(t, testenv.SinkConfig{Username: testUser, Password: testPass, StartTLS: true, KeepRaw: true})
+	addr := be.Addr
+	s := newSender(t, mail.Config{Addr: addr, Username: testUser, Password: testPass, TLSConfig: testenv.LocalTLS().Client})
 	from, to, msg := composed(t)
 	if err := s.Send(context.Background(), from, to, msg); err != nil {
 		t.Fatal(err)
 	}
-	if got := be.messages(); len(got) != 1 || !got[0].tls {
+	if got := be.Messages(); len(got) != 1 || !got[0].TLS {
 		t.Fatalf("messages = %+v, want one over TLS", got)
 	}
 
@@ -438,38 +209,38 @@ func TestStartTLS(t *testing.T) {
 }
 
 func TestImplicitTLS(t *testing.T) {
-	be := &backend{requireAuth: true}
-	addr := startServer(t, be, serverOpts{implicitTLS: true})
-	s := newSender(t, mail.Config{Addr: addr, Security: mail.SecurityTLS, Username: testUser, Password: testPass, TLSConfig: newTestTLS(t).client})
+	be := testenv.StartSink(t, testenv.SinkConfig{Username: testUser, Password: testPass, ImplicitTLS: true, KeepRaw: true})
+	addr := be.Addr
+	s := newSender(t, mail.Config{Addr: addr, Security: mail.SecurityTLS, Username: testUser, Password: testPass, TLSConfig: testenv.LocalTLS().Client})
 	from, to, msg := composed(t)
 	if err := s.Send(context.Background(), from, to, msg); err != nil {
 		t.Fatal(err)
 	}
-	if got := be.messages(); len(got) != 1 || !got[0].tls {
+	if got := be.Messages(); len(got) != 1 || !got[0].TLS {
 		t.Fatalf("messages = %+v, want one over TLS", got)
 	}
 }
 
 func TestConnectionReuse(t *testing.T) {
-	be := &backend{requireAuth: true}
-	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain, Username: testUser, Password: testPass})
+	be := testenv.StartSink(t, testenv.SinkConfig{Username: testUser, Password: testPass})
+	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain, Username: testUser, Password: testPass})
 	from, to, msg := composed(t)
 	for i := range 20 {
 		if err := s.Send(context.Background(), from, to, msg); err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
 	}
-	if n := len(be.messages()); n != 20 {
+	if n := be.Stats().Deliveries; n != 20 {
 		t.Errorf("server received %d messages, want 20", n)
 	}
-	if n := be.sessionCount(); n != 1 {
+	if n := be.Stats().Sessions; n != 1 {
 		t.Errorf("server saw %d connections, want 1", n)
 	}
 }
 
 func TestConcurrentSend(t *testing.T) {
-	be := &backend{}
-	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	be := testenv.StartSink(t, testenv.SinkConfig{})
+	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain})
 	from, to, msg := composed(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
@@ -487,40 +258,40 @@ func TestConcurrentSend(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if n := len(be.messages()); n != 50 {
+	if n := be.Stats().Deliveries; n != 50 {
 		t.Errorf("server received %d messages, want 50", n)
 	}
-	if n := be.sessionCount(); n != 1 {
+	if n := be.Stats().Sessions; n != 1 {
 		t.Errorf("server saw %d connections, want 1", n)
 	}
 }
 
 func TestRedialAfterServerClose(t *testing.T) {
-	be := &backend{}
-	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	be := testenv.StartSink(t, testenv.SinkConfig{})
+	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain})
 	from, to, msg := composed(t)
 	if err := s.Send(context.Background(), from, to, msg); err != nil {
 		t.Fatal(err)
 	}
-	loggedOut := be.nextLogout()
-	be.closeConns()
+	loggedOut := be.NextLogout()
+	be.DropConnections()
 	<-loggedOut
 	if err := s.Send(context.Background(), from, to, msg); err != nil {
 		t.Fatalf("Send after the server closed the connection: %v", err)
 	}
-	if n := be.sessionCount(); n != 2 {
+	if n := be.Stats().Sessions; n != 2 {
 		t.Errorf("server saw %d connections, want 2", n)
 	}
-	if n := len(be.messages()); n != 2 {
+	if n := be.Stats().Deliveries; n != 2 {
 		t.Errorf("server received %d messages, want 2", n)
 	}
 }
 
 func TestIdleTimeoutClosesConnection(t *testing.T) {
-	be := &backend{}
-	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain, IdleTimeout: 20 * time.Millisecond})
+	be := testenv.StartSink(t, testenv.SinkConfig{})
+	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain, IdleTimeout: 20 * time.Millisecond})
 	from, to, msg := composed(t)
-	loggedOut := be.nextLogout()
+	loggedOut := be.NextLogout()
 	if err := s.Send(context.Background(), from, to, msg); err != nil {
 		t.Fatal(err)
 	}
@@ -532,7 +303,7 @@ func TestIdleTimeoutClosesConnection(t *testing.T) {
 	if err := s.Send(context.Background(), from, to, msg); err != nil {
 		t.Fatal(err)
 	}
-	if n := be.sessionCount(); n != 2 {
+	if n := be.Stats().Sessions; n != 2 {
 		t.Errorf("server saw %d connections, want 2", n)
 	}
 }
@@ -553,13 +324,13 @@ func TestReplyCodes(t *testing.T) {
 		t.Run(fmt.Sprint(tt.code), func(t *testing.T) {
 			var fail atomic.Bool
 			fail.Store(true)
-			be := &backend{rcptErr: func(string) error {
+			be := testenv.StartSink(t, testenv.SinkConfig{Rcpt: func(string) error {
 				if fail.Load() {
 					return &smtp.SMTPError{Code: tt.code, EnhancedCode: smtp.EnhancedCode{tt.code / 100, 1, 1}, Message: "no"}
 				}
 				return nil
-			}}
-			s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+			}})
+			s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain})
 			from, to, msg := composed(t)
 			err := s.Send(context.Background(), from, to, msg)
 			if err == nil {
@@ -576,7 +347,7 @@ func TestReplyCodes(t *testing.T) {
 			if err := s.Send(context.Background(), from, to, msg); err != nil {
 				t.Fatalf("Send after a refused RCPT: %v", err)
 			}
-			if n := be.sessionCount(); n != 1 {
+			if n := be.Stats().Sessions; n != 1 {
 				t.Errorf("server saw %d connections, want 1", n)
 			}
 		})
@@ -602,49 +373,6 @@ func TestIsPermanent(t *testing.T) {
 			t.Errorf("IsPermanent(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
-}
-
-// blackHole accepts connections and never answers. With greet set it sends
-// the 220 greeting first and then goes quiet. Each connection is announced on
-// the returned channel once the client has written something (or, with
-// nothing to wait for, once it is accepted), so the client is known to be
-// blocked waiting for a reply.
-func blackHole(t *testing.T, greet bool) (addr string, waiting <-chan struct{}) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan struct{}, 16)
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			go func() {
-				if greet {
-					io.WriteString(c, "220 localhost ESMTP\r\n")
-				}
-				c.Read(make([]byte, 1)) // EHLO, or a TLS ClientHello
-				ch <- struct{}{}
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String(), ch
 }
 
 // sendAsync runs Send and fails the test if it has not returned within a
@@ -675,7 +403,7 @@ func TestCancelAbortsBlackHole(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.sec), func(t *testing.T) {
-			addr, waiting := blackHole(t, tt.greet)
+			addr, waiting := testenv.StartBlackHole(t, tt.greet)
 			s := newSender(t, mail.Config{Addr: addr, Security: tt.sec, Timeout: time.Hour})
 			ctx, cancel := context.WithCancel(context.Background())
 			go func() {
@@ -700,14 +428,14 @@ func TestCancelDuringTransaction(t *testing.T) {
 	entered := make(chan struct{}, 1)
 	release := make(chan struct{})
 	var stall atomic.Bool
-	be := &backend{rcptErr: func(string) error {
+	be := testenv.StartSink(t, testenv.SinkConfig{Rcpt: func(string) error {
 		if stall.Load() {
 			entered <- struct{}{}
 			<-release
 		}
 		return nil
-	}}
-	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	}})
+	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain})
 	from, to, msg := composed(t)
 	if err := s.Send(context.Background(), from, to, msg); err != nil {
 		t.Fatal(err)
@@ -736,10 +464,10 @@ func TestCancelDuringTransaction(t *testing.T) {
 	if err := s.Send(context.Background(), from, to, msg); err != nil {
 		t.Fatalf("Send after a cancelled one: %v", err)
 	}
-	if n := be.sessionCount(); n != 2 {
+	if n := be.Stats().Sessions; n != 2 {
 		t.Errorf("server saw %d connections, want 2", n)
 	}
-	if n := len(be.messages()); n != 2 {
+	if n := be.Stats().Deliveries; n != 2 {
 		t.Errorf("server received %d messages, want 2", n)
 	}
 }
@@ -749,7 +477,7 @@ func TestCancelDuringTransaction(t *testing.T) {
 func TestTimeoutBoundsGreeting(t *testing.T) {
 	for _, sec := range []mail.Security{mail.SecurityPlain, mail.SecurityStartTLS, mail.SecurityTLS} {
 		t.Run(string(sec), func(t *testing.T) {
-			addr, _ := blackHole(t, false)
+			addr, _ := testenv.StartBlackHole(t, false)
 			s := newSender(t, mail.Config{Addr: addr, Security: sec, Timeout: 100 * time.Millisecond})
 			err := sendAsync(t, context.Background(), s)
 			var ne net.Error
@@ -764,28 +492,23 @@ func TestTimeoutBoundsGreeting(t *testing.T) {
 }
 
 func TestCancelledBeforeSend(t *testing.T) {
-	be := &backend{}
-	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	be := testenv.StartSink(t, testenv.SinkConfig{})
+	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	from, to, msg := composed(t)
 	if err := s.Send(ctx, from, to, msg); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Send = %v, want context.Canceled", err)
 	}
-	if n := be.sessionCount(); n != 0 {
+	if n := be.Stats().Sessions; n != 0 {
 		t.Errorf("server saw %d connections, want 0", n)
 	}
 }
 
 func TestDialErrorNamesAddress(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := testenv.FreeAddr(t) // nothing listens there
 	s := newSender(t, mail.Config{Addr: addr, Security: mail.SecurityPlain, Username: testUser, Password: testPass})
-	err = sendAsync(t, context.Background(), s)
+	err := sendAsync(t, context.Background(), s)
 	if err == nil || !strings.HasPrefix(err.Error(), "smtp: dial "+addr+": ") {
 		t.Fatalf("Send = %v, want an error starting with smtp: dial %s", err, addr)
 	}
@@ -798,8 +521,8 @@ func TestDialErrorNamesAddress(t *testing.T) {
 // caller does (Bytes, then Envelope, then Send) and checks the server sees no
 // connection at all.
 func TestRefusedMessageSendsNothing(t *testing.T) {
-	be := &backend{}
-	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	be := testenv.StartSink(t, testenv.SinkConfig{})
+	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain})
 	attempts := []func(m *mail.Message){
 		func(m *mail.Message) { m.Subject = "Reset\r\nBcc: x@y.z" },
 		func(m *mail.Message) { m.From = "\"Example\r\nBcc: x@y.z\" <no-reply@example.com>" },
@@ -829,19 +552,19 @@ func TestRefusedMessageSendsNothing(t *testing.T) {
 	if err := s.Send(context.Background(), "no-reply@example.com", nil, msg); err == nil {
 		t.Error("Send without recipients succeeded")
 	}
-	if n := be.sessionCount(); n != 0 {
+	if n := be.Stats().Sessions; n != 0 {
 		t.Errorf("server saw %d connections, want 0", n)
 	}
 }
 
 func TestSendAfterClose(t *testing.T) {
-	be := &backend{}
-	s := newSender(t, mail.Config{Addr: startServer(t, be, serverOpts{}), Security: mail.SecurityPlain})
+	be := testenv.StartSink(t, testenv.SinkConfig{})
+	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain})
 	from, to, msg := composed(t)
 	if err := s.Send(context.Background(), from, to, msg); err != nil {
 		t.Fatal(err)
 	}
-	loggedOut := be.nextLogout()
+	loggedOut := be.NextLogout()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -859,8 +582,8 @@ func TestSendAfterClose(t *testing.T) {
 // Sender's locking, context handling and bookkeeping.
 
 func BenchmarkSendReused(b *testing.B) {
-	be := &backend{}
-	addr := startServer(b, be, serverOpts{})
+	be := testenv.StartSink(b, testenv.SinkConfig{})
+	addr := be.Addr
 	s, err := mail.NewSender(mail.Config{Addr: addr, Security: mail.SecurityPlain}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -878,14 +601,14 @@ func BenchmarkSendReused(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if n := be.sessionCount(); n != 1 {
+	if n := be.Stats().Sessions; n != 1 {
 		b.Fatalf("server saw %d connections, want 1", n)
 	}
 }
 
 func BenchmarkBareGoSMTPClient(b *testing.B) {
-	be := &backend{}
-	addr := startServer(b, be, serverOpts{})
+	be := testenv.StartSink(b, testenv.SinkConfig{})
+	addr := be.Addr
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
@@ -909,8 +632,8 @@ func BenchmarkBareGoSMTPClient(b *testing.B) {
 // message: it shows what resetting after every transaction, rather than only
 // after a failed one, would cost (go-smtp follows RSET with a new EHLO).
 func BenchmarkBareGoSMTPClientRSET(b *testing.B) {
-	be := &backend{}
-	addr := startServer(b, be, serverOpts{})
+	be := testenv.StartSink(b, testenv.SinkConfig{})
+	addr := be.Addr
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
@@ -949,8 +672,8 @@ func TestInternationalisedAddresses(t *testing.T) {
 		}
 		return from, rcpt, raw
 	}
-	plain := &backend{}
-	s := newSender(t, mail.Config{Addr: startServer(t, plain, serverOpts{}), Security: mail.SecurityPlain})
+	plain := testenv.StartSink(t, testenv.SinkConfig{})
+	s := newSender(t, mail.Config{Addr: plain.Addr, Security: mail.SecurityPlain})
 	from, rcpt, raw := compose("jorg@bücher.example")
 	if rcpt[0] != "jorg@xn--bcher-kva.example" || !strings.Contains(string(raw), "jorg@xn--bcher-kva.example") {
 		t.Errorf("envelope %v; the domain should be its A-label everywhere", rcpt)
@@ -963,8 +686,8 @@ func TestInternationalisedAddresses(t *testing.T) {
 	if !errors.Is(err, mail.ErrNoSMTPUTF8) || !mail.IsPermanent(err) {
 		t.Fatalf("a non-ASCII local part without SMTPUTF8: %v, want a permanent ErrNoSMTPUTF8", err)
 	}
-	utf8 := &backend{}
-	s = newSender(t, mail.Config{Addr: startServer(t, utf8, serverOpts{smtpUTF8: true}), Security: mail.SecurityPlain})
+	utf8 := testenv.StartSink(t, testenv.SinkConfig{SMTPUTF8: true})
+	s = newSender(t, mail.Config{Addr: utf8.Addr, Security: mail.SecurityPlain})
 	if err := s.Send(context.Background(), from, rcpt, raw); err != nil {
 		t.Fatalf("a non-ASCII local part with SMTPUTF8: %v", err)
 	}
