@@ -10,23 +10,10 @@ import (
 	"time"
 )
 
-// testClock is a settable clock for a Verifier.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
+// The tests' clock is a variable (now) that they set and the Verifier's Now
+// reads; Verify runs on the test's goroutine, so it needs no lock. These tests
+// are internal (they read the Verifier's memory) and so cannot use testenv's
+// Clock: testenv imports the demo app, which imports hook.
 
 // signedCall returns the headers of a call signed with testSecret.
 func signedCall(hookName, id string, at time.Time) http.Header {
@@ -43,8 +30,8 @@ func (v *Verifier) remembered() (calls, buckets int) {
 // TestHookReplayRefused: a recorded call sent again within the window is refused
 // (issue 8 item 5: a replayed change_password set bob's password back).
 func TestHookReplayRefused(t *testing.T) {
-	clock := &testClock{now: testNow}
-	v := &Verifier{Secret: testSecret, Now: clock.Now}
+	now := testNow
+	v := &Verifier{Secret: testSecret, Now: func() time.Time { return now }}
 	call := signedCall(ChangePassword, "call-1", testNow)
 	if _, err := v.Verify(call, testBody, ChangePassword); err != nil {
 		t.Fatalf("first Verify: %v", err)
@@ -52,17 +39,17 @@ func TestHookReplayRefused(t *testing.T) {
 	if _, err := v.Verify(call, testBody, ChangePassword); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("the same call again = %v, want ErrReplayed", err)
 	}
-	clock.Set(testNow.Add(DefaultTolerance)) // the last second of the window
+	now = testNow.Add(DefaultTolerance) // the last second of the window
 	if _, err := v.Verify(call, testBody, ChangePassword); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("the same call at the window's end = %v, want ErrReplayed", err)
 	}
-	clock.Set(testNow.Add(DefaultTolerance + time.Second))
+	now = testNow.Add(DefaultTolerance + time.Second)
 	if _, err := v.Verify(call, testBody, ChangePassword); !errors.Is(err, ErrStale) {
 		t.Fatalf("the same call past the window = %v, want ErrStale", err)
 	}
 
 	// The ID is remembered per hook, and a forged call is not remembered at all.
-	clock.Set(testNow)
+	now = testNow
 	if _, err := v.Verify(signedCall(GetUser, "call-1", testNow), testBody, GetUser); err != nil {
 		t.Errorf("the same ID for another hook: %v", err)
 	}
@@ -86,11 +73,11 @@ func TestHookReplayRefused(t *testing.T) {
 // replayed.
 func testReplayBoundedMemory(t *testing.T) {
 	const maxCalls, perSecond, total = 100, 10, 1000
-	clock := &testClock{now: testNow}
-	v := &Verifier{Secret: testSecret, MaxCalls: maxCalls, Now: clock.Now}
+	now := testNow
+	v := &Verifier{Secret: testSecret, MaxCalls: maxCalls, Now: func() time.Time { return now }}
 	at := func(i int) time.Time { return testNow.Add(time.Duration(i/perSecond) * time.Second) }
 	for i := range total {
-		clock.Set(at(i))
+		now = at(i)
 		if _, err := v.Verify(signedCall(GetUser, fmt.Sprint("id-", i), at(i)), testBody, GetUser); err != nil {
 			t.Fatalf("fresh call %d refused: %v", i, err)
 		}
@@ -119,12 +106,12 @@ func testReplayBoundedMemory(t *testing.T) {
 // forgotten).
 func testReplaysKeepMemory(t *testing.T) {
 	const maxCalls = 10
-	clock := &testClock{now: testNow}
-	v := &Verifier{Secret: testSecret, MaxCalls: maxCalls, Now: clock.Now}
+	now := testNow
+	v := &Verifier{Secret: testSecret, MaxCalls: maxCalls, Now: func() time.Time { return now }}
 	var calls []http.Header
 	for i := range maxCalls {
 		at := testNow.Add(time.Duration(i) * time.Second)
-		clock.Set(at)
+		now = at
 		calls = append(calls, signedCall(GetUser, fmt.Sprint("id-", i), at))
 		if _, err := v.Verify(calls[i], testBody, GetUser); err != nil {
 			t.Fatal(err)
@@ -142,17 +129,17 @@ func testReplaysKeepMemory(t *testing.T) {
 
 // testReplayExpiry: once the window has moved on, the old buckets go.
 func testReplayExpiry(t *testing.T) {
-	clock := &testClock{now: testNow}
-	v := &Verifier{Secret: testSecret, Now: clock.Now}
+	now := testNow
+	v := &Verifier{Secret: testSecret, Now: func() time.Time { return now }}
 	for i := range 50 {
 		at := testNow.Add(time.Duration(i) * time.Second)
-		clock.Set(at)
+		now = at
 		if _, err := v.Verify(signedCall(GetUser, fmt.Sprint("id-", i), at), testBody, GetUser); err != nil {
 			t.Fatal(err)
 		}
 	}
 	later := testNow.Add(time.Hour)
-	clock.Set(later)
+	now = later
 	if _, err := v.Verify(signedCall(GetUser, "later", later), testBody, GetUser); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/caddy-password-reset/caddy-password-reset/hook"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/connection"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/users"
 )
 
@@ -181,13 +181,7 @@ func TestChangePasswordOutcomeUnknown(t *testing.T) {
 	})
 
 	t.Run("nothing listens on the port", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		check(t, change(context.Background(), upstreamTo(t, "http://"+addr)), false)
+		check(t, change(context.Background(), upstreamTo(t, "http://"+testenv.FreeAddr(t))), false)
 	})
 
 	for name, partial := range map[string]string{

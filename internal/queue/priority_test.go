@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/queue"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 )
 
 // TestHighLaneRunsFirst: items of the High lane due now come before every Normal
 // item, however old, and a High item not yet due does not.
 func TestHighLaneRunsFirst(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "mail", clk.Now)
 	put(t, s, q, "bulk-1", "bulk-2")
 	clk.Advance(time.Second)
@@ -49,7 +50,7 @@ func TestHighLaneRunsFirst(t *testing.T) {
 // given time with its attempt count unchanged, so that its later backoff is not
 // stretched by waits that were no failure.
 func TestPostponeCountsNoAttempt(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	put(t, s, q, "job")
 	it := claim(t, q, "job", "w1", lease)
@@ -74,7 +75,7 @@ func TestPostponeCountsNoAttempt(t *testing.T) {
 // TestWorkerPostponesLater: a handler answering queue.Later is run again at that
 // time, not after a backoff, and the attempt is not counted.
 func TestWorkerPostponesLater(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	put(t, s, q, "job")
 	ran := make(chan int, 4)
@@ -91,9 +92,9 @@ func TestWorkerPostponesLater(t *testing.T) {
 	if n := recv(t, ran, "first run"); n != 1 {
 		t.Errorf("first run attempt %d", n)
 	}
-	eventually(t, "the item to be postponed", func() bool {
+	testenv.Eventually(t, "the item to be postponed", func() (bool, error) {
 		it := get(t, q, "job")
-		return it.LeaseOwner == "" && it.NotBefore.Equal(at)
+		return it.LeaseOwner == "" && it.NotBefore.Equal(at), nil
 	})
 	clk.Advance(time.Minute)
 	if n := recv(t, ran, "second run"); n != 1 {

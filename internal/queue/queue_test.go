@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/queue"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 )
 
 const lease = time.Minute
 
 func TestPutInsideUpdateThenDue(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 
 	err := s.Update(context.Background(), func(tx storage.Tx) error {
@@ -49,7 +50,7 @@ func TestPutInsideUpdateThenDue(t *testing.T) {
 }
 
 func TestPutIsAtomicWithTheCallersTransaction(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	boom := errors.New("caller failed after Put")
 
@@ -72,7 +73,7 @@ func TestPutIsAtomicWithTheCallersTransaction(t *testing.T) {
 }
 
 func TestPutRefusesAPayloadThatDoesNotEncode(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	err := s.Update(context.Background(), func(tx storage.Tx) error {
 		return q.Put(tx, "job-1", make(chan int))
@@ -86,7 +87,7 @@ func TestPutRefusesAPayloadThatDoesNotEncode(t *testing.T) {
 }
 
 func TestDueOrdersByDueTimeAndRespectsLimit(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 
 	// Put in an order that is neither alphabetical nor reversed; same-instant items
@@ -137,7 +138,7 @@ func TestDueOrdersByDueTimeAndRespectsLimit(t *testing.T) {
 }
 
 func TestQueuesInOneStoreAreSeparate(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	jobs := queue.New(s, "jobs", clk.Now)
 	mail := queue.New(s, "mail", clk.Now)
 	put(t, s, jobs, "j1")
@@ -158,7 +159,7 @@ func TestQueuesInOneStoreAreSeparate(t *testing.T) {
 }
 
 func TestClaimLeasesTheItem(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	put(t, s, q, "job-1")
 
@@ -181,7 +182,7 @@ func TestClaimLeasesTheItem(t *testing.T) {
 // claimable id, leaves out those that are not (leased, missing), and that a
 // corrupt item does not hold up the others: it is reported, they are claimed.
 func TestClaimManyClaimsTheClaimableInOneBatch(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	put(t, s, q, "a", "b", "c", "d")
 	claim(t, q, "b", "w1", lease)
@@ -226,17 +227,17 @@ func TestClaimManyClaimsTheClaimableInOneBatch(t *testing.T) {
 func TestClaimRefuses(t *testing.T) {
 	tests := []struct {
 		name  string
-		setup func(t *testing.T, s storage.Store, q *queue.Queue, clk *clock) (id string)
+		setup func(t *testing.T, s storage.Store, q *queue.Queue, clk *testenv.Clock) (id string)
 		owner string
 	}{
 		{
 			name:  "missing item",
-			setup: func(*testing.T, storage.Store, *queue.Queue, *clock) string { return "nope" },
+			setup: func(*testing.T, storage.Store, *queue.Queue, *testenv.Clock) string { return "nope" },
 			owner: "w2",
 		},
 		{
 			name: "leased to another worker",
-			setup: func(t *testing.T, s storage.Store, q *queue.Queue, _ *clock) string {
+			setup: func(t *testing.T, s storage.Store, q *queue.Queue, _ *testenv.Clock) string {
 				put(t, s, q, "job")
 				claim(t, q, "job", "w1", lease)
 				return "job"
@@ -245,7 +246,7 @@ func TestClaimRefuses(t *testing.T) {
 		},
 		{
 			name: "leased to the same worker",
-			setup: func(t *testing.T, s storage.Store, q *queue.Queue, _ *clock) string {
+			setup: func(t *testing.T, s storage.Store, q *queue.Queue, _ *testenv.Clock) string {
 				put(t, s, q, "job")
 				claim(t, q, "job", "w1", lease)
 				return "job"
@@ -254,7 +255,7 @@ func TestClaimRefuses(t *testing.T) {
 		},
 		{
 			name: "lease one nanosecond from its end",
-			setup: func(t *testing.T, s storage.Store, q *queue.Queue, clk *clock) string {
+			setup: func(t *testing.T, s storage.Store, q *queue.Queue, clk *testenv.Clock) string {
 				put(t, s, q, "job")
 				claim(t, q, "job", "w1", lease)
 				clk.Advance(lease - 1)
@@ -264,7 +265,7 @@ func TestClaimRefuses(t *testing.T) {
 		},
 		{
 			name: "failed",
-			setup: func(t *testing.T, s storage.Store, q *queue.Queue, _ *clock) string {
+			setup: func(t *testing.T, s storage.Store, q *queue.Queue, _ *testenv.Clock) string {
 				put(t, s, q, "job")
 				if err := q.Fail(context.Background(), claim(t, q, "job", "w1", lease), errors.New("x")); err != nil {
 					t.Fatal(err)
@@ -275,7 +276,7 @@ func TestClaimRefuses(t *testing.T) {
 		},
 		{
 			name: "retry not yet due",
-			setup: func(t *testing.T, s storage.Store, q *queue.Queue, clk *clock) string {
+			setup: func(t *testing.T, s storage.Store, q *queue.Queue, clk *testenv.Clock) string {
 				put(t, s, q, "job")
 				it := claim(t, q, "job", "w1", lease)
 				if err := q.Retry(context.Background(), it, errors.New("x"), clk.Now().Add(time.Second)); err != nil {
@@ -288,7 +289,7 @@ func TestClaimRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, clk := openStore(t), newClock()
+			s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 			q := queue.New(s, "jobs", clk.Now)
 			id := tc.setup(t, s, q, clk)
 			before, _ := q.Get(context.Background(), id)
@@ -307,7 +308,7 @@ func TestClaimRefuses(t *testing.T) {
 }
 
 func TestConcurrentClaimHasOneWinner(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	const rounds, claimers = 10, 16
 
@@ -359,7 +360,7 @@ func TestConcurrentClaimHasOneWinner(t *testing.T) {
 }
 
 func TestExpiredLeaseMakesTheItemClaimableAgain(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	put(t, s, q, "job")
 	first := claim(t, q, "job", "w1", lease)
@@ -388,7 +389,7 @@ func TestExpiredLeaseMakesTheItemClaimableAgain(t *testing.T) {
 }
 
 func TestDoneRemovesItemAndDueEntry(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	put(t, s, q, "job", "other")
 	it := claim(t, q, "job", "w1", lease)
@@ -420,7 +421,7 @@ func TestDoneRemovesItemAndDueEntry(t *testing.T) {
 }
 
 func TestDoneRollsBackWithTheCallersTransaction(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	put(t, s, q, "job")
 	it := claim(t, q, "job", "w1", lease)
@@ -509,7 +510,7 @@ func TestStaleClaimCannotCommit(t *testing.T) {
 	for _, sc := range scenarios {
 		for _, o := range ops {
 			t.Run(sc.name+"/"+o.name, func(t *testing.T) {
-				s, clk := openStore(t), newClock()
+				s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 				q := queue.New(s, "jobs", clk.Now)
 				put(t, s, q, "job")
 				stale := claim(t, q, "job", "w1", lease)
@@ -539,7 +540,7 @@ func TestStaleClaimCannotCommit(t *testing.T) {
 }
 
 func TestRetryDefersTheItem(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	put(t, s, q, "job")
 	it := claim(t, q, "job", "w1", lease)
@@ -574,7 +575,7 @@ func TestRetryDefersTheItem(t *testing.T) {
 }
 
 func TestFailKeepsTheItemOutOfDue(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	put(t, s, q, "job")
 	it := claim(t, q, "job", "w1", lease)
@@ -600,7 +601,7 @@ func TestFailKeepsTheItemOutOfDue(t *testing.T) {
 }
 
 func TestRequeueMakesAFailedItemDue(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	put(t, s, q, "job")
 	claim(t, q, "job", "w1", lease)
@@ -627,7 +628,7 @@ func TestRequeueMakesAFailedItemDue(t *testing.T) {
 }
 
 func TestRequeueRefuses(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	put(t, s, q, "pending")
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/queue"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 )
 
@@ -16,7 +17,7 @@ import (
 // after ReleaseLeases, with the dead worker's attempt still counted; items not
 // leased and failed items are left alone.
 func TestReleaseLeases(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	put(t, s, q, "leased", "free", "failed")
 	claim(t, q, "leased", "dead-worker", time.Hour)
@@ -48,7 +49,7 @@ func TestReleaseLeases(t *testing.T) {
 // returns, all run after a single poll; none waits for the next PollInterval
 // (an hour here).
 func TestBacklogLargerThanNotify(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	const n = 700 // over two scans of 256
 	put(t, s, q, ids("job", n)...)
@@ -72,7 +73,7 @@ func TestBacklogLargerThanNotify(t *testing.T) {
 // inside the state record) is claimed with its payload, split on that write, and
 // leaves nothing behind when done.
 func TestOlderLayoutItem(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	old := fmt.Sprintf(`{"id":"old-1","payload":{"email":"alice@example.com"},"state":"pending","attempts":0,`+
 		`"created_at":%q,"not_before":%q}`, clk.Now().Format(time.RFC3339Nano), clk.Now().Format(time.RFC3339Nano))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/queue"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
 )
 
@@ -261,9 +262,9 @@ func TestWorkerRetriesWithBackoff(t *testing.T) {
 		}
 		prev = a
 	}
-	eventually(t, "the item to be removed", func() bool {
+	testenv.Eventually(t, "the item to be removed", func() (bool, error) {
 		_, err := q.Get(context.Background(), "job")
-		return isNotFound(err)
+		return isNotFound(err), nil
 	})
 }
 
@@ -287,7 +288,7 @@ func TestWorkerSettlesAFailedAttempt(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, clk := openStore(t), newClock()
+			s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 			q := queue.New(s, "jobs", clk.Now)
 			put(t, s, q, "job")
 			clk.Advance(tc.age)
@@ -331,7 +332,7 @@ func TestWorkerSettlesAFailedAttempt(t *testing.T) {
 // out loses the item to another worker; its Done fails with ErrLeaseLost and the
 // item is handled (committed) once, by the new owner.
 func TestWorkerStaleLeaseCannotCommit(t *testing.T) {
-	s, clk := openStore(t), newClock()
+	s, clk := openStore(t), testenv.NewFrozenClock(epoch)
 	q := queue.New(s, "jobs", clk.Now)
 	put(t, s, q, "job")
 

@@ -8,18 +8,13 @@ import (
 	"time"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/ratelimit"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 	badgerstore "github.com/caddy-password-reset/caddy-password-reset/storage/badger"
 )
 
-// clock is a clock the tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// epoch is where the tests' frozen clocks start.
+var epoch = time.Unix(1_800_000_000, 0)
 
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
-func newClock() *clock               { return &clock{now: time.Unix(1_800_000_000, 0)} }
 func check(key string) ratelimit.Check {
 	return ratelimit.Check{Name: "ip_email", Key: key, Limit: auth0}
 }
@@ -37,7 +32,7 @@ func allow(t *testing.T, l *ratelimit.Limiter, checks ...ratelimit.Check) rateli
 
 // TestBurstThenOnePerInterval is Auth0's limit: 10 at once, then 1 a minute.
 func TestBurstThenOnePerInterval(t *testing.T) {
-	c := newClock()
+	c := testenv.NewFrozenClock(epoch)
 	l := ratelimit.New(nil, c.Now)
 	for i := range 10 {
 		d := allow(t, l, check("1.2.3.4|alice@example.com"))
@@ -49,18 +44,18 @@ func TestBurstThenOnePerInterval(t *testing.T) {
 	if d.Allowed || d.RetryAfter != time.Minute || d.Remaining != 0 {
 		t.Fatalf("11th request: %+v, want refused for 1m", d)
 	}
-	c.Add(time.Minute - time.Second)
+	c.Advance(time.Minute - time.Second)
 	if d := allow(t, l, check("1.2.3.4|alice@example.com")); d.Allowed || d.RetryAfter != time.Second {
 		t.Fatalf("59 s later: %+v, want refused for 1s", d)
 	}
-	c.Add(time.Second)
+	c.Advance(time.Second)
 	if d := allow(t, l, check("1.2.3.4|alice@example.com")); !d.Allowed || d.Remaining != 0 {
 		t.Fatalf("a minute later: %+v, want one allowed", d)
 	}
 	if d := allow(t, l, check("1.2.3.4|bob@example.com")); !d.Allowed || d.Remaining != 9 {
 		t.Fatalf("another key: %+v", d)
 	}
-	c.Add(10 * time.Minute)
+	c.Advance(10 * time.Minute)
 	if d := allow(t, l, check("1.2.3.4|alice@example.com")); !d.Allowed || d.Remaining != 9 {
 		t.Fatalf("after ten minutes the bucket is full again: %+v", d)
 	}
@@ -68,7 +63,7 @@ func TestBurstThenOnePerInterval(t *testing.T) {
 
 // TestRefusedLayerCountsNothing: when one layer refuses, the others are not charged.
 func TestRefusedLayerCountsNothing(t *testing.T) {
-	c := newClock()
+	c := testenv.NewFrozenClock(epoch)
 	l := ratelimit.New(nil, c.Now)
 	tight := ratelimit.Check{Name: "email", Key: "alice@example.com", Limit: ratelimit.Limit{Burst: 1, Every: time.Hour}}
 	loose := ratelimit.Check{Name: "ip", Key: "1.2.3.4", Limit: ratelimit.Limit{Burst: 3, Every: time.Hour}}
@@ -99,7 +94,7 @@ func TestOffLimitsAllow(t *testing.T) {
 
 // TestConcurrentRequestsGetExactlyTheBurst: no lost updates under concurrency.
 func TestConcurrentRequestsGetExactlyTheBurst(t *testing.T) {
-	l := ratelimit.New(nil, newClock().Now)
+	l := ratelimit.New(nil, testenv.NewFrozenClock(epoch).Now)
 	var allowed atomic.Int64
 	var start, wg sync.WaitGroup
 	start.Add(1)
@@ -126,7 +121,7 @@ func TestLimitsSurviveARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	c := newClock()
+	c := testenv.NewFrozenClock(epoch)
 	first := ratelimit.New(store, c.Now)
 	for range 10 {
 		allow(t, first, check("k"))
@@ -138,7 +133,7 @@ func TestLimitsSurviveARestart(t *testing.T) {
 	if d := allow(t, second, check("k")); d.Allowed {
 		t.Fatalf("after a restart the spent bucket is full again: %+v", d)
 	}
-	c.Add(time.Minute)
+	c.Advance(time.Minute)
 	if d := allow(t, second, check("k")); !d.Allowed {
 		t.Fatalf("a minute later: %+v", d)
 	}
@@ -146,7 +141,7 @@ func TestLimitsSurviveARestart(t *testing.T) {
 
 // TestPeekCountsNothing: Peek reports the bucket without spending it.
 func TestPeekCountsNothing(t *testing.T) {
-	l := ratelimit.New(nil, newClock().Now)
+	l := ratelimit.New(nil, testenv.NewFrozenClock(epoch).Now)
 	c := ratelimit.Check{Name: "admin_auth", Key: "ip", Limit: ratelimit.Limit{Burst: 2, Every: time.Minute}}
 	for range 5 {
 		d, err := l.Peek(context.Background(), c)
@@ -164,7 +159,7 @@ func TestPeekCountsNothing(t *testing.T) {
 // TestSpendCountsPastTheBurst: Spend counts work already done, allowed or not;
 // a bucket spent past its burst makes the next request wait for the excess.
 func TestSpendCountsPastTheBurst(t *testing.T) {
-	c := newClock()
+	c := testenv.NewFrozenClock(epoch)
 	l := ratelimit.New(nil, c.Now)
 	k := check("budget")
 	for range 12 {
@@ -179,7 +174,7 @@ func TestSpendCountsPastTheBurst(t *testing.T) {
 	if d.Allowed || d.RetryAfter != 3*time.Minute {
 		t.Fatalf("after 12 spent of a burst of 10: %+v, want a wait of 3m", d)
 	}
-	c.Add(3 * time.Minute)
+	c.Advance(3 * time.Minute)
 	if d := allow(t, l, k); !d.Allowed {
 		t.Fatalf("3 minutes later: %+v", d)
 	}
