@@ -1,6 +1,14 @@
 // Package handlers holds the HTTP side of the product: thin net/http handlers that
-// parse a request, call the reset service and write the answer. They know nothing
-// of Caddy; package caddymodule mounts them.
+// parse a request, call the reset flow (internal/reset) or the admin service
+// (internal/admin) and write the answer. They know nothing of Caddy; package
+// caddymodule mounts them.
+//
+// At about 2,600 lines the package is over the ~2,000 we aim for, on purpose: it
+// is the one HTTP layer, and the public side (public.go, forgot.go, resetpage.go,
+// cancel.go, changepassword.go, revoke.go) and the admin side (admin*.go) share
+// one error mapping (errors.go), one form reader (parse.go) and one set of
+// security headers (security.go). Splitting the admin side into a package of its
+// own would export those or write them twice. No file is over ~500 lines.
 package handlers
 
 import (
