@@ -2,18 +2,14 @@ package e2e
 
 import (
 	"encoding/json"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/emersion/go-smtp"
 
-	"github.com/caddy-password-reset/caddy-password-reset/examples/mailbox"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/emailtemplates"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 )
@@ -440,15 +436,11 @@ func TestTemplateSeedVersusRuntimeEdit(t *testing.T) {
 // audit log pages newest first.
 func TestAdminOutboxAndLogs(t *testing.T) {
 	// A relay that refuses every recipient for good (550 at RCPT TO).
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	strict := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return refusingSession{}, nil }))
-	strict.Domain = "refusing.test"
-	go strict.Serve(ln) //nolint:errcheck // ends with Close
-	addr := ln.Addr().String()
-	as := newAdminStackWithBox(t, &testenv.Mailbox{Box: mailbox.New(mailbox.Config{}), Addr: addr})
+	strict := testenv.StartSink(t, testenv.SinkConfig{Rcpt: func(to string) error {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such mailbox: " + to}
+	}})
+	addr := strict.Addr
+	as := newAdminStackWithRelay(t, addr)
 	as.requestReset("alice@example.com")
 	var failed []struct {
 		ID        string   `json:"id"`
@@ -506,25 +498,12 @@ func TestAdminOutboxAndLogs(t *testing.T) {
 	}
 }
 
-// refusingSession is an SMTP session that refuses every recipient with 550.
-type refusingSession struct{}
-
-func (refusingSession) Reset()        {}
-func (refusingSession) Logout() error { return nil }
-func (refusingSession) Mail(string, *smtp.MailOptions) error {
-	return nil
-}
-func (refusingSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such mailbox: " + to}
-}
-func (refusingSession) Data(io.Reader) error { return nil }
-
-// newAdminStackWithBox is newAdminStack mailing to box.
-func newAdminStackWithBox(t *testing.T, box *testenv.Mailbox) *adminStack {
+// newAdminStackWithRelay is newAdminStack mailing to the SMTP server at relay,
+// with no catcher.
+func newAdminStackWithRelay(t *testing.T, relay string) *adminStack {
 	t.Helper()
-	s := &stack{t: t, tester: caddytest.NewTester(t), app: testenv.StartApp(t), box: box, dir: t.TempDir()}
-	s.tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	t.Cleanup(func() { s.tester.InitServer("{\n\tadmin localhost:2999\n}\n", "caddyfile") })
+	s := &stack{relay: relay}
+	s.start(t)
 	as := &adminStack{stack: s, admin: testenv.NoRedirects()}
 	as.load()
 	return as

@@ -98,9 +98,11 @@ func signIn(t *testing.T, client *http.Client, base string) *http.Cookie {
 	return nil
 }
 
+// jarClient is a client with a cookie jar of its own that follows no redirects.
 func jarClient() *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := testenv.NoRedirects()
+	c.Jar, _ = cookiejar.New(nil)
+	return c
 }
 
 // TestAdminCookieNotSentToApp (issue 8 item 4): the dashboard's session cookie

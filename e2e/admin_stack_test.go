@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
@@ -44,13 +42,9 @@ type adminStack struct {
 
 func newAdminStack(t *testing.T, options string) *adminStack {
 	t.Helper()
-	s := &stack{t: t, tester: caddytest.NewTester(t), app: testenv.StartApp(t), box: testenv.StartMailbox(t),
-		dir: t.TempDir(), options: options}
-	s.tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	t.Cleanup(func() { s.tester.InitServer("{\n\tadmin localhost:2999\n}\n", "caddyfile") })
-	jar, _ := cookiejar.New(nil)
-	as := &adminStack{stack: s, admin: &http.Client{Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	s := &stack{options: options}
+	s.start(t)
+	as := &adminStack{stack: s, admin: jarClient()}
 	as.load()
 	return as
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -21,16 +20,14 @@ import (
 // walks a reset through it over HTTP: request, mail in the catcher's API, link,
 // form, then a sign-in to the app with the new password.
 func TestDemoCommand(t *testing.T) {
-	root, err := filepath.Abs("..")
+	root, err := testenv.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Build first (nothing to do when ./test.sh already has), so that the wait
 	// for the demo below measures the demo starting, not a compile.
-	build := exec.Command("./xcaddy.sh", "build")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("./xcaddy.sh build: %v\n%s", err, out)
+	if _, err := testenv.Build(root); err != nil {
+		t.Fatal(err)
 	}
 	data := t.TempDir()
 	cmd := exec.Command("./xcaddy.sh", "demo")
@@ -54,8 +51,7 @@ func TestDemoCommand(t *testing.T) {
 		}
 	})
 
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := jarClient()
 	testenv.Eventually(t, "the demo to answer on :8080", func() (bool, error) {
 		resp, err := client.Get("http://localhost:8080/login")
 		if err != nil {

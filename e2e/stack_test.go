@@ -35,7 +35,9 @@ type stack struct {
 	tester *caddytest.Tester
 	app    *testenv.App
 	box    *testenv.Mailbox
-	dir    string
+	// relay, if set, is the SMTP server the plugin mails to instead of box's.
+	relay string
+	dir   string
 	// options are extra lines in the global password_reset block; global are
 	// extra global options; site are extra lines in the :9080 site.
 	options, global, site string
@@ -49,13 +51,33 @@ func newStack(t *testing.T, options string) *stack {
 // startStack starts s, whose options, global and site may be set.
 func startStack(t *testing.T, s *stack) *stack {
 	t.Helper()
-	s.t, s.tester, s.app, s.box, s.dir = t, caddytest.NewTester(t), testenv.StartApp(t), testenv.StartMailbox(t), t.TempDir()
-	s.tester.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	s.start(t)
+	s.load()
+	return s
+}
+
+// start sets s's parts up: Caddy in process (the tester, its client following no
+// redirects), the demo app, a mail catcher unless s mails elsewhere (box or relay
+// set), a directory. Nothing is loaded yet.
+func (s *stack) start(t *testing.T) {
+	t.Helper()
+	s.t, s.tester, s.app = t, caddytest.NewTester(t), testenv.StartApp(t)
+	if s.box == nil && s.relay == "" {
+		s.box = testenv.StartMailbox(t)
+	}
+	s.dir = t.TempDir()
+	s.tester.Client.CheckRedirect = testenv.NoRedirects().CheckRedirect
 	// Unload the config before t.TempDir removes the store's directory: cleanups
 	// run last-registered first.
 	t.Cleanup(func() { s.tester.InitServer("{\n\tadmin localhost:2999\n}\n", "caddyfile") })
-	s.load()
-	return s
+}
+
+// smtpAddr is where the plugin mails to.
+func (s *stack) smtpAddr() string {
+	if s.relay != "" {
+		return s.relay
+	}
+	return s.box.Addr
 }
 
 func (s *stack) caddyfile() string {
@@ -95,7 +117,7 @@ func (s *stack) caddyfile() string {
 %s
 	reverse_proxy %s
 }
-`, httpPort, filepath.Join(s.dir, "caddy"), s.global, base, filepath.Join(s.dir, "store"), s.box.Addr, conn,
+`, httpPort, filepath.Join(s.dir, "caddy"), s.global, base, filepath.Join(s.dir, "store"), s.smtpAddr(), conn,
 		s.app.URL, base, s.options, httpPort, s.site, strings.TrimPrefix(s.app.URL, "http://"))
 }
 
@@ -202,9 +224,5 @@ func (s *stack) openForm(link string) string {
 // drained waits until the service has no pending job or mail.
 func (s *stack) drained() {
 	s.t.Helper()
-	svc := s.service()
-	testenv.Eventually(s.t, "queues to drain", func() (bool, error) {
-		st, err := svc.Admin.Stats(s.t.Context())
-		return st.Jobs.Pending == 0 && st.Mail.Pending == 0, err
-	})
+	testenv.Drained(s.t, s.service())
 }
