@@ -44,11 +44,7 @@ func TestDashboardSignIn(t *testing.T) {
 	}
 	other := &http.Cookie{Name: "pwreset_csrf", Value: strings.Repeat("B", 26)}
 	form := func(token string, extra ...string) url.Values {
-		v := url.Values{"_csrf": {csrf}, "username": {"admin"}, "token": {token}}
-		for i := 0; i+1 < len(extra); i += 2 {
-			v.Set(extra[i], extra[i+1])
-		}
-		return v
+		return withFields(url.Values{"_csrf": {csrf}, "username": {"admin"}, "token": {token}}, extra...)
 	}
 	for _, tt := range []struct {
 		name     string
@@ -215,11 +211,7 @@ func TestDashboardPages(t *testing.T) {
 	session := a.signIn(t, firefox, adminSecret)
 	csrf := hiddenField(t, a.browse(t, firefox, "/admin/users", nil, session).body, "_csrf")
 	post := func(path string, fields ...string) fetched {
-		v := url.Values{"_csrf": {csrf}}
-		for i := 0; i+1 < len(fields); i += 2 {
-			v.Set(fields[i], fields[i+1])
-		}
-		return a.browse(t, firefox, path, v, session)
+		return a.browse(t, firefox, path, withFields(url.Values{"_csrf": {csrf}}, fields...), session)
 	}
 	get := func(path string) fetched { return a.browse(t, firefox, path, nil, session) }
 	alice := []string{"connection", testenv.Conn, "email", "alice@example.com"}

@@ -70,23 +70,14 @@ func TestCancelSubmit(t *testing.T) {
 	id := hiddenField(t, page.body, "id")
 	form := func(id string) url.Values { return url.Values{"_csrf": {csrf}, "id": {id}} }
 
-	refusals := []struct {
-		name    string
-		form    url.Values
-		cookies []*http.Cookie
-		status  int
-		text    string
-	}{
-		{"no CSRF cookie", form(id), nil, 403, "Your session expired or the form was sent from another site"},
-		{"no CSRF field", url.Values{"id": {id}}, []*http.Cookie{cookie}, 403, "Your session expired"},
-		{"unknown field", url.Values{"_csrf": {csrf}, "id": {id}, "ticket": {tokenOf(t, link)}}, []*http.Cookie{cookie}, 400, "The form could not be read: unknown field"},
-		{"repeated id", url.Values{"_csrf": {csrf}, "id": {id, id}}, []*http.Cookie{cookie}, 400, "appears more than once"},
-		{"bad id", form("nope"), []*http.Cookie{cookie}, 404, "Invalid Link"},
-		{"unknown id", form(strings.Repeat("cd", 32)), []*http.Cookie{cookie}, 404, "Invalid Link"},
-	}
-	for _, tt := range refusals {
-		wantPage(t, tt.name, env.post(t, env.url+PathCancel, tt.form, tt.cookies...), tt.status, tt.text)
-	}
+	env.wantForms(t, PathCancel, []formCase{
+		{"no CSRF cookie", form(id), nil, 403, []string{"Your session expired or the form was sent from another site"}},
+		{"no CSRF field", url.Values{"id": {id}}, []*http.Cookie{cookie}, 403, []string{"Your session expired"}},
+		{"unknown field", url.Values{"_csrf": {csrf}, "id": {id}, "ticket": {tokenOf(t, link)}}, []*http.Cookie{cookie}, 400, []string{"The form could not be read: unknown field"}},
+		{"repeated id", url.Values{"_csrf": {csrf}, "id": {id, id}}, []*http.Cookie{cookie}, 400, []string{"appears more than once"}},
+		{"bad id", form("nope"), []*http.Cookie{cookie}, 404, []string{"Invalid Link"}},
+		{"unknown id", form(strings.Repeat("cd", 32)), []*http.Cookie{cookie}, 404, []string{"Invalid Link"}},
+	})
 	if _, err := env.svc.OpenTicket(context.Background(), tokenOf(t, link)); err != nil {
 		t.Fatalf("a refused cancel cancelled the ticket: %v", err)
 	}

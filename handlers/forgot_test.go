@@ -76,20 +76,10 @@ func TestForgotSubmit(t *testing.T) {
 	token, cookie := env.forgotForm(t)
 	other := &http.Cookie{Name: "pwreset_csrf", Value: strings.Repeat("A", 26)}
 	form := func(email string, extra ...string) url.Values {
-		v := url.Values{"_csrf": {token}, "client_id": {"demo-app"}, "connection": {pageConn}, "email": {email}}
-		for i := 0; i+1 < len(extra); i += 2 {
-			v.Set(extra[i], extra[i+1])
-		}
-		return v
+		return withFields(url.Values{"_csrf": {token}, "client_id": {"demo-app"}, "connection": {pageConn}, "email": {email}}, extra...)
 	}
 	after := env.box.LastID()
-	for _, tt := range []struct {
-		name    string
-		form    url.Values
-		cookies []*http.Cookie
-		status  int
-		texts   []string
-	}{
+	env.wantForms(t, PathForgot, []formCase{
 		{"known address", form("alice@example.com"), []*http.Cookie{cookie}, 200,
 			[]string{"Check Your Email", "Please check the email address alice@example.com", "Resend email", "Back to Demo App",
 				`href="forgot?client_id=demo-app&amp;connection=` + url.QueryEscape(pageConn) + `"`}},
@@ -104,9 +94,7 @@ func TestForgotSubmit(t *testing.T) {
 		{"social connection", form("alice@example.com", "connection", "google-oauth2"), []*http.Cookie{cookie}, 400, []string{problemConnection}},
 		{"unknown field", form("alice@example.com", "password", "x"), []*http.Cookie{cookie}, 400, []string{"The form could not be read: unknown field"}},
 		{"too large", form(strings.Repeat("a", maxRequestBody) + "@example.com"), []*http.Cookie{cookie}, 413, []string{"request body is too large"}},
-	} {
-		wantPage(t, tt.name, env.post(t, env.url+PathForgot, tt.form, tt.cookies...), tt.status, tt.texts...)
-	}
+	})
 	env.box.WaitResetMail(t, "alice@example.com", after)
 	// The refused forms asked for nothing: only the two accepted ones counted.
 	got := env.post(t, env.url+PathForgot, form("alice@example.com"), cookie)

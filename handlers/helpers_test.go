@@ -79,12 +79,7 @@ func decodeJSON(t *testing.T, what string, got fetched, v any) {
 // {error, error_description}: its status, code and a part of its description.
 func wantAuthError(t *testing.T, what string, got fetched, status int, code, description string) {
 	t.Helper()
-	if got.StatusCode != status {
-		t.Errorf("%s: status %d, want %d\n%s", what, got.StatusCode, status, got.body)
-	}
-	var e map[string]any
-	decodeJSON(t, what, got, &e)
-	if len(e) != 2 || e["error"] != code || !strings.Contains(str(e["error_description"]), description) {
+	if e := errorBody(t, what, got, status); len(e) != 2 || e["error"] != code || !strings.Contains(str(e["error_description"]), description) {
 		t.Errorf("%s: body %s, want {error: %q, error_description: ...%q...}", what, got.body, code, description)
 	}
 }
@@ -94,16 +89,22 @@ func wantAuthError(t *testing.T, what string, got fetched, status int, code, des
 // code and a part of its message.
 func wantMgmtError(t *testing.T, what string, got fetched, status int, code, message string) {
 	t.Helper()
+	if e := errorBody(t, what, got, status); len(e) != 4 || e["statusCode"] != float64(status) || e["error"] != http.StatusText(status) ||
+		e["errorCode"] != code || !strings.Contains(str(e["message"]), message) {
+		t.Errorf("%s: body %s, want {statusCode: %d, error: %q, message: ...%q..., errorCode: %q}",
+			what, got.body, status, http.StatusText(status), message, code)
+	}
+}
+
+// errorBody checks an error answer's status and returns its JSON body.
+func errorBody(t *testing.T, what string, got fetched, status int) map[string]any {
+	t.Helper()
 	if got.StatusCode != status {
 		t.Errorf("%s: status %d, want %d\n%s", what, got.StatusCode, status, got.body)
 	}
 	var e map[string]any
 	decodeJSON(t, what, got, &e)
-	if len(e) != 4 || e["statusCode"] != float64(status) || e["error"] != http.StatusText(status) ||
-		e["errorCode"] != code || !strings.Contains(str(e["message"]), message) {
-		t.Errorf("%s: body %s, want {statusCode: %d, error: %q, message: ...%q..., errorCode: %q}",
-			what, got.body, status, http.StatusText(status), message, code)
-	}
+	return e
 }
 
 func str(v any) string {
@@ -161,6 +162,32 @@ func (env *pageEnv) ticketFor(t *testing.T, email string, ttl time.Duration, req
 		t.Fatal(err)
 	}
 	return issued.URL
+}
+
+// withFields returns v with the fields of pairs (name, value, name, value...)
+// set.
+func withFields(v url.Values, pairs ...string) url.Values {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		v.Set(pairs[i], pairs[i+1])
+	}
+	return v
+}
+
+// formCase is a form posted with cookies and the page it must get.
+type formCase struct {
+	name    string
+	form    url.Values
+	cookies []*http.Cookie
+	status  int
+	texts   []string
+}
+
+// wantForms posts each case's form to path and checks its page.
+func (env *pageEnv) wantForms(t *testing.T, path string, cases []formCase) {
+	t.Helper()
+	for _, tt := range cases {
+		wantPage(t, tt.name, env.post(t, env.url+path, tt.form, tt.cookies...), tt.status, tt.texts...)
+	}
 }
 
 // policyGood is the connections' usual policy.
@@ -327,32 +354,14 @@ func (g *hookGate) wait(t *testing.T) {
 	}
 }
 
-// startRefusingRelay starts an SMTP relay that refuses every recipient: with 451
-// (try again later) those in temporary, with 550 (for good) the others.
+// startRefusingRelay starts testenv's SMTP sink refusing every recipient: with
+// 451 (try again later) those in temporary, with 550 (for good) the others.
 func startRefusingRelay(t *testing.T, temporary ...string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return refusingSession{temporary: temporary}, nil
-	}))
-	srv.Domain = "refusing.test"
-	go srv.Serve(ln) //nolint:errcheck // ends with Close
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
-}
-
-type refusingSession struct{ temporary []string }
-
-func (refusingSession) Reset()                               {}
-func (refusingSession) Logout() error                        { return nil }
-func (refusingSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (refusingSession) Data(r io.Reader) error               { _, err := io.Copy(io.Discard, r); return err }
-func (s refusingSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if slices.Contains(s.temporary, to) {
-		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
-	}
-	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such mailbox: " + to}
+	return testenv.StartSink(t, testenv.SinkConfig{Rcpt: func(to string) error {
+		if slices.Contains(temporary, to) {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
+		}
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such mailbox: " + to}
+	}}).Addr
 }

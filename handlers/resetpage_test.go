@@ -301,13 +301,12 @@ func TestResetPageBusy(t *testing.T) {
 func TestResetSubmitSucceeds(t *testing.T) {
 	noEmail := false
 	for _, tt := range []struct {
-		name        string
-		opts        []func(*service.Config)
-		req         admin.TicketRequest
-		byField     bool // the ticket in Auth0's ticket field rather than its cookie
-		wantEmail   bool
-		resultURL   bool
-		resultQuery string
+		name      string
+		opts      []func(*service.Config)
+		req       admin.TicketRequest
+		byField   bool // the ticket in Auth0's ticket field rather than its cookie
+		wantEmail bool
+		resultURL bool
 	}{
 		{name: "default", wantEmail: true, resultURL: true},
 		{name: "ticket field", byField: true, wantEmail: true, resultURL: true},
@@ -361,19 +360,9 @@ func TestResetSubmitRefusals(t *testing.T) {
 	form, cookies := env.openForm(t, link)
 	csrf := hiddenField(t, form.body, "_csrf")
 	values := func(password, confirm string, extra ...string) url.Values {
-		v := url.Values{"_csrf": {csrf}, "newPassword": {password}, "confirmNewPassword": {confirm}}
-		for i := 0; i+1 < len(extra); i += 2 {
-			v.Set(extra[i], extra[i+1])
-		}
-		return v
+		return withFields(url.Values{"_csrf": {csrf}, "newPassword": {password}, "confirmNewPassword": {confirm}}, extra...)
 	}
-	for _, tt := range []struct {
-		name    string
-		form    url.Values
-		cookies []*http.Cookie
-		status  int
-		texts   []string
-	}{
+	env.wantForms(t, PathReset, []formCase{
 		{"passwords differ", values(goodPassword, goodPassword+"x"), cookies, 400, []string{reset.ErrPasswordsDiffer.Message, `name="newPassword"`}},
 		{"no password", values("", ""), cookies, 400, []string{reset.ErrPasswordMissing.Message, `name="newPassword"`}},
 		{"no confirmation", values(goodPassword, ""), cookies, 400, []string{reset.ErrConfirmationMissing.Message}},
@@ -383,9 +372,7 @@ func TestResetSubmitRefusals(t *testing.T) {
 		{"unknown field", values(goodPassword, goodPassword, "password", goodPassword), cookies, 400, []string{"The form could not be read: unknown field"}},
 		{"too large", values(strings.Repeat("x", maxFormBody), "x"), cookies, 413, []string{"The form could not be read: request body is too large."}},
 		{"no ticket", values(goodPassword, goodPassword), cookies[1:], 404, []string{"Invalid Link", `href="forgot"`}},
-	} {
-		wantPage(t, tt.name, env.post(t, env.url+PathReset, tt.form, tt.cookies...), tt.status, tt.texts...)
-	}
+	})
 	env.app.Stop()
 	down := env.post(t, env.url+PathReset, values(goodPassword, goodPassword), cookies...)
 	wantPage(t, "app down", down, http.StatusServiceUnavailable, reset.ErrAppUnavailable.Message, `name="newPassword"`)
