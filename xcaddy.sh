@@ -31,7 +31,7 @@ need_go() {
 stale() {
 	[ ! -x bin/caddy ] && return 0
 	[ -n "$(find . \( -path ./.demo -o -path ./.git -o -path ./examples -o -path ./e2e -o -path ./bench \
-		-o -path ./faults -o -path ./internal/harness \) -prune -o \
+		-o -path ./faults -o -path ./tools -o -path ./internal/testenv -o -path ./storage/storagetest \) -prune -o \
 		\( \( -name '*.go' ! -name '*_test.go' \) -o -name go.mod -o -name go.sum -o -path './templates/*' \) \
 		-newer bin/caddy -print -quit)" ]
 }
