@@ -53,7 +53,7 @@ func clientIP(r *http.Request) string {
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
 		return ip
 	}
-	return r.RemoteAddr
+	return handlers.RemoteIP(r)
 }
 
 // ServeHTTP serves the plugin's routes and passes everything else on.

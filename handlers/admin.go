@@ -90,7 +90,7 @@ func NewAdmin(svc *admin.Service, cfg AdminConfig) (*Admin, error) {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	if a.cfg.ClientIP == nil {
-		a.cfg.ClientIP = func(r *http.Request) string { return r.RemoteAddr }
+		a.cfg.ClientIP = RemoteIP
 	}
 	if a.cfg.Principal == nil {
 		a.cfg.Principal = func(*http.Request) string { return "" }

@@ -12,6 +12,7 @@
 package handlers
 
 import (
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -46,6 +47,9 @@ type Public struct {
 	// resetPath is the reset page's path as browsers see it (under the public
 	// URL's prefix): the ticket cookie is bound to it.
 	resetPath string
+	// assetsPath is where browsers find the assets, for pages served at a
+	// depth where the default relative path would not reach them.
+	assetsPath string
 	// clientIP returns the client's address as the server trusts it (Caddy's
 	// trusted_proxies logic); it is recorded, never used to build links.
 	clientIP func(*http.Request) string
@@ -70,7 +74,7 @@ func NewPublic(svc *reset.Service, cfg PublicConfig) (*Public, error) {
 		return nil, err
 	}
 	if cfg.ClientIP == nil {
-		cfg.ClientIP = func(r *http.Request) string { return r.RemoteAddr }
+		cfg.ClientIP = RemoteIP
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -80,7 +84,8 @@ func NewPublic(svc *reset.Service, cfg PublicConfig) (*Public, error) {
 		svc: svc, pages: pages, log: cfg.Logger, clientIP: cfg.ClientIP, inbound: cfg.Inbound,
 		csrf:      csrf{secure: public.Scheme == "https"},
 		mux:       http.NewServeMux(),
-		resetPath: externalPath(public, PathReset),
+		resetPath:  externalPath(public, PathReset),
+		assetsPath: strings.TrimSuffix(externalPath(public, pathAssets), "/"),
 	}
 	p.mux.HandleFunc("POST "+PathChangePassword, p.changePassword)
 	p.mux.HandleFunc("GET "+PathReset, p.resetPage) // GET also answers HEAD
@@ -90,7 +95,7 @@ func NewPublic(svc *reset.Service, cfg PublicConfig) (*Public, error) {
 	p.mux.HandleFunc("POST "+PathRevoke, p.revoke)
 	p.mux.HandleFunc("GET "+PathForgot, p.forgotPage)
 	p.mux.HandleFunc("POST "+PathForgot, p.forgotSubmit)
-	p.mux.Handle("GET "+pathAssets, http.StripPrefix(pathAssets, assets()))
+	p.mux.Handle("GET "+pathAssets, http.StripPrefix(pathAssets, p.assets()))
 	return p, nil
 }
 
@@ -103,12 +108,58 @@ func Owns(path string) bool {
 // ServeHTTP serves the plugin's routes. Paths under /lo/ that match no route get a
 // 404 page rather than the app's answer, so the plugin's namespace stays its own.
 func (p *Public) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.mux.ServeHTTP(w, r)
+	h, pattern := p.mux.Handler(r)
+	if pattern == "" {
+		p.noRoute(w, r, h)
+		return
+	}
+	h.ServeHTTP(w, r)
 }
 
-func assets() http.Handler {
-	files := http.FileServerFS(templates.Static())
+// noRoute answers a path that is no route (404), or a route's other method (405,
+// with Allow), with a page under the pages' security headers rather than the
+// mux's plain text. It asks the mux's own answer which of the two it is, so the
+// routes are listed once, in NewPublic.
+func (p *Public) noRoute(w http.ResponseWriter, r *http.Request, mux http.Handler) {
+	probe := statusProbe{header: http.Header{}}
+	mux.ServeHTTP(&probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		p.render(w, http.StatusMethodNotAllowed, templates.PageMessage, templates.PageData{
+			Title: "Method Not Allowed", Message: "This page cannot be used that way.", AssetsPath: p.assetsPath,
+		})
+		return
+	}
+	p.notFound(w)
+}
+
+// notFound is the 404 page, for any path under the plugin's namespace.
+func (p *Public) notFound(w http.ResponseWriter) {
+	p.render(w, http.StatusNotFound, templates.PageMessage, templates.PageData{
+		Title: "Page Not Found", Message: "There is no page at this address.", AssetsPath: p.assetsPath,
+	})
+}
+
+// statusProbe is a ResponseWriter that keeps only the status and the header.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (s *statusProbe) Header() http.Header         { return s.header }
+func (s *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusProbe) WriteHeader(status int)      { s.status = status }
+
+// assets serves the pages' static files, cached an hour; a directory or a file
+// that is not there is the pages' 404.
+func (p *Public) assets() http.Handler {
+	static := templates.Static()
+	files := http.FileServerFS(static)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info, err := fs.Stat(static, strings.TrimPrefix(r.URL.Path, "/")); err != nil || info.IsDir() {
+			p.notFound(w)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		files.ServeHTTP(w, r)

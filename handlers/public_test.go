@@ -38,8 +38,9 @@ func TestOwns(t *testing.T) {
 }
 
 // TestPublicRouting: what each method and path of the plugin's namespace gets:
-// its pages, its assets (cached an hour, never sniffed), a 404 for a path under
-// /lo/ that is no route, and a 405 for a route's other methods.
+// its pages, its assets (cached an hour, never sniffed, no directory listing), a
+// 404 page for a path under /lo/ that is no route, and a 405 page for a route's
+// other methods, both with the pages' security headers.
 func TestPublicRouting(t *testing.T) {
 	env := newPageEnv(t, policyGood)
 	for _, tt := range []struct {
@@ -52,13 +53,15 @@ func TestPublicRouting(t *testing.T) {
 		{"GET", "/lo/assets/style.css", 200, "text/css", map[string]string{"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}, "{"},
 		{"GET", "/lo/assets/rules.js", 200, "text/javascript", map[string]string{"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}, ""},
 		{"HEAD", "/lo/assets/rules.js", 200, "text/javascript", map[string]string{"Cache-Control": "public, max-age=3600"}, ""},
-		{"GET", "/lo/assets/nope.js", 404, "text/plain", map[string]string{"X-Content-Type-Options": "nosniff"}, "404 page not found"},
-		{"POST", "/lo/assets/style.css", 405, "text/plain", map[string]string{"Allow": "GET, HEAD"}, ""},
-		{"GET", "/lo/no-such-page", 404, "text/plain", map[string]string{"X-Content-Type-Options": "nosniff"}, "404 page not found"},
-		{"GET", "/lo/", 404, "text/plain", nil, "404 page not found"},
-		{"GET", "/lo/hooks/revoke", 405, "text/plain", map[string]string{"Allow": "POST"}, ""},
-		{"DELETE", PathReset, 405, "text/plain", map[string]string{"Allow": "GET, HEAD, POST"}, ""},
-		{"PUT", PathForgot, 405, "text/plain", map[string]string{"Allow": "GET, HEAD, POST"}, ""},
+		{"GET", "/lo/assets/nope.js", 404, "text/html", map[string]string{"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}, "Page Not Found"},
+		{"GET", "/lo/assets/", 404, "text/html", map[string]string{"Cache-Control": "no-store"}, "Page Not Found"}, // no listing
+		{"POST", "/lo/assets/style.css", 405, "text/html", map[string]string{"Allow": "GET, HEAD"}, "Method Not Allowed"},
+		{"GET", "/lo/no-such-page", 404, "text/html", map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"}, "Page Not Found"},
+		{"GET", "/lo/a/b/c", 404, "text/html", nil, `href="/lo/assets/style.css"`}, // the assets reached from any depth
+		{"GET", "/lo/", 404, "text/html", nil, "Page Not Found"},
+		{"GET", "/lo/hooks/revoke", 405, "text/html", map[string]string{"Allow": "POST"}, "Method Not Allowed"},
+		{"DELETE", PathReset, 405, "text/html", map[string]string{"Allow": "GET, HEAD, POST"}, "Method Not Allowed"},
+		{"PUT", PathForgot, 405, "text/html", map[string]string{"Allow": "GET, HEAD, POST"}, "Method Not Allowed"},
 		{"GET", PathForgot, 200, "text/html", map[string]string{"X-Frame-Options": "DENY"}, "Forgot Your Password?"},
 		{"HEAD", PathForgot, 200, "text/html", map[string]string{"X-Frame-Options": "DENY"}, ""},
 		{"GET", PathReset, 400, "text/html", map[string]string{"Cache-Control": "no-store"}, "Open the link from your email again"},

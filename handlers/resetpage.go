@@ -165,10 +165,10 @@ func (p *Public) resetSubmit(w http.ResponseWriter, r *http.Request) {
 // cannot be used.
 func (p *Public) resetFailed(w http.ResponseWriter, r *http.Request, token string, err error) {
 	f := faultOf(p.log, err)
+	setRetryHeaders(w.Header(), f) // on the form shown again too: the app may be down
 	var rules []templates.RuleLine
 	switch f.Kind {
 	case fault.RateLimited:
-		setRetryHeaders(w.Header(), f)
 		p.pageProblem(w, r, token, f)
 		return
 	case fault.Invalid, fault.Refused, fault.Unavailable:
@@ -234,6 +234,7 @@ func (p *Public) renderProblem(w http.ResponseWriter, f *fault.Error, appName, f
 	if strings.HasPrefix(f.Code, "ticket_") {
 		data.LinkURL, data.LinkText = forgot, "Send a new link"
 	}
+	setRetryHeaders(w.Header(), f)
 	p.render(w, statusOf(f.Kind), templates.PageMessage, data)
 }
 

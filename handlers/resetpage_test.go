@@ -376,6 +376,9 @@ func TestResetSubmitRefusals(t *testing.T) {
 	env.app.Stop()
 	down := env.post(t, env.url+PathReset, values(goodPassword, goodPassword), cookies...)
 	wantPage(t, "app down", down, http.StatusServiceUnavailable, reset.ErrAppUnavailable.Message, `name="newPassword"`)
+	if got := down.Header.Get("Retry-After"); got != "5" {
+		t.Errorf("app down: Retry-After %q, want 5 (as the API's 503)", got)
+	}
 	env.app.Restart(t)
 	if got := env.post(t, env.url+PathReset, values(goodPassword, goodPassword), cookies...); got.StatusCode != http.StatusSeeOther {
 		t.Errorf("the link after the refusals: %d\n%s", got.StatusCode, got.body)
