@@ -41,6 +41,9 @@ type stack struct {
 	// options are extra lines in the global password_reset block; global are
 	// extra global options; site are extra lines in the :9080 site.
 	options, global, site string
+	// users is the connection's user store, a Caddyfile block; empty: the demo
+	// app's hooks (upstream).
+	users string
 }
 
 func newStack(t *testing.T, options string) *stack {
@@ -98,9 +101,7 @@ func (s *stack) caddyfile() string {
 			from "Example <no-reply@example.com>"
 		}
 		connection %s {
-			upstream %s {
-				secret {env.E2E_HOOK_SECRET}
-			}
+			%s
 			password_policy good
 		}
 		connection google-oauth2 social
@@ -118,7 +119,14 @@ func (s *stack) caddyfile() string {
 	reverse_proxy %s
 }
 `, httpPort, filepath.Join(s.dir, "caddy"), s.global, base, filepath.Join(s.dir, "store"), s.smtpAddr(), conn,
-		s.app.URL, base, s.options, httpPort, s.site, strings.TrimPrefix(s.app.URL, "http://"))
+		s.usersBlock(), base, s.options, httpPort, s.site, strings.TrimPrefix(s.app.URL, "http://"))
+}
+
+func (s *stack) usersBlock() string {
+	if s.users != "" {
+		return s.users
+	}
+	return "upstream " + s.app.URL + " {\n\t\t\t\tsecret {env.E2E_HOOK_SECRET}\n\t\t\t}"
 }
 
 func (s *stack) load() {
