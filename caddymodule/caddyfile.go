@@ -281,11 +281,8 @@ func (c *ConnectionConfig) unmarshalUsers(d *caddyfile.Dispenser) error {
 
 func (a *App) unmarshalClient(d *caddyfile.Dispenser) error {
 	var c ClientConfig
-	if !d.Args(&c.ID) {
-		return d.ArgErr()
-	}
-	if d.NextArg() {
-		return d.ArgErr()
+	if err := oneArg(d, &c.ID); err != nil {
+		return err
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
@@ -312,11 +309,8 @@ func (a *App) unmarshalClient(d *caddyfile.Dispenser) error {
 
 func (a *App) unmarshalEmail(d *caddyfile.Dispenser) error {
 	var e EmailConfig
-	if !d.Args(&e.Template) {
-		return d.ArgErr()
-	}
-	if d.NextArg() {
-		return d.ArgErr()
+	if err := oneArg(d, &e.Template); err != nil {
+		return err
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error

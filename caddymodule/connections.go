@@ -132,11 +132,8 @@ func (u *UpstreamConnection) inbound() *connection.Upstream { return u.upstream 
 //	}
 func (u *UpstreamConnection) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // upstream
-	if !d.Args(&u.URL) {
-		return d.ArgErr()
-	}
-	if d.NextArg() {
-		return d.ArgErr()
+	if err := oneArg(d, &u.URL); err != nil {
+		return err
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
