@@ -82,8 +82,8 @@ func NewPublic(svc *reset.Service, cfg PublicConfig) (*Public, error) {
 	public := svc.Site().PublicURL
 	p := &Public{
 		svc: svc, pages: pages, log: cfg.Logger, clientIP: cfg.ClientIP, inbound: cfg.Inbound,
-		csrf:      csrf{secure: public.Scheme == "https"},
-		mux:       http.NewServeMux(),
+		csrf:       csrf{secure: public.Scheme == "https"},
+		mux:        http.NewServeMux(),
 		resetPath:  externalPath(public, PathReset),
 		assetsPath: strings.TrimSuffix(externalPath(public, pathAssets), "/"),
 	}
