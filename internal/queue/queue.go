@@ -109,8 +109,15 @@ func (q *Queue) write(tx storage.Tx, it, old *Item) error {
 	if it.State != Pending {
 		return nil
 	}
+	if a, ok := tx.(storage.Announcer); ok && old == nil {
+		a.Announce(q.topic()) // other processes' workers look, see Worker.Run
+	}
 	return tx.Set(q.dueKey(it), nil, 0)
 }
+
+// topic is what new items are announced under to the other processes sharing
+// the store.
+func (q *Queue) topic() string { return "q/" + q.name }
 
 // Notify tells this process's worker that id was just put in the Normal lane,
 // so it runs at once instead of at the next poll. It never blocks; a full

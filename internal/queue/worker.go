@@ -55,6 +55,13 @@ type Worker struct {
 	// Notify announced: retries, items left by a crash or by another worker
 	// (default 1 second).
 	PollInterval time.Duration
+	// AnnounceDelay is how long after another process announced a new item
+	// (storage.Listener: a store shared by several Caddy nodes) this worker
+	// scans the store: the process that stored the item claims it at once, so
+	// the others look a moment later, for what it could not take, instead of
+	// racing it for every item. Announcements within the delay share one scan
+	// (default 200 ms).
+	AnnounceDelay time.Duration
 	// MinBackoff and MaxBackoff bound the exponential backoff between attempts
 	// (defaults 1 second and 1 minute).
 	MinBackoff, MaxBackoff time.Duration
@@ -74,6 +81,7 @@ func (w *Worker) defaults() {
 	w.Concurrency = cmpOr(w.Concurrency, 4)
 	w.Lease = cmpOr(w.Lease, 2*time.Minute)
 	w.PollInterval = cmpOr(w.PollInterval, time.Second)
+	w.AnnounceDelay = cmpOr(w.AnnounceDelay, 200*time.Millisecond)
 	w.MinBackoff = cmpOr(w.MinBackoff, time.Second)
 	w.MaxBackoff = cmpOr(w.MaxBackoff, time.Minute)
 	w.MaxAge = cmpOr(w.MaxAge, 24*time.Hour)
@@ -112,6 +120,8 @@ func (w *Worker) Run(ctx context.Context) {
 	defer stopAfterGrace()
 	tick := time.NewTicker(w.PollInterval)
 	defer tick.Stop()
+	announced := w.listen(ctx)
+	var look <-chan time.Time // a scan after another process's announcement
 	w.poll(ctx, r.dispatch)
 	for {
 		select { // the High lane's announcements first
@@ -129,8 +139,27 @@ func (w *Worker) Run(ctx context.Context) {
 			r.dispatch(w.moreNotified(id))
 		case <-tick.C:
 			w.poll(ctx, r.dispatch)
+		case _, ok := <-announced:
+			if !ok {
+				announced = nil
+			} else if look == nil {
+				look = time.After(w.AnnounceDelay)
+			}
+		case <-look:
+			look = nil
+			w.poll(ctx, r.dispatch)
 		}
 	}
+}
+
+// listen returns the announcements of new items by the other processes sharing
+// the store, or nil when the store is this process's alone.
+func (w *Worker) listen(ctx context.Context) <-chan struct{} {
+	l, ok := w.Queue.store.(storage.Listener)
+	if !ok || !storage.IsShared(w.Queue.store) {
+		return nil
+	}
+	return l.Listen(ctx, w.Queue.topic())
 }
 
 // moreNotified returns id with the other ids already announced, High lane

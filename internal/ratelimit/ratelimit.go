@@ -8,6 +8,11 @@
 // transaction; they are written behind to the store every second and read back
 // on a miss, so that limits survive a restart. A key whose TAT has passed is a full
 // bucket and is forgotten.
+//
+// A store that several processes share and that applies limits itself
+// (storage.Limits: PostgreSQL) keeps the TATs instead, so that every node counts
+// against the same buckets: each decision is then one round trip to the store,
+// and memory holds nothing.
 package ratelimit
 
 import (
@@ -64,6 +69,7 @@ type Decision struct {
 // Limiter keeps the buckets. Create it with New and run Run to write them behind.
 type Limiter struct {
 	store  storage.Store
+	shared storage.Limits // non-nil: the store keeps the buckets
 	now    func() time.Time
 	seed   maphash.Seed
 	shards [shardCount]shard
@@ -84,6 +90,9 @@ func New(store storage.Store, now func() time.Time) *Limiter {
 		now = time.Now
 	}
 	l := &Limiter{store: store, now: now, seed: maphash.MakeSeed()}
+	if limits, ok := store.(storage.Limits); ok && storage.IsShared(store) {
+		l.shared = limits
+	}
 	for i := range l.shards {
 		l.shards[i] = shard{tats: map[string]time.Time{}, dirty: map[string]struct{}{}}
 	}
@@ -114,6 +123,10 @@ func (l *Limiter) Allow(ctx context.Context, checks ...Check) (Decision, error) 
 // counted after the fact so that work which failed counts nothing. A bucket
 // spent past its burst makes later requests wait longer.
 func (l *Limiter) Spend(ctx context.Context, checks ...Check) error {
+	if l.shared != nil {
+		_, err := l.decideShared(ctx, storage.GCRASpend, checks)
+		return err
+	}
 	for _, c := range checks {
 		if c.Limit.Off() {
 			continue
@@ -135,6 +148,13 @@ func (l *Limiter) Spend(ctx context.Context, checks ...Check) error {
 }
 
 func (l *Limiter) decide(ctx context.Context, record bool, checks []Check) (Decision, error) {
+	if l.shared != nil {
+		mode := storage.GCRAPeek
+		if record {
+			mode = storage.GCRAAllow
+		}
+		return l.decideShared(ctx, mode, checks)
+	}
 	type item struct {
 		check Check
 		key   string

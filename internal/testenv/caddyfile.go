@@ -33,6 +33,12 @@ type CaddyConfig struct {
 	StoreDir string // the Badger directory
 	// SyncWrites is the store's sync_writes (the product's default is on).
 	SyncWrites bool
+	// Storage, if set, replaces the Badger store: the storage directive's
+	// arguments and block, e.g. "postgres {env.PASSWORD_RESET_DSN}".
+	Storage string
+	// PublicURL, if set, is the public_url (default: the plugin site's own): the
+	// balancer's address when several nodes serve one site.
+	PublicURL string
 	// RateLimits keeps the product's default rate limits; without it the config
 	// says `rate_limit off`: a load generator is one client IP, which the
 	// per-IP limit (20 per 6 s) would refuse after its first burst.
@@ -59,11 +65,17 @@ func (c CaddyConfig) Caddyfile() string {
 		if c.RateLimits {
 			limits = ""
 		}
-		fmt.Fprintf(&b, `	password_reset {
-		public_url http://127.0.0.1:%d
-		storage badger %s {
-			sync_writes %s
+		storage := fmt.Sprintf("badger %s {\n\t\t\tsync_writes %s\n\t\t}", c.StoreDir, sync)
+		if c.Storage != "" {
+			storage = c.Storage
 		}
+		public := c.PublicURL
+		if public == "" {
+			public = fmt.Sprintf("http://127.0.0.1:%d", c.PluginPort)
+		}
+		fmt.Fprintf(&b, `	password_reset {
+		public_url %s
+		storage %s
 		friendly_name "Bench"
 		smtp %s {
 			plain
@@ -80,7 +92,7 @@ func (c CaddyConfig) Caddyfile() string {
 			result_url http://127.0.0.1:%d/login
 		}
 %s%s	}
-`, c.PluginPort, c.StoreDir, sync, c.SMTP, Conn, c.App, ClientID, c.PluginPort, limits, c.Options)
+`, public, storage, c.SMTP, Conn, c.App, ClientID, c.PluginPort, limits, c.Options)
 	}
 	b.WriteString("}\n")
 	site := func(port int, body string) {
