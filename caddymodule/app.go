@@ -108,7 +108,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Keys, err = a.loadKeys(); err != nil {
+	if cfg.Keys, err = a.loadKeys(storage.IsShared(store)); err != nil {
 		return err
 	}
 	smtp, err := a.smtpConfig()
@@ -134,8 +134,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 const keyFileName = "password_reset.key"
 
 // loadKeys returns the keyring of encryption_key, or of the key file in Caddy's
-// data directory (made if missing). Errors name the file, never the key.
-func (a *App) loadKeys() (*keyring.Keyring, error) {
+// data directory (made if missing). Errors name the file, never the key. A store
+// shared by several nodes needs encryption_key: each node's own key file would
+// seal mail that the other nodes cannot open.
+func (a *App) loadKeys(sharedStore bool) (*keyring.Keyring, error) {
 	if a.EncryptionKey != "" {
 		secret := caddy.NewReplacer().ReplaceAll(a.EncryptionKey, "")
 		if secret == "" {
@@ -146,6 +148,10 @@ func (a *App) loadKeys() (*keyring.Keyring, error) {
 			return nil, fmt.Errorf("encryption_key: %w", err)
 		}
 		return keys, nil
+	}
+	if sharedStore {
+		return nil, errors.New("encryption_key is required with a storage shared by several nodes " +
+			"(the same secret on every node, e.g. {env.PASSWORD_RESET_KEY}): mail queued by one node is sent by any")
 	}
 	path := filepath.Join(caddy.AppDataDir(), keyFileName)
 	_, statErr := os.Stat(path)

@@ -233,6 +233,16 @@ func TestParseVariants(t *testing.T) {
 			want:  App{StorageRaw: json.RawMessage(`{"backend":"badger"}`)},
 		},
 		{
+			name:  "storage postgres from the environment",
+			input: "password_reset {\n storage postgres {env.PASSWORD_RESET_DSN} {\n  max_conns 32\n  table_prefix pr_\n }\n}",
+			want:  App{StorageRaw: json.RawMessage(`{"backend":"postgres","dsn":"{env.PASSWORD_RESET_DSN}","max_conns":32,"table_prefix":"pr_"}`)},
+		},
+		{
+			name:  "storage postgres with a DSN and no password",
+			input: "password_reset {\n storage postgres \"postgres://reset@db.internal:5432/reset?sslmode=verify-full\"\n}",
+			want:  App{StorageRaw: json.RawMessage(`{"backend":"postgres","dsn":"postgres://reset@db.internal:5432/reset?sslmode=verify-full"}`)},
+		},
+		{
 			name:  "storage badger with sync_writes only",
 			input: "password_reset {\n storage badger {\n  sync_writes on\n }\n public_url https://x.example\n}",
 			want: App{
@@ -285,6 +295,11 @@ func TestParseErrors(t *testing.T) {
 		{"unknown option", block("bogus 1"), "unrecognized password_reset option 'bogus'"},
 		{"unknown storage backend", block("storage redis"), "password_reset.storage.redis"},
 		{"unknown badger option", block("storage badger {\n compress on\n}"), "unrecognized badger storage option 'compress'"},
+		{"unknown postgres option", block("storage postgres {env.DSN} {\n sslmode off\n}"), "unrecognized postgres storage option 'sslmode'"},
+		{"postgres without DSN", block("storage postgres"), "wrong argument count"},
+		{"postgres DSN URL with a password", block("storage postgres postgres://reset:hunter2@db/reset"), "the DSN holds a password"},
+		{"postgres DSN with a password parameter", block(`storage postgres "postgres://reset@db/reset?password=hunter2"`), "the DSN holds a password"},
+		{"postgres key=value DSN with a password", block(`storage postgres "host=db user=reset password=hunter2"`), "the DSN holds a password"},
 		{"unknown smtp option", block("smtp {\n port 25\n}"), "unrecognized smtp option 'port'"},
 		{"unknown connection option", block("connection users {\n realm x\n}"), "unrecognized connection option 'realm'"},
 		{"unknown upstream option", block("connection users {\n upstream http://app {\n  retries 3\n }\n}"), "unrecognized upstream option 'retries'"},
@@ -347,6 +362,9 @@ func TestParseErrors(t *testing.T) {
 			}
 			if !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(tc.want)) {
 				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error repeats the password: %v", err)
 			}
 		})
 	}

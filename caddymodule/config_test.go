@@ -496,7 +496,7 @@ func TestLoadKeys(t *testing.T) {
 	t.Setenv("TEST_EMPTY", "")
 	sealed := func(t *testing.T, a *App) []byte {
 		t.Helper()
-		keys, err := a.loadKeys()
+		keys, err := a.loadKeys(false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -506,7 +506,7 @@ func TestLoadKeys(t *testing.T) {
 
 	t.Run("from the environment", func(t *testing.T) {
 		a := &App{EncryptionKey: "{env.TEST_ENCRYPTION_KEY}", logger: zap.NewNop()}
-		keys, err := a.loadKeys()
+		keys, err := a.loadKeys(false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -520,13 +520,26 @@ func TestLoadKeys(t *testing.T) {
 		{"from an unset variable", "{env.TEST_NOT_SET_ANYWHERE}", "is the environment variable set?"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := (&App{EncryptionKey: tc.key, logger: zap.NewNop()}).loadKeys()
+			_, err := (&App{EncryptionKey: tc.key, logger: zap.NewNop()}).loadKeys(false)
 			checkErr(t, err, tc.wantErr)
 			if err != nil && strings.Contains(err.Error(), "0123456789abcdef") {
 				t.Errorf("the error echoes the key: %v", err)
 			}
 		})
 	}
+
+	t.Run("a shared store needs encryption_key", func(t *testing.T) {
+		data := t.TempDir()
+		t.Setenv("XDG_DATA_HOME", data)
+		_, err := (&App{logger: zap.NewNop()}).loadKeys(true)
+		checkErr(t, err, "encryption_key is required with a storage shared by several nodes")
+		if _, statErr := os.Stat(filepath.Join(data, "caddy", "password_reset.key")); statErr == nil {
+			t.Error("a key file was made for a shared store")
+		}
+		if _, err := (&App{EncryptionKey: secret, logger: zap.NewNop()}).loadKeys(true); err != nil {
+			t.Errorf("with encryption_key: %v", err)
+		}
+	})
 
 	t.Run("default key file", func(t *testing.T) {
 		data := t.TempDir()
@@ -544,7 +557,7 @@ func TestLoadKeys(t *testing.T) {
 			t.Error("the key file is inside the default store directory")
 		}
 		a := &App{logger: zap.NewNop()}
-		keys, err := a.loadKeys()
+		keys, err := a.loadKeys(false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -555,7 +568,7 @@ func TestLoadKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		if runtime.GOOS != "windows" {
-			_, err = a.loadKeys()
+			_, err = a.loadKeys(false)
 			checkErr(t, err, "chmod 600")
 		}
 	})

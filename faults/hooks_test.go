@@ -32,10 +32,10 @@ func TestHooksDown(t *testing.T) {
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	if status, _, err := get(t.Context(), browser, link); err != nil || status != http.StatusOK {
+	if status, _, err := testenv.Get(t.Context(), browser, link); err != nil || status != http.StatusOK {
 		t.Fatalf("GET link: %d %v", status, err)
 	}
-	status, page, err := get(t.Context(), browser, s.base()+"/lo/reset")
+	status, page, err := testenv.Get(t.Context(), browser, s.base()+"/lo/reset")
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("GET form: %d %v", status, err)
 	}

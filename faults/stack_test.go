@@ -8,10 +8,8 @@
 package faults
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -166,19 +164,4 @@ func (s *stack) report(promised, others []string) mailReport {
 		r.resent += len(ids) - len(distinct)
 	}
 	return r
-}
-
-// get fetches u with client and returns the status and body.
-func get(ctx context.Context, client *http.Client, u string) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
 }

@@ -105,3 +105,18 @@ func RawResetLink(raw []byte) string {
 		}
 	}
 }
+
+// Get fetches u with client and returns the status and body.
+func Get(ctx context.Context, client *http.Client, u string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
