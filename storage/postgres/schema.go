@@ -1,0 +1,181 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// schemaVersion is the version of the tables this build uses: the number of
+// migrations. A migration is never changed once released; a change of the
+// schema is a new migration appended to migrations.
+const schemaVersion = 1
+
+// migrations[i] takes the schema from version i to i+1. Names in braces are
+// replaced by the store's quoted names.
+var migrations = [][]string{
+	{
+		// kv holds the keys. bytea compares byte by byte, as Go compares
+		// strings, so Scan's order is the Go order. expires_at is NULL for
+		// a key without TTL; the partial index serves the janitor.
+		`CREATE TABLE {kv} (
+			key bytea PRIMARY KEY,
+			value bytea NOT NULL,
+			expires_at timestamptz
+		)`,
+		`CREATE INDEX {kv_expires_at} ON {kv} (expires_at) WHERE expires_at IS NOT NULL`,
+		// limits holds the GCRA buckets: tat is the theoretical arrival time
+		// in unix nanoseconds of the callers' clock (tests pass fake ones),
+		// expires_at when it will have passed by the database's clock, for
+		// the janitor. Every GCRA call updates tat and expires_at: without an
+		// index on expires_at, and with room left in each page
+		// (fillfactor), those updates are HOT (no index write). The janitor
+		// scans the table instead, once a minute; it holds one row per live
+		// bucket.
+		`CREATE TABLE {limits} (
+			key bytea PRIMARY KEY,
+			tat bigint NOT NULL,
+			expires_at timestamptz NOT NULL
+		) WITH (fillfactor = 70)`,
+		// gcra applies a GCRA mode (0 peek, 1 allow, 2 spend) to buckets
+		// whose keys come sorted, so that two calls lock shared rows in the
+		// same order and cannot deadlock. A bucket never counted gets a row
+		// (tat 0: none) before it is locked, so that two calls on a new
+		// bucket queue on that row instead of both seeing none. It returns
+		// the TATs before the call, 0 for none or passed.
+		`CREATE FUNCTION {gcra}(p_now bigint, p_mode int, p_keys bytea[], p_every bigint[], p_window bigint[])
+		RETURNS bigint[] LANGUAGE plpgsql AS $gcra$
+		DECLARE
+			n int := coalesce(array_length(p_keys, 1), 0);
+			olds bigint[] := '{}';
+			nexts bigint[] := '{}';
+			t bigint;
+			allowed boolean := true;
+		BEGIN
+			FOR i IN 1..n LOOP
+				IF p_mode = 0 THEN
+					SELECT tat INTO t FROM {limits} WHERE key = p_keys[i];
+				ELSE
+					SELECT tat INTO t FROM {limits} WHERE key = p_keys[i] FOR UPDATE;
+					IF NOT FOUND THEN
+						INSERT INTO {limits} (key, tat, expires_at) VALUES (p_keys[i], 0, now())
+							ON CONFLICT (key) DO NOTHING;
+						SELECT tat INTO t FROM {limits} WHERE key = p_keys[i] FOR UPDATE;
+						IF NOT FOUND THEN
+							-- Only under a default isolation above READ COMMITTED,
+							-- whose snapshot hides the row another call just made.
+							RAISE EXCEPTION 'gcra: bucket row not visible' USING ERRCODE = 'serialization_failure';
+						END IF;
+					END IF;
+				END IF;
+				IF t IS NULL OR t <= p_now THEN
+					t := 0;
+				END IF;
+				olds := olds || t;
+				nexts := nexts || (greatest(t, p_now) + p_every[i]);
+				IF nexts[i] - p_now > p_window[i] THEN
+					allowed := false;
+				END IF;
+			END LOOP;
+			IF p_mode = 2 OR (p_mode = 1 AND allowed) THEN
+				UPDATE {limits} AS l
+					SET tat = w.tat, expires_at = now() + ((w.tat - p_now) / 1000 + 1) * interval '1 microsecond'
+					FROM unnest(p_keys, nexts) AS w(key, tat)
+					WHERE l.key = w.key;
+			END IF;
+			RETURN olds;
+		END
+		$gcra$`,
+	},
+}
+
+// migrate brings the schema to schemaVersion. A schema already there costs one
+// query and takes no lock, so that Open works on a read-only database (whose
+// Updates then fail with ErrUnavailable). Otherwise the migration runs in one
+// transaction under an advisory lock of the prefix: a second node opening at
+// the same time waits, then finds the work done.
+func (s *Store) migrate(ctx context.Context) error {
+	v, err := s.readVersion(ctx, s.pool)
+	if err != nil {
+		return s.wrap(ctx, "open: read the schema version", err)
+	}
+	if v == schemaVersion {
+		return nil
+	}
+	if v > schemaVersion {
+		return s.newerSchema(v)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.migrateTx(ctx, tx) })
+	if err != nil {
+		return s.wrap(ctx, "open: migrate the schema", err)
+	}
+	return nil
+}
+
+func (s *Store) migrateTx(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey(s.prefix, "migrate")); err != nil {
+		return err
+	}
+	create := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+		id int PRIMARY KEY CHECK (id = 1),
+		version int NOT NULL
+	)`, s.sql.schema)
+	if _, err := tx.Exec(ctx, create); err != nil {
+		return err
+	}
+	v, err := s.readVersion(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if v > schemaVersion {
+		return s.newerSchema(v)
+	}
+	names := strings.NewReplacer("{kv}", s.sql.kv, "{limits}", s.sql.limits, "{gcra}", s.sql.gcraFunc,
+		"{kv_expires_at}", pgx.Identifier{s.prefix + "kv_expires_at"}.Sanitize())
+	for ; v < schemaVersion; v++ {
+		for _, stmt := range migrations[v] {
+			if _, err := tx.Exec(ctx, names.Replace(stmt)); err != nil {
+				return fmt.Errorf("to version %d: %w", v+1, err)
+			}
+		}
+	}
+	_, err = tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (id, version) VALUES (1, $1)
+		ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version`, s.sql.schema), schemaVersion)
+	return err
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// readVersion returns the schema's version, 0 when there is no schema table.
+func (s *Store) readVersion(ctx context.Context, q querier) (int, error) {
+	var exists bool
+	if err := q.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", s.sql.schema).Scan(&exists); err != nil {
+		return 0, err
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int
+	err := q.QueryRow(ctx, fmt.Sprintf("SELECT coalesce(max(version), 0) FROM %s", s.sql.schema)).Scan(&v)
+	return v, err
+}
+
+func (s *Store) newerSchema(v int) error {
+	return fmt.Errorf("postgres: open: the tables %s* are at schema version %d, newer than this build's %d: "+
+		"upgrade the plugin on this node, or use another TablePrefix", s.prefix, v, schemaVersion)
+}
+
+// lockKey is the advisory lock of one purpose ("migrate", "janitor") for the
+// tables of prefix. Advisory locks are per database, so stores with other
+// prefixes do not wait for each other.
+func lockKey(prefix, purpose string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("caddy-password-reset/storage/postgres\x00" + purpose + "\x00" + prefix))
+	return int64(h.Sum64())
+}
