@@ -27,6 +27,7 @@ func RunExporter(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"CallbackError", testExportError},
 		{"ValuesAreCopies", testExportCopies},
 		{"CancelledContext", testExportCancelled},
+		{"ClosedStoreIsUnavailable", testExportClosed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -234,5 +235,16 @@ func testExportCancelled(t *testing.T, s storage.Store, e storage.Exporter) {
 	}
 	if called {
 		t.Fatal("Export called fn with a cancelled context")
+	}
+}
+
+func testExportClosed(t *testing.T, s storage.Store, e storage.Exporter) {
+	set(t, s, "a", "v")
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	err := e.Export(t.Context(), func(storage.Record) error { return nil })
+	if !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("Export after Close = %v, want ErrUnavailable", err)
 	}
 }
