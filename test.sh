@@ -21,6 +21,26 @@ ensure_chromium() {
 	command -v chromium >/dev/null 2>&1 || die "chromium is still missing"
 }
 
+# Debian's PostgreSQL for storage/postgres's tests, which start servers of their
+# own (internal/testenv's StartPostgres). postgresql-common is first told to
+# create no cluster, so that installing starts no server on port 5432.
+ensure_postgres() {
+	command -v initdb >/dev/null 2>&1 && return
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && return
+	echo "test.sh: installing Debian's postgresql for storage/postgres's tests" >&2
+	local sudo="" conf=/etc/postgresql-common/createcluster.conf
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo mkdir -p /etc/postgresql-common
+	if [ ! -e "$conf" ]; then
+		echo "create_main_cluster = false" | $sudo tee "$conf" >/dev/null
+	elif ! grep -qE '^\s*create_main_cluster' "$conf"; then
+		echo "create_main_cluster = false" | $sudo tee -a "$conf" >/dev/null
+	fi
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || die "PostgreSQL's initdb is still missing"
+}
+
 # The auth0 npm package (the real Auth0 SDK that e2e's TestAuth0NodeClient
 # drives), pinned by its package-lock.json.
 ensure_auth0_client() {
@@ -33,6 +53,7 @@ ensure_auth0_client() {
 }
 
 ensure_chromium
+ensure_postgres
 ensure_auth0_client
 command -v go >/dev/null 2>&1 || die "Go is not installed (want Go 1.26)"
 ./xcaddy.sh build
