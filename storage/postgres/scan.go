@@ -77,6 +77,7 @@ func (t *tx) Scan(prefix, start string, fn func(key string, value []byte) error)
 		default:
 			key, value = page[at].key, page[at].value
 			at++
+			t.read(key)
 		}
 		if err := fn(key, value); err != nil {
 			if errors.Is(err, storage.ErrStop) {

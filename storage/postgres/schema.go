@@ -27,6 +27,40 @@ var migrations = [][]string{
 			expires_at timestamptz
 		)`,
 		`CREATE INDEX {kv_expires_at} ON {kv} (expires_at) WHERE expires_at IS NOT NULL`,
+		// commit applies an Update's writes, and locks the keys it read and
+		// did not write, one key at a time in the order given (sorted by
+		// the caller), so that two commits on the same rows lock them in the
+		// same order and cannot deadlock. Under REPEATABLE READ, locking,
+		// updating or deleting a row that a transaction committed since the
+		// snapshot fails with 40001: a key read and changed meanwhile is a
+		// conflict, as storage.Store wants, whether or not it is written. A
+		// key read and set is UPDATEd, not upserted, so that one deleted
+		// meanwhile is a conflict too rather than inserted again. op: 0
+		// lock, 1 update, 2 upsert, 3 delete; ttl in microseconds, 0: none.
+		`CREATE FUNCTION {commit}(p_keys bytea[], p_ops int[], p_values bytea[], p_ttls bigint[])
+		RETURNS void LANGUAGE plpgsql AS $commit$
+		DECLARE
+			expires timestamptz;
+		BEGIN
+			FOR i IN 1..coalesce(array_length(p_keys, 1), 0) LOOP
+				expires := CASE WHEN p_ttls[i] > 0 THEN clock_timestamp() + p_ttls[i] * interval '1 microsecond' END;
+				CASE p_ops[i]
+				WHEN 0 THEN
+					PERFORM 1 FROM {kv} WHERE key = p_keys[i] FOR SHARE;
+				WHEN 1 THEN
+					UPDATE {kv} SET value = p_values[i], expires_at = expires WHERE key = p_keys[i];
+					IF NOT FOUND THEN
+						RAISE EXCEPTION 'commit: a key read is gone' USING ERRCODE = 'serialization_failure';
+					END IF;
+				WHEN 2 THEN
+					INSERT INTO {kv} (key, value, expires_at) VALUES (p_keys[i], p_values[i], expires)
+						ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at;
+				WHEN 3 THEN
+					DELETE FROM {kv} WHERE key = p_keys[i];
+				END CASE;
+			END LOOP;
+		END
+		$commit$`,
 		// limits holds the GCRA buckets: tat is the theoretical arrival time
 		// in unix nanoseconds of the callers' clock (tests pass fake ones),
 		// expires_at when it will have passed by the database's clock, for
@@ -134,6 +168,7 @@ func (s *Store) migrateTx(ctx context.Context, tx pgx.Tx) error {
 		return s.newerSchema(v)
 	}
 	names := strings.NewReplacer("{kv}", s.sql.kv, "{limits}", s.sql.limits, "{gcra}", s.sql.gcraFunc,
+		"{commit}", s.sql.commitFunc,
 		"{kv_expires_at}", pgx.Identifier{s.prefix + "kv_expires_at"}.Sanitize())
 	for ; v < schemaVersion; v++ {
 		for _, stmt := range migrations[v] {

@@ -177,3 +177,79 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 		t.Fatal("the listener's channel is open after Close")
 	}
 }
+
+// racePaused runs first until it has read, then second to its commit, then the
+// rest of first, and returns both results.
+func racePaused(t *testing.T, s storage.Store, firstRead, firstRest, second func(storage.Tx) error) (errFirst, errSecond error) {
+	t.Helper()
+	read, resume := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Update(context.Background(), func(tx storage.Tx) error {
+			if err := firstRead(tx); err != nil {
+				return err
+			}
+			close(read)
+			<-resume
+			return firstRest(tx)
+		})
+	}()
+	select {
+	case <-read:
+	case err := <-done:
+		t.Fatalf("the first Update returned before its pause: %v", err)
+	}
+	errSecond = s.Update(t.Context(), second)
+	close(resume)
+	return <-done, errSecond
+}
+
+// TestConflictRules: what counts as read for conflicts, beyond storagetest's
+// cases.
+func TestConflictRules(t *testing.T) {
+	getK := func(tx storage.Tx) error {
+		_, err := tx.Get("k")
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	setTo := func(key, v string) func(storage.Tx) error {
+		return func(tx storage.Tx) error { return tx.Set(key, []byte(v), 0) }
+	}
+	nothing := func(storage.Tx) error { return nil }
+	cases := []struct {
+		name                 string
+		seed                 bool // k exists before
+		firstRest, second    func(storage.Tx) error
+		wantConflict         bool
+		wantK, wantElsewhere string // "" : missing
+	}{
+		{"ReadKeyChangedWriteOther", true, setTo("elsewhere", "first"), setTo("k", "second"), true, "second", ""},
+		{"ReadKeyDeletedWriteOther", true, setTo("elsewhere", "first"), func(tx storage.Tx) error { return tx.Delete("k") }, true, "", ""},
+		{"MissingKeyCreatedBoth", false, setTo("k", "first"), setTo("k", "second"), true, "second", ""},
+		{"ReadOnlyUpdateCommits", true, nothing, setTo("k", "second"), false, "second", ""},
+		{"UnrelatedWritesCommit", true, setTo("elsewhere", "first"), setTo("other", "second"), false, "start", "first"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := open(t, postgres.Options{})
+			if c.seed {
+				set(t, s, "k", "start", 0)
+			}
+			errFirst, errSecond := racePaused(t, s, getK, c.firstRest, c.second)
+			if errSecond != nil {
+				t.Fatalf("second Update: %v", errSecond)
+			}
+			if c.wantConflict != errors.Is(errFirst, storage.ErrConflict) || (!c.wantConflict && errFirst != nil) {
+				t.Fatalf("first Update = %v, want conflict %v", errFirst, c.wantConflict)
+			}
+			if v, _ := get(t, s, "k"); v != c.wantK {
+				t.Errorf("k = %q, want %q", v, c.wantK)
+			}
+			if v, _ := get(t, s, "elsewhere"); v != c.wantElsewhere {
+				t.Errorf("elsewhere = %q, want %q", v, c.wantElsewhere)
+			}
+		})
+	}
+}

@@ -10,7 +10,7 @@ import (
 // Transaction control. BEGIN is queued in front of a transaction's first
 // statement rather than sent alone, which saves a round trip.
 const (
-	beginUpdate = "BEGIN ISOLATION LEVEL SERIALIZABLE"
+	beginUpdate = "BEGIN ISOLATION LEVEL REPEATABLE READ"
 	beginView   = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 	commitSQL   = "COMMIT"
 	rollbackSQL = "ROLLBACK"
@@ -24,13 +24,11 @@ const (
 // statement_timestamp() rather than now(), which is the transaction's start,
 // so that a long transaction does not see keys that expired during it.
 type statements struct {
-	kv, limits, schema, gcraFunc string // quoted names
+	kv, limits, schema, gcraFunc, commitFunc string // quoted names
 
 	get           string
 	scan, scanAll string // with an upper bound, without
-	upsert        string
-	del           string
-	lock          string
+	commit        string
 	notify        string
 	export        string
 	gcra          string
@@ -44,26 +42,14 @@ const janitorBatch = 1000
 
 func newStatements(prefix string) statements {
 	q := func(name string) string { return pgx.Identifier{prefix + name}.Sanitize() }
-	s := statements{kv: q("kv"), limits: q("limits"), schema: q("schema"), gcraFunc: q("gcra")}
+	s := statements{kv: q("kv"), limits: q("limits"), schema: q("schema"), gcraFunc: q("gcra"), commitFunc: q("commit")}
 	live := "(expires_at IS NULL OR expires_at > statement_timestamp())"
-	r := strings.NewReplacer("{kv}", s.kv, "{limits}", s.limits, "{gcra}", s.gcraFunc, "{live}", live,
+	r := strings.NewReplacer("{kv}", s.kv, "{limits}", s.limits, "{gcra}", s.gcraFunc, "{commit}", s.commitFunc, "{live}", live,
 		"{batch}", strconv.Itoa(janitorBatch))
 	s.get = r.Replace(`SELECT value FROM {kv} WHERE key = $1 AND {live}`)
 	s.scan = r.Replace(`SELECT key, value FROM {kv} WHERE key >= $1 AND key < $2 AND {live} ORDER BY key LIMIT $3`)
 	s.scanAll = r.Replace(`SELECT key, value FROM {kv} WHERE key >= $1 AND {live} ORDER BY key LIMIT $2`)
-	// Rows are written in the order of the arrays, which commit sorts, so that
-	// two transactions writing the same keys lock them in the same order. A
-	// TTL is in microseconds from the commit (clock_timestamp: the key lives
-	// at least ttl after its Set).
-	s.upsert = r.Replace(`INSERT INTO {kv} (key, value, expires_at)
-		SELECT k, v, CASE WHEN t > 0 THEN clock_timestamp() + t * interval '1 microsecond' END
-		FROM unnest($1::bytea[], $2::bytea[], $3::bigint[]) AS w(k, v, t)
-		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`)
-	s.del = r.Replace(`DELETE FROM {kv} WHERE key = ANY($1::bytea[])`)
-	// When a transaction both sets and deletes, its existing rows are locked in
-	// key order first: the upsert and the delete would otherwise lock them in
-	// two runs, and two such transactions could deadlock.
-	s.lock = r.Replace(`SELECT count(*) FROM (SELECT 1 FROM {kv} WHERE key = ANY($1::bytea[]) ORDER BY key FOR UPDATE) l`)
+	s.commit = r.Replace(`SELECT {commit}($1, $2, $3, $4)`)
 	s.notify = `SELECT count(pg_notify(c, '')) FROM unnest($1::text[]) AS c`
 	s.export = r.Replace(`SELECT key, value, expires_at FROM {kv} WHERE key >= $1 AND {live} ORDER BY key LIMIT $2`)
 	s.gcra = r.Replace(`SELECT {gcra}($1, $2, $3, $4, $5)`)

@@ -46,6 +46,7 @@ type tx struct {
 	done    bool          // set when the transaction function returned
 	err     error         // the first failed statement's: the database's transaction is aborted
 	pending map[string]pendingWrite
+	reads   map[string]struct{} // keys the database returned to an Update, locked at commit
 	topics  map[string]struct{} // announced, for NOTIFY at commit
 }
 
@@ -123,6 +124,7 @@ func (t *tx) Get(key string) ([]byte, error) {
 	if !found {
 		return nil, storage.ErrNotFound
 	}
+	t.read(key)
 	if value == nil {
 		value = []byte{}
 	}
@@ -161,6 +163,17 @@ func (t *tx) Delete(key string) error {
 	}
 	t.addPending(key, pendingWrite{deleted: true})
 	return nil
+}
+
+// read records that an Update saw key in the database.
+func (t *tx) read(key string) {
+	if !t.write {
+		return
+	}
+	if t.reads == nil {
+		t.reads = map[string]struct{}{}
+	}
+	t.reads[key] = struct{}{}
 }
 
 func (t *tx) addPending(key string, w pendingWrite) {
@@ -274,42 +287,58 @@ func (t *tx) commit() error {
 	}
 }
 
-// commitBatch queues the transaction's writes in key order, so that two
-// transactions writing the same keys take their row locks in the same order.
+// Operations of the commit function (schema.go), one per key.
+const (
+	opLock   = 0 // read and not written: lock, so that a change since the snapshot is a conflict
+	opUpdate = 1 // read and set: update the row the snapshot has
+	opUpsert = 2 // set without a read
+	opDelete = 3
+)
+
+// commitBatch queues the transaction's writes, and the keys it read without
+// writing them, as one call of the commit function, in key order, so that
+// two transactions on the same keys take their row locks in the same order.
 func (t *tx) commitBatch(begin bool) *pgx.Batch {
 	b := &pgx.Batch{}
 	if begin {
 		b.Queue(beginUpdate)
 	}
-	keys := make([]string, 0, len(t.pending))
-	for k := range t.pending {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var (
-		all, setKeys, delKeys [][]byte
-		values                [][]byte
-		ttls                  []int64
-	)
-	for _, k := range keys {
-		w := t.pending[k]
-		all = append(all, []byte(k))
-		if w.deleted {
-			delKeys = append(delKeys, []byte(k))
-			continue
+	if len(t.pending) > 0 {
+		keys := make([]string, 0, len(t.pending)+len(t.reads))
+		for k := range t.pending {
+			keys = append(keys, k)
 		}
-		setKeys = append(setKeys, []byte(k))
-		values = append(values, w.value)
-		ttls = append(ttls, ttlMicros(w.ttl))
-	}
-	if len(setKeys) > 0 && len(delKeys) > 0 {
-		b.Queue(t.s.sql.lock, all)
-	}
-	if len(setKeys) > 0 {
-		b.Queue(t.s.sql.upsert, setKeys, values, ttls)
-	}
-	if len(delKeys) > 0 {
-		b.Queue(t.s.sql.del, delKeys)
+		// A transaction that only reads commits a consistent snapshot
+		// whatever happened since: its reads are locked only when it writes.
+		for k := range t.reads {
+			if _, written := t.pending[k]; !written {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		var (
+			keyArg, values [][]byte
+			ops            []int32
+			ttls           []int64
+		)
+		for _, k := range keys {
+			w, written := t.pending[k]
+			_, read := t.reads[k]
+			op := int32(opLock)
+			switch {
+			case written && w.deleted:
+				op = opDelete
+			case written && read:
+				op = opUpdate
+			case written:
+				op = opUpsert
+			}
+			keyArg = append(keyArg, []byte(k))
+			ops = append(ops, op)
+			values = append(values, w.value) // nil (NULL) for a lock or a delete
+			ttls = append(ttls, ttlMicros(w.ttl))
+		}
+		b.Queue(t.s.sql.commit, keyArg, ops, values, ttls)
 	}
 	if len(t.topics) > 0 {
 		channels := make([]string, 0, len(t.topics))
