@@ -153,13 +153,14 @@ func open(ctx context.Context, opts Options, tweak func(*pgxpool.Config)) (*Stor
 		log = zap.NewNop()
 	}
 	s := &Store{pool: pool, log: log, sql: newStatements(opts.TablePrefix), prefix: opts.TablePrefix, secrets: secrets}
-	s.stop, s.cancel = context.WithCancel(context.Background())
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
+	s.stop, s.cancel = context.WithCancel(context.Background())
 	s.listener, err = startListener(ctx, s)
 	if err != nil {
+		s.cancel()
 		pool.Close()
 		return nil, err
 	}

@@ -49,7 +49,7 @@ func newStatements(prefix string) statements {
 	s.get = r.Replace(`SELECT value FROM {kv} WHERE key = $1 AND {live}`)
 	s.scan = r.Replace(`SELECT key, value FROM {kv} WHERE key >= $1 AND key < $2 AND {live} ORDER BY key LIMIT $3`)
 	s.scanAll = r.Replace(`SELECT key, value FROM {kv} WHERE key >= $1 AND {live} ORDER BY key LIMIT $2`)
-	s.commit = r.Replace(`SELECT {commit}($1, $2, $3, $4)`)
+	s.commit = r.Replace(`SELECT {commit}($1, $2, $3, $4)`) // keys, ops, values, TTLs: see schema.go
 	s.notify = `SELECT count(pg_notify(c, '')) FROM unnest($1::text[]) AS c`
 	s.export = r.Replace(`SELECT key, value, expires_at FROM {kv} WHERE key >= $1 AND {live} ORDER BY key LIMIT $2`)
 	s.gcra = r.Replace(`SELECT {gcra}($1, $2, $3, $4, $5)`)
