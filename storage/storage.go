@@ -74,7 +74,9 @@ type Tx interface {
 	// start (all of them if start is empty), in ascending key order. The keys
 	// Scan returns count as read for conflict detection in Update, but a key
 	// another transaction inserts under the prefix does not: to make concurrent
-	// writers conflict, have them Get and Set one shared key.
+	// writers conflict, have them Get and Set one shared key. (The same holds
+	// for a Get that found nothing: another transaction creating that key is a
+	// conflict only if this one writes it too.)
 	Scan(prefix, start string, fn func(key string, value []byte) error) error
 }
 

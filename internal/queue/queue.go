@@ -355,8 +355,12 @@ func (q *Queue) Fail(ctx context.Context, claimed *Item, cause error) error {
 	})
 }
 
+// release settles a claimed item. A conflict is retried: the lease is this
+// worker's, so whoever else wrote the item meanwhile (a concurrent commit
+// nearby, which a shared store may count as a conflict) did not take it, and
+// checkLease says so again on the retry.
 func (q *Queue) release(ctx context.Context, claimed *Item, change func(*Item)) error {
-	return q.store.Update(ctx, func(tx storage.Tx) error {
+	return storage.UpdateRetry(ctx, q.store, func(tx storage.Tx) error {
 		cur, err := q.checkLease(tx, claimed)
 		if err != nil {
 			return err
