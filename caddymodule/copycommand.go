@@ -58,8 +58,14 @@ func cmdCopy(fl caddycmd.Flags) (int, error) {
 // copyStorage opens the two storages as the app's storage directive would and
 // copies the first into the second.
 func copyStorage(ctx context.Context, from, to string, overwrite bool) (storecopy.Result, error) {
-	cctx, cancel := caddy.NewContext(caddy.Context{Context: ctx})
-	defer cancel()
+	// A config of its own, logging warnings only, for the modules' loggers: a
+	// Context without one gives them a development logger, at debug level.
+	cctx, err := caddy.ProvisionContext(&caddy.Config{Logging: &caddy.Logging{
+		Logs: map[string]*caddy.CustomLog{"default": {BaseLog: caddy.BaseLog{Level: "WARN"}}},
+	}})
+	if err != nil {
+		return storecopy.Result{}, err
+	}
 	src, err := openStorage(cctx, from)
 	if err != nil {
 		return storecopy.Result{}, fmt.Errorf("--from: %w", err)
