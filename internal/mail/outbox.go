@@ -212,7 +212,7 @@ func (o *Outbox) Worker(t Transport, onSent func(ctx context.Context, kind strin
 	return &queue.Worker{
 		Queue:       o.queue,
 		Concurrency: OutboxConcurrency,
-		Lease:       2 * time.Minute,
+		MaxRun:      2 * time.Minute,
 		MinBackoff:  2 * time.Second,
 		MaxBackoff:  time.Minute,
 		MaxAge:      72 * time.Hour,

@@ -30,8 +30,12 @@ type Item struct {
 	CreatedAt  time.Time       `json:"created_at"`
 	NotBefore  time.Time       `json:"not_before"`
 	LeaseOwner string          `json:"lease_owner,omitempty"`
-	LeaseUntil time.Time       `json:"lease_until,omitzero"`
-	LastError  string          `json:"last_error,omitempty"`
+	// LeaseID names one claim: a worker's run that lost its lease (it ran
+	// out and the item was claimed again, by this worker or another) cannot
+	// settle the item, though the same owner may hold the new claim.
+	LeaseID    string    `json:"lease_id,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
 	// RequeuedAt is when an operator last requeued the failed item; the worker's
 	// MaxAge counts from it, so a requeued item gets a full round of retries.
 	RequeuedAt time.Time `json:"requeued_at,omitzero"`

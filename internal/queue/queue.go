@@ -7,6 +7,7 @@ package queue
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -295,13 +296,15 @@ func (q *Queue) claim(tx storage.Tx, id, owner string, lease time.Duration) (*It
 	}
 	next := *it
 	next.LeaseOwner, next.LeaseUntil, next.Attempts = owner, now.Add(lease), it.Attempts+1
+	next.LeaseID = strings.ToLower(crand.Text()[:16])
 	next.Postponed = ""
 	next.inline = false // write splits an item of the older layout
 	return &next, q.write(tx, &next, it)
 }
 
 // checkLease reads the current version of claimed inside tx and fails with
-// ErrLeaseLost unless it is still leased to claimed's owner.
+// ErrLeaseLost unless it is still leased to claimed's owner under the same
+// claim (Extend may have moved its end since).
 func (q *Queue) checkLease(tx storage.Tx, claimed *Item) (*Item, error) {
 	cur, err := q.getState(tx, claimed.ID)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -310,10 +313,27 @@ func (q *Queue) checkLease(tx storage.Tx, claimed *Item) (*Item, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cur.State != Pending || cur.LeaseOwner != claimed.LeaseOwner || !cur.LeaseUntil.Equal(claimed.LeaseUntil) {
+	if cur.State != Pending || cur.LeaseOwner != claimed.LeaseOwner || cur.LeaseID != claimed.LeaseID {
 		return nil, ErrLeaseLost
 	}
 	return cur, nil
+}
+
+// Extend moves the end of claimed's lease to lease from now, for work that
+// runs longer than one lease: a worker that holds an item renews its lease
+// while it works, so that the lease can be short and an item whose worker died
+// (a node killed) is claimed again soon. ErrLeaseLost means the lease ran out
+// and the item was claimed again.
+func (q *Queue) Extend(ctx context.Context, claimed *Item, lease time.Duration) error {
+	return storage.UpdateRetry(ctx, q.store, func(tx storage.Tx) error {
+		cur, err := q.checkLease(tx, claimed)
+		if err != nil {
+			return err
+		}
+		next := *cur
+		next.LeaseUntil = q.now().Add(lease)
+		return q.write(tx, &next, cur)
+	})
 }
 
 // Done removes a claimed item inside the caller's transaction, so the item's
@@ -366,7 +386,7 @@ func (q *Queue) release(ctx context.Context, claimed *Item, change func(*Item)) 
 			return err
 		}
 		next := *cur
-		next.LeaseOwner, next.LeaseUntil = "", time.Time{}
+		next.LeaseOwner, next.LeaseID, next.LeaseUntil = "", "", time.Time{}
 		change(&next)
 		return q.write(tx, &next, cur)
 	})
@@ -429,7 +449,7 @@ func (q *Queue) ReleaseLeases(ctx context.Context) (int, error) {
 					continue
 				}
 				next := *it
-				next.LeaseOwner, next.LeaseUntil = "", time.Time{}
+				next.LeaseOwner, next.LeaseID, next.LeaseUntil = "", "", time.Time{}
 				if err := q.write(tx, &next, it); err != nil {
 					return err
 				}

@@ -48,9 +48,14 @@ type Worker struct {
 	Handler Handler
 	// Concurrency is how many items run at once (default 4).
 	Concurrency int
-	// Lease is how long a claim lasts; it must exceed the handler's worst case
-	// (default 2 minutes).
+	// Lease is how long a claim lasts unless renewed: the worker renews it
+	// every third of it while the handler runs, so it bounds how long an item
+	// whose worker died (a node killed) waits before another claims it
+	// (default 15 seconds).
 	Lease time.Duration
+	// MaxRun bounds one run of the handler: its context ends then (default 2
+	// minutes).
+	MaxRun time.Duration
 	// PollInterval is how often the store is scanned for due items that no
 	// Notify announced: retries, items left by a crash or by another worker
 	// (default 1 second).
@@ -79,7 +84,8 @@ type Worker struct {
 
 func (w *Worker) defaults() {
 	w.Concurrency = cmpOr(w.Concurrency, 4)
-	w.Lease = cmpOr(w.Lease, 2*time.Minute)
+	w.Lease = cmpOr(w.Lease, 15*time.Second)
+	w.MaxRun = cmpOr(w.MaxRun, 2*time.Minute)
 	w.PollInterval = cmpOr(w.PollInterval, time.Second)
 	w.AnnounceDelay = cmpOr(w.AnnounceDelay, 200*time.Millisecond)
 	w.MinBackoff = cmpOr(w.MinBackoff, time.Second)
@@ -313,9 +319,11 @@ func (w *Worker) poll(ctx context.Context, dispatch func([]string)) {
 // runItem runs one claimed item. The work runs under work, which outlives ctx by
 // the grace period, and under the lease.
 func (w *Worker) runItem(ctx, work context.Context, it *Item) {
-	hctx, cancel := context.WithTimeout(work, w.Lease)
+	hctx, cancel := context.WithTimeoutCause(work, w.MaxRun, errors.New("queue: the item ran longer than MaxRun"))
+	renewed := w.renew(hctx, cancel, it)
 	err := w.Handler(hctx, it)
 	cancel()
+	<-renewed
 	if err == nil || errors.Is(err, ErrLeaseLost) {
 		return
 	}
@@ -324,6 +332,38 @@ func (w *Worker) runItem(ctx, work context.Context, it *Item) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	w.settle(sctx, it, err)
+}
+
+// renew extends it's lease every third of Lease until ctx ends, and cancels
+// the handler's context through stop if the lease was lost. The returned
+// channel closes when it has stopped. A renewal the store refuses is tried
+// again at the next tick: the lease has two more thirds to run.
+func (w *Worker) renew(ctx context.Context, stop context.CancelFunc, it *Item) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(w.Lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			err := w.Queue.Extend(ctx, it, w.Lease)
+			switch {
+			case errors.Is(err, ErrLeaseLost):
+				w.Logger.Warn("queue item lease lost; stopping its run", slog.String("queue", w.Queue.name),
+					slog.String("item", it.ID))
+				stop()
+				return
+			case err != nil && ctx.Err() == nil:
+				w.Logger.Error("renew queue item lease", slog.String("queue", w.Queue.name),
+					slog.String("item", it.ID), slog.Any("error", err))
+			}
+		}
+	}()
+	return done
 }
 
 // settle records a failed attempt: retry with backoff, or fail for good; or

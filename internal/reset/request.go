@@ -133,7 +133,7 @@ func (s *Service) jobWorker() *queue.Worker {
 	return &queue.Worker{
 		Queue:       s.cfg.Jobs,
 		Concurrency: 8,
-		Lease:       time.Minute,
+		MaxRun:      time.Minute,
 		MinBackoff:  time.Second,
 		MaxBackoff:  30 * time.Second,
 		MaxAge:      24 * time.Hour,
