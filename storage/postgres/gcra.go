@@ -23,6 +23,12 @@ const gcraAttempts = 3
 // rows are locked in key order, so concurrent calls queue on shared buckets and
 // cannot deadlock. It returns each bucket's TAT before the call, the zero time
 // for none or passed, in the order given. A key may appear only once.
+//
+// A bucket is a key of the store, which GCRA reads and, when it counts,
+// overwrites with the TAT (8 bytes big-endian unix nanoseconds) and a TTL to
+// it: the caller keeps bucket keys apart from other data (internal/ratelimit:
+// "rl/..."). A live key of 8 bytes that a Tx wrote, a bucket copied from
+// another store, is honoured as a TAT.
 func (s *Store) GCRA(ctx context.Context, now time.Time, mode storage.GCRAMode, buckets []storage.GCRABucket) ([]time.Time, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: gcra: %w", err)

@@ -7,8 +7,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// runJanitor deletes expired keys and passed GCRA buckets every interval until
-// the store closes.
+// runJanitor deletes expired keys, passed GCRA buckets among them, every
+// interval until the store closes.
 func (s *Store) runJanitor(interval time.Duration) {
 	defer s.bg.Done()
 	tick := time.NewTicker(interval)
@@ -58,17 +58,14 @@ func (s *Store) expire(ctx context.Context) (int64, error) {
 		}
 	}()
 	var deleted int64
-	for _, stmt := range []string{s.sql.expireKV, s.sql.expireLimits} {
-		for {
-			tag, err := conn.Exec(ctx, stmt)
-			if err != nil {
-				return deleted, s.wrap(ctx, "janitor", err)
-			}
-			deleted += tag.RowsAffected()
-			if tag.RowsAffected() < janitorBatch {
-				break
-			}
+	for {
+		tag, err := conn.Exec(ctx, s.sql.expireKV)
+		if err != nil {
+			return deleted, s.wrap(ctx, "janitor", err)
+		}
+		deleted += tag.RowsAffected()
+		if tag.RowsAffected() < janitorBatch {
+			return deleted, nil
 		}
 	}
-	return deleted, nil
 }

@@ -20,10 +20,15 @@
 // its first read is sent with the BEGIN, so that an Update that reads a key and
 // writes one costs two round trips, one that only writes one.
 //
-// The schema (tables named TablePrefix + kv, limits and schema, and functions
+// The schema (tables named TablePrefix + kv and schema, and functions
 // TablePrefix + commit and gcra) is created and migrated by Open, under an advisory lock,
 // so that nodes starting at once do not race. A janitor deletes expired keys;
 // one node at a time does it (pg_try_advisory_lock).
+//
+// The GCRA buckets are keys of kv like any other: the value is the TAT as 8
+// bytes big-endian unix nanoseconds, as internal/ratelimit stores a bucket in
+// Badger, with a TTL that ends when the TAT passes. Export lists them, and a
+// store copied either way with Export and Tx.Set keeps its rate limits.
 package postgres
 
 import (

@@ -20,7 +20,8 @@ var migrations = [][]string{
 	{
 		// kv holds the keys. bytea compares byte by byte, as Go compares
 		// strings, so Scan's order is the Go order. expires_at is NULL for
-		// a key without TTL; the partial index serves the janitor.
+		// a key without TTL; the partial index serves the janitor. The GCRA
+		// buckets are keys here too (see gcra).
 		`CREATE TABLE {kv} (
 			key bytea PRIMARY KEY,
 			value bytea NOT NULL,
@@ -61,43 +62,59 @@ var migrations = [][]string{
 			END LOOP;
 		END
 		$commit$`,
-		// limits holds the GCRA buckets: tat is the theoretical arrival time
-		// in unix nanoseconds of the callers' clock (tests pass fake ones),
-		// expires_at when it will have passed by the database's clock, for
-		// the janitor. Every GCRA call updates tat and expires_at: without an
-		// index on expires_at, and with room left in each page
-		// (fillfactor), those updates are HOT (no index write). The janitor
-		// scans the table instead, once a minute; it holds one row per live
-		// bucket.
-		`CREATE TABLE {limits} (
-			key bytea PRIMARY KEY,
-			tat bigint NOT NULL,
-			expires_at timestamptz NOT NULL
-		) WITH (fillfactor = 70)`,
 		// gcra applies a GCRA mode (0 peek, 1 allow, 2 spend) to buckets
 		// whose keys come sorted, so that two calls lock shared rows in the
-		// same order and cannot deadlock. A bucket never counted gets a row
-		// (tat 0: none) before it is locked, so that two calls on a new
-		// bucket queue on that row instead of both seeing none. It returns
-		// the TATs before the call, 0 for none or passed.
+		// same order and cannot deadlock. It returns the TATs before the
+		// call, 0 for none or passed.
+		//
+		// A bucket is an ordinary key of kv, so that Export lists it and a
+		// copy between backends (storage.Exporter, Tx.Set) needs no
+		// translation: its value is the TAT, unix nanoseconds of the
+		// callers' clock (tests pass fake ones), as 8 bytes big-endian
+		// two's complement (int8send), what internal/ratelimit writes to
+		// Badger; expires_at is when the TAT will have passed, by the
+		// database's clock and with a margin (below), so the janitor
+		// deletes it then. A row that is
+		// not live, or whose value is not 8 bytes, holds no TAT: Get would
+		// not return it either.
+		//
+		// That makes an early expiry a lost count (storage.Limits keeps a
+		// counted bucket until its TAT has passed), while a late one costs
+		// nothing: whether the TAT passed is decided on the caller's clock.
+		// So the expiry runs from clock_timestamp() once the call holds its
+		// locks, not from now(), the start of a call that may have queued
+		// on them while a caller's clock (a fake one in tests) stood still,
+		// and one second more, as internal/ratelimit's TTL in Badger, for
+		// the clocks' disagreement.
+		//
+		// A bucket without a row gets one before it is locked, so that two
+		// calls on a new bucket queue on that row instead of both seeing
+		// none. The row is born expired (expires_at = now(), which no later
+		// statement's time precedes), so that a refused Allow leaves no live
+		// key with a bogus value for Get, Scan or Export.
 		`CREATE FUNCTION {gcra}(p_now bigint, p_mode int, p_keys bytea[], p_every bigint[], p_window bigint[])
 		RETURNS bigint[] LANGUAGE plpgsql AS $gcra$
 		DECLARE
 			n int := coalesce(array_length(p_keys, 1), 0);
 			olds bigint[] := '{}';
 			nexts bigint[] := '{}';
+			v bytea;
+			expires timestamptz;
 			t bigint;
+			stamp timestamptz;
 			allowed boolean := true;
 		BEGIN
 			FOR i IN 1..n LOOP
 				IF p_mode = 0 THEN
-					SELECT tat INTO t FROM {limits} WHERE key = p_keys[i];
+					SELECT value, expires_at INTO v, expires FROM {kv} WHERE key = p_keys[i];
 				ELSE
-					SELECT tat INTO t FROM {limits} WHERE key = p_keys[i] FOR UPDATE;
+					-- Expired rows too: they are locked and reused, not
+					-- inserted again.
+					SELECT value, expires_at INTO v, expires FROM {kv} WHERE key = p_keys[i] FOR UPDATE;
 					IF NOT FOUND THEN
-						INSERT INTO {limits} (key, tat, expires_at) VALUES (p_keys[i], 0, now())
+						INSERT INTO {kv} (key, value, expires_at) VALUES (p_keys[i], int8send(0::bigint), now())
 							ON CONFLICT (key) DO NOTHING;
-						SELECT tat INTO t FROM {limits} WHERE key = p_keys[i] FOR UPDATE;
+						SELECT value, expires_at INTO v, expires FROM {kv} WHERE key = p_keys[i] FOR UPDATE;
 						IF NOT FOUND THEN
 							-- Only under a default isolation above READ COMMITTED,
 							-- whose snapshot hides the row another call just made.
@@ -105,7 +122,14 @@ var migrations = [][]string{
 						END IF;
 					END IF;
 				END IF;
-				IF t IS NULL OR t <= p_now THEN
+				-- No row leaves v and expires NULL. Liveness is judged as
+				-- the store's reads judge it (sql.go), at the statement's
+				-- time.
+				t := 0;
+				IF length(v) = 8 AND (expires IS NULL OR expires > statement_timestamp()) THEN
+					t := ('x' || encode(v, 'hex'))::bit(64)::bigint;
+				END IF;
+				IF t <= p_now THEN
 					t := 0;
 				END IF;
 				olds := olds || t;
@@ -115,10 +139,12 @@ var migrations = [][]string{
 				END IF;
 			END LOOP;
 			IF p_mode = 2 OR (p_mode = 1 AND allowed) THEN
-				UPDATE {limits} AS l
-					SET tat = w.tat, expires_at = now() + ((w.tat - p_now) / 1000 + 1) * interval '1 microsecond'
+				stamp := clock_timestamp();
+				UPDATE {kv} AS b
+					SET value = int8send(w.tat),
+						expires_at = stamp + ((w.tat - p_now) / 1000 + 1) * interval '1 microsecond' + interval '1 second'
 					FROM unnest(p_keys, nexts) AS w(key, tat)
-					WHERE l.key = w.key;
+					WHERE b.key = w.key;
 			END IF;
 			RETURN olds;
 		END
@@ -167,7 +193,7 @@ func (s *Store) migrateTx(ctx context.Context, tx pgx.Tx) error {
 	if v > schemaVersion {
 		return s.newerSchema(v)
 	}
-	names := strings.NewReplacer("{kv}", s.sql.kv, "{limits}", s.sql.limits, "{gcra}", s.sql.gcraFunc,
+	names := strings.NewReplacer("{kv}", s.sql.kv, "{gcra}", s.sql.gcraFunc,
 		"{commit}", s.sql.commitFunc,
 		"{kv_expires_at}", pgx.Identifier{s.prefix + "kv_expires_at"}.Sanitize())
 	for ; v < schemaVersion; v++ {

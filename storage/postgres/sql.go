@@ -24,7 +24,7 @@ const (
 // statement_timestamp() rather than now(), which is the transaction's start,
 // so that a long transaction does not see keys that expired during it.
 type statements struct {
-	kv, limits, schema, gcraFunc, commitFunc string // quoted names
+	kv, schema, gcraFunc, commitFunc string // quoted names
 
 	get           string
 	scan, scanAll string // with an upper bound, without
@@ -33,7 +33,6 @@ type statements struct {
 	export        string
 	gcra          string
 	expireKV      string
-	expireLimits  string
 }
 
 // janitorBatch is how many expired rows one janitor statement deletes, so that
@@ -42,9 +41,9 @@ const janitorBatch = 1000
 
 func newStatements(prefix string) statements {
 	q := func(name string) string { return pgx.Identifier{prefix + name}.Sanitize() }
-	s := statements{kv: q("kv"), limits: q("limits"), schema: q("schema"), gcraFunc: q("gcra"), commitFunc: q("commit")}
+	s := statements{kv: q("kv"), schema: q("schema"), gcraFunc: q("gcra"), commitFunc: q("commit")}
 	live := "(expires_at IS NULL OR expires_at > statement_timestamp())"
-	r := strings.NewReplacer("{kv}", s.kv, "{limits}", s.limits, "{gcra}", s.gcraFunc, "{commit}", s.commitFunc, "{live}", live,
+	r := strings.NewReplacer("{kv}", s.kv, "{gcra}", s.gcraFunc, "{commit}", s.commitFunc, "{live}", live,
 		"{batch}", strconv.Itoa(janitorBatch))
 	s.get = r.Replace(`SELECT value FROM {kv} WHERE key = $1 AND {live}`)
 	s.scan = r.Replace(`SELECT key, value FROM {kv} WHERE key >= $1 AND key < $2 AND {live} ORDER BY key LIMIT $3`)
@@ -57,7 +56,5 @@ func newStatements(prefix string) statements {
 	// write; the janitor takes it next time rather than waiting.
 	s.expireKV = r.Replace(`DELETE FROM {kv} WHERE key IN (
 		SELECT key FROM {kv} WHERE expires_at <= statement_timestamp() LIMIT {batch} FOR UPDATE SKIP LOCKED)`)
-	s.expireLimits = r.Replace(`DELETE FROM {limits} WHERE key IN (
-		SELECT key FROM {limits} WHERE expires_at <= statement_timestamp() LIMIT {batch} FOR UPDATE SKIP LOCKED)`)
 	return s
 }
