@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-password-reset/caddy-password-reset/internal/ratelimit"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/storecopy"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/testenv"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
@@ -131,4 +132,35 @@ func absDiff(a, b time.Time) time.Duration {
 		return a.Sub(b)
 	}
 	return b.Sub(a)
+}
+
+// TestCopyKeepsRateLimits: a bucket counted on Badger (written behind by the
+// limiter) is the same bucket on PostgreSQL after the copy, where the limiter
+// counts in the store itself: the burst spent before the move stays spent.
+func TestCopyKeepsRateLimits(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	src, dst := openBadger(t), openPostgres(t, pg)
+	check := ratelimit.Check{Name: "ip_email", Key: "203.0.113.7|alice@example.com", Limit: ratelimit.Limit{Burst: 10, Every: time.Minute}}
+	before := ratelimit.New(src, nil)
+	for i := range 10 {
+		if d, err := before.Allow(t.Context(), check); err != nil || !d.Allowed {
+			t.Fatalf("request %d on Badger: %+v %v", i+1, d, err)
+		}
+	}
+	if err := before.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := storecopy.Copy(t.Context(), src, dst, storecopy.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	after := ratelimit.New(dst, nil)
+	d, err := after.Allow(t.Context(), check)
+	if err != nil || d.Allowed {
+		t.Errorf("the 11th request, on PostgreSQL after the copy: %+v %v, want refused", d, err)
+	}
+	other := check
+	other.Key = "203.0.113.7|bob@example.com"
+	if d, err := after.Allow(t.Context(), other); err != nil || !d.Allowed || d.Remaining != 9 {
+		t.Errorf("another address after the copy: %+v %v, want a full bucket", d, err)
+	}
 }
