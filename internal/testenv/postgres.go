@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -43,6 +44,7 @@ type Postgres struct {
 	port int
 	cred *syscall.Credential // whom the server runs as; nil: this process's user
 	dbs  atomic.Int64        // databases made by NewDatabase
+	opts PostgresOptions     // kept for every start, so a restart is the same server
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -74,7 +76,24 @@ func StartPostgres(t testing.TB) *Postgres {
 }
 
 // ListenPostgres starts a new PostgreSQL server, until Close.
-func ListenPostgres() (*Postgres, error) {
+func ListenPostgres() (*Postgres, error) { return ListenPostgresWith(PostgresOptions{}) }
+
+// PostgresOptions shape the server ListenPostgresWith starts. The zero value is
+// the tests' server (ListenPostgres).
+type PostgresOptions struct {
+	// Durable makes a commit survive a machine crash, as in production: fsync
+	// on, and initdb syncs its files. The tests' fsync off makes a commit far
+	// cheaper: a figure compared with a store that syncs (Badger's sync_writes
+	// on) needs this.
+	Durable bool
+	// Settings are more server settings (shared_preload_libraries, say), given
+	// as postgres -c name=value after the defaults, so they override them; a
+	// name the server does not know fails the start, with its log.
+	Settings map[string]string
+}
+
+// ListenPostgresWith starts a new PostgreSQL server shaped by o, until Close.
+func ListenPostgresWith(o PostgresOptions) (*Postgres, error) {
 	bin, err := postgresBin()
 	if err != nil {
 		return nil, err
@@ -83,7 +102,7 @@ func ListenPostgres() (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Postgres{User: "postgres", Password: randomHex(12), bin: bin, port: ports[0]}
+	p := &Postgres{User: "postgres", Password: randomHex(12), bin: bin, port: ports[0], opts: o}
 	p.Addr = fmt.Sprintf("127.0.0.1:%d", p.port)
 	if err := p.init(); err != nil {
 		p.Close()
@@ -166,11 +185,16 @@ func (p *Postgres) init() error {
 			return err
 		}
 	}
-	// --no-sync: a test cluster need not survive a machine crash. Passwords
-	// are checked (scram-sha-256), so that a wrong one is refused as in
-	// production.
-	cmd := p.command("initdb", "-D", p.dataDir(), "-U", p.User, "--pwfile", pwfile,
-		"--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
+	// --no-sync: a test cluster need not survive a machine crash (a durable
+	// one must: its first commits are no safer than the files under them).
+	// Passwords are checked (scram-sha-256), so that a wrong one is refused as
+	// in production.
+	args := []string{"-D", p.dataDir(), "-U", p.User, "--pwfile", pwfile,
+		"--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-instructions"}
+	if !p.opts.Durable {
+		args = append(args, "--no-sync")
+	}
+	cmd := p.command("initdb", args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("testenv: initdb: %w\n%s", err, out)
 	}
@@ -183,9 +207,9 @@ func (p *Postgres) Dir() string { return p.root }
 func (p *Postgres) dataDir() string { return filepath.Join(p.root, "data") }
 func (p *Postgres) logPath() string { return filepath.Join(p.root, "postgres.log") }
 
-// command runs one of PostgreSQL's programs as the server's user, in its own
-// process group (so that Kill reaches the backends too), without the caller's
-// PG* variables.
+// command runs one of PostgreSQL's programs as the server's user, in a process
+// group of its own (signal's last resort kills the group), without the
+// caller's PG* variables.
 func (p *Postgres) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(p.bin, name), args...)
 	cmd.Dir = p.root
@@ -210,16 +234,7 @@ func (p *Postgres) start() error {
 		p.mu.Unlock()
 		return err
 	}
-	// fsync off: the tests' data need not survive a machine crash, and
-	// commits are then cheap. synchronous_commit keeps its default (on), so a
-	// commit still waits for its WAL write as in production.
-	cmd := p.command("postgres", "-D", p.dataDir(),
-		"-c", "listen_addresses=127.0.0.1", "-p", strconv.Itoa(p.port),
-		"-c", "unix_socket_directories=",
-		"-c", "fsync=off",
-		"-c", "max_connections=300",
-		"-c", "shared_buffers=32MB",
-		"-c", "logging_collector=off")
+	cmd := p.command("postgres", p.serverArgs()...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
@@ -235,6 +250,26 @@ func (p *Postgres) start() error {
 		close(exited)
 	}()
 	return p.waitReady(exited)
+}
+
+// serverArgs are postgres's arguments: the defaults, then the options'.
+func (p *Postgres) serverArgs() []string {
+	// fsync off unless durable: the tests' data need not survive a machine
+	// crash, and commits are then cheap. synchronous_commit keeps its default
+	// (on), so a commit still waits for its WAL write as in production.
+	fsync := map[bool]string{false: "off", true: "on"}[p.opts.Durable]
+	args := []string{"-D", p.dataDir(),
+		"-c", "listen_addresses=127.0.0.1", "-p", strconv.Itoa(p.port),
+		"-c", "unix_socket_directories=",
+		"-c", "fsync=" + fsync,
+		"-c", "max_connections=300",
+		"-c", "shared_buffers=32MB",
+		"-c", "logging_collector=off"}
+	// Sorted, so that the command line is the same at every start.
+	for _, name := range slices.Sorted(maps.Keys(p.opts.Settings)) {
+		args = append(args, "-c", name+"="+p.opts.Settings[name])
+	}
+	return args
 }
 
 // waitReady connects until the server answers a query.
@@ -328,8 +363,8 @@ func (p *Postgres) Start(t testing.TB) {
 	}
 }
 
-// signal sends sig to the server's process group and waits for the postmaster
-// to exit. SIGKILL goes to the whole group, so that no backend outlives it.
+// signal sends sig to the postmaster and waits for it to exit. SIGKILL goes to
+// every backend too, and waits for them, so that none outlives it.
 func (p *Postgres) signal(sig syscall.Signal) error {
 	p.mu.Lock()
 	cmd, exited := p.cmd, p.exited
@@ -342,21 +377,86 @@ func (p *Postgres) signal(sig syscall.Signal) error {
 		return nil
 	default:
 	}
-	target := cmd.Process.Pid
+	pid := cmd.Process.Pid
+	var backends []int
 	if sig == syscall.SIGKILL {
-		target = -target
+		// Each backend is in a session of its own (setsid), out of reach of a
+		// signal to the postmaster's group, and dies only when it notices the
+		// postmaster gone, still attached to the shared memory until then
+		// (the next start refuses it: "pre-existing shared memory block is
+		// still in use"). Stopped, the postmaster forks none while they are
+		// listed and killed.
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err == nil {
+			waitFor(func() bool { s, _ := procStat(strconv.Itoa(pid)); return s == "T" || s == "" })
+		}
+		backends = children(pid)
+		for _, b := range backends {
+			syscall.Kill(b, syscall.SIGKILL) //nolint:errcheck // gone already is as good
+		}
 	}
-	if err := syscall.Kill(target, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+	if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("testenv: signal postgres: %w", err)
 	}
 	select {
 	case <-exited:
-		return nil
 	case <-time.After(time.Minute):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) //nolint:errcheck // last resort
+		syscall.Kill(-pid, syscall.SIGKILL) //nolint:errcheck // last resort
 		<-exited
 		return fmt.Errorf("testenv: postgres did not stop within a minute of %s", sig)
 	}
+	for _, b := range backends {
+		if !waitFor(func() bool { s, _ := procStat(strconv.Itoa(b)); return s == "" || s == "Z" }) {
+			return fmt.Errorf("testenv: postgres's backend %d outlived SIGKILL by a minute", b)
+		}
+	}
+	return nil
+}
+
+// waitFor polls cond for up to a minute and reports whether it held.
+func waitFor(cond func() bool) bool {
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
+// procStat is a process's state (R, S, T, Z: a zombie holds no memory any
+// more) and parent, "" when it is gone.
+func procStat(pid string) (state, ppid string) {
+	data, _ := os.ReadFile("/proc/" + pid + "/stat")
+	_, rest, _ := bytes.Cut(data, []byte(") ")) // after the command's name
+	if f := strings.Fields(string(rest)); len(f) > 1 {
+		return f[0], f[1]
+	}
+	return "", ""
+}
+
+// children are the live processes whose parent is pid.
+func children(pid int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if state, ppid := procStat(e.Name()); ppid == strconv.Itoa(pid) && state != "Z" {
+			n, _ := strconv.Atoi(e.Name())
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Processes are the server's: the postmaster's pid, then its children's (the
+// backends and auxiliary processes), for a benchmark to read their CPU time.
+// None when stopped.
+func (p *Postgres) Processes() []int {
+	if !p.Running() {
+		return nil
+	}
+	p.mu.Lock()
+	pid := p.cmd.Process.Pid
+	p.mu.Unlock()
+	return append([]int{pid}, children(pid)...)
 }
 
 // Close stops the server and removes its directory.

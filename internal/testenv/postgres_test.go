@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -102,5 +103,61 @@ func TestPostgresCloseRemovesEverything(t *testing.T) {
 	if conn, err := net.Dial("tcp", pg.Addr); err == nil {
 		conn.Close()
 		t.Error("something still listens on the server's port")
+	}
+}
+
+func TestPostgresDurableWithSettings(t *testing.T) {
+	pg, err := testenv.ListenPostgresWith(testenv.PostgresOptions{Durable: true, Settings: map[string]string{
+		"shared_preload_libraries": "pg_stat_statements",
+		"max_connections":          "50", // over the default's 300
+		"pg_stat_statements.track": "all",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := pg.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	want := func(setting, value string) {
+		t.Helper()
+		if v, err := query(t, pg.DSN(), "SHOW "+setting); err != nil || v != value {
+			t.Errorf("%s = %q, %v; want %q", setting, v, err, value)
+		}
+	}
+	check := func() {
+		t.Helper()
+		want("fsync", "on")
+		want("max_connections", "50")
+		want("pg_stat_statements.track", "all")
+		want("shared_preload_libraries", "pg_stat_statements")
+	}
+	check()
+	if err := pg.Exec(t, "postgres", "CREATE EXTENSION pg_stat_statements"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := query(t, pg.DSN(), "SELECT sum(calls)::text FROM pg_stat_statements"); err != nil {
+		t.Errorf("pg_stat_statements: %v", err)
+	}
+	if procs := pg.Processes(); len(procs) < 3 { // the postmaster, a backend, the checkpointer...
+		t.Errorf("Processes while the server runs: %v", procs)
+	}
+	pg.Stop(t)
+	if procs := pg.Processes(); len(procs) != 0 {
+		t.Errorf("Processes after Stop: %v", procs)
+	}
+	pg.Start(t)
+	check() // a restart is the same server
+}
+
+func TestPostgresUnknownSettingFailsTheStart(t *testing.T) {
+	pg, err := testenv.ListenPostgresWith(testenv.PostgresOptions{Settings: map[string]string{"no_such_setting": "1"}})
+	if err == nil {
+		pg.Close()
+		t.Fatal("a server with an unknown setting started")
+	}
+	if !strings.Contains(err.Error(), "no_such_setting") {
+		t.Errorf("the error does not name the setting (it should carry the server's log): %v", err)
 	}
 }
