@@ -7,7 +7,9 @@
 // app with thousands of seeded users, plus two baseline routes that hand a request
 // to its hooks) and a lean SMTP sink in this process, runs bin/caddy with the
 // plugin, drives load with wrk (Debian's package; installed with apt-get when
-// missing and running as root), and prints one table of figures B1-B6. Every
+// missing and running as root), and prints one table of figures B1-B6, E, and
+// P1 and P3 (one and three nodes on one PostgreSQL the harness starts; Debian's
+// postgresql package, as test.sh installs it). Every
 // figure but B6 is a ratio to a baseline measured in the same run, on the same
 // machine, interleaved with it, repeated (-reps) and reduced to the median: the
 // machines here are shared and noisy, and absolute times mean little.
@@ -17,7 +19,7 @@
 // in-memory map lookup per request, measured by the ratelimit package's own tests.
 //
 // Flags: -reps, -duration, -users, -open-tickets, -only B1,B3, -profile DIR (CPU
-// profiles of Caddy during B1, from its admin endpoint's pprof), -quick (a short
+// profiles of Caddy during B1 and of P1's node, from the admin endpoint's pprof), -quick (a short
 // smoke run of the whole harness), -out FILE (the table as Markdown).
 package main
 
@@ -31,6 +33,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -62,7 +65,7 @@ func main() {
 	flag.IntVar(&o.openTickets, "open-tickets", 1_000_000, "B6: open tickets in the store")
 	flag.IntVar(&o.mails, "mails", 2000, "B4: mails per outbox drain")
 	flag.IntVar(&o.completions, "completions", 150, "B3: reset completions per repetition")
-	flag.StringVar(&only, "only", "", "comma-separated figures to measure (default all: B1,B2,B3,B4,B5,B6,E)")
+	flag.StringVar(&only, "only", "", "comma-separated figures to measure (default all: B1,B2,B3,B4,B5,B6,E,P)")
 	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of Caddy under B1 load")
 	flag.StringVar(&o.out, "out", "", "also write the table, as Markdown, to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (stores, Caddy logs)")
@@ -132,7 +135,7 @@ func run(ctx context.Context, o options) error {
 		id string
 		fn func(context.Context) error
 	}{
-		{"B5", h.idleMemory}, {"B2", h.appRoutes}, {"B1", h.requestEndpoint}, {"E", h.enumeration},
+		{"B5", h.idleMemory}, {"B2", h.appRoutes}, {"B1", h.requestEndpoint}, {"P", h.postgresFigures}, {"E", h.enumeration},
 		{"B3", h.completions}, {"B4", h.outbox}, {"B6", h.openTickets},
 	}
 	for _, s := range steps {
@@ -167,6 +170,12 @@ type harnessRun struct {
 	// bare the same binary without the plugin configured.
 	plug, nosync, bare          *testenv.Caddy
 	plugCfg, nosyncCfg, bareCfg testenv.CaddyConfig
+
+	pgc        *pgCluster // P: PostgreSQL and its nodes, while P runs
+	pgcVersion string     // P: the server's version, for the table's note
+
+	scriptOnce sync.Once // writes wrk's script (runWrk)
+	scriptErr  error
 
 	next    int                  // the next seeded user a POST run starts at
 	samples map[string][]float64 // figure -> one value per repetition
@@ -224,6 +233,7 @@ func ready(c testenv.CaddyConfig) []string {
 }
 
 func (h *harnessRun) close() {
+	h.stopPostgres()
 	for _, c := range []*testenv.Caddy{h.plug, h.nosync, h.bare} {
 		if c != nil {
 			if err := c.Stop(); err != nil {

@@ -71,6 +71,8 @@ func (h *harnessRun) table(machine string) string {
 					fmt.Sprintf("%.2f ms", p99), fmt.Sprintf("%.2f ms", med(b+"/p99")), fmt.Sprintf("%.2fx", pr), ptarget, yes(pok), ""})
 		}
 	}
+	pgRows, pgNote := h.postgresRows()
+	rows = append(rows, pgRows...)
 	if have("E/diff") {
 		d, p := med("E/diff"), med("E/p")
 		rows = append(rows, row{"E", "known vs unknown addresses, 1,000 each, one at a time: median answer",
@@ -124,6 +126,9 @@ func (h *harnessRun) table(machine string) string {
 	}
 	for _, n := range h.notes {
 		fmt.Fprintf(&b, "\n%s", n)
+	}
+	if pgNote != "" {
+		fmt.Fprintf(&b, "\n%s\n", pgNote)
 	}
 	return b.String()
 }

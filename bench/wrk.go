@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +17,10 @@ import (
 // wrkScript is the Lua script wrk runs. For POST it sends Auth0's change_password
 // request for a different seeded user each time (user i, then i+1, ...), so that
 // no two requests in flight name the same user; done prints the figures on one
-// line for the harness to read.
+// line for the harness to read and, given BENCH_QUANTILES, writes the latency
+// at each 0.01th percentile, so that the latencies of several wrk processes run
+// at once can be merged (Debian's wrk 4.1.0 does not give the histogram itself
+// to the script: latency[i] is i).
 const wrkScript = `
 local method = os.getenv("BENCH_METHOD") or "GET"
 local users = tonumber(os.getenv("BENCH_USERS") or "1")
@@ -38,6 +43,14 @@ function done(summary, latency, requests)
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency.max, summary.errors.connect, summary.errors.read,
     summary.errors.write, summary.errors.status, summary.errors.timeout))
+  local quantiles = os.getenv("BENCH_QUANTILES") or ""
+  if quantiles ~= "" and summary.requests > 0 then
+    local f = assert(io.open(quantiles, "w"))
+    for i = 1, 10000 do
+      f:write(string.format("%d\n", latency:percentile(i / 100)))
+    end
+    f:close()
+  end
 end
 `
 
@@ -63,12 +76,13 @@ func (r wrkResult) OK() int { return r.Requests - r.BadStatus }
 
 // wrkRun describes one run.
 type wrkRun struct {
-	URL      string
-	Method   string // GET or POST (change_password for seeded users)
-	Conns    int
-	Duration time.Duration
-	Users    int // POST: how many seeded users to cycle through
-	Offset   int // POST: the first user
+	URL       string
+	Method    string // GET or POST (change_password for seeded users)
+	Conns     int
+	Duration  time.Duration
+	Users     int    // POST: how many seeded users to cycle through
+	Offset    int    // POST: the first user
+	Quantiles string // if set, wrk writes its latency quantiles here (latencies.add)
 }
 
 // ensureWrk finds wrk, installing Debian's package when it is missing and the
@@ -93,16 +107,19 @@ func ensureWrk() (string, error) {
 
 // runWrk runs wrk with one thread (a second thread would only take CPU from the
 // server on a 2-core machine; one thread drives 256 connections easily) and the
-// script above.
+// script above,
+// script, written once: wrk processes run at once (P3) must not read a file
+// being rewritten.
 func (h *harnessRun) runWrk(ctx context.Context, run wrkRun) (wrkResult, error) {
 	script := filepath.Join(h.dir, "bench.lua")
-	if err := os.WriteFile(script, []byte(wrkScript), 0o644); err != nil {
-		return wrkResult{}, err
+	h.scriptOnce.Do(func() { h.scriptErr = os.WriteFile(script, []byte(wrkScript), 0o644) })
+	if h.scriptErr != nil {
+		return wrkResult{}, h.scriptErr
 	}
 	cmd := exec.CommandContext(ctx, h.wrk, "-t1", "-c"+strconv.Itoa(run.Conns),
 		"-d"+strconv.Itoa(int(run.Duration.Seconds()))+"s", "--timeout", "2s", "-s", script, run.URL)
 	cmd.Env = append(os.Environ(), "BENCH_METHOD="+run.Method, "BENCH_USERS="+strconv.Itoa(max(run.Users, 1)),
-		"BENCH_OFFSET="+strconv.Itoa(run.Offset))
+		"BENCH_OFFSET="+strconv.Itoa(run.Offset), "BENCH_QUANTILES="+run.Quantiles)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %w\n%s", err, out)
@@ -131,4 +148,49 @@ func (h *harnessRun) runWrk(ctx context.Context, run wrkRun) (wrkResult, error) 
 		}, nil
 	}
 	return wrkResult{}, fmt.Errorf("wrk printed no figures:\n%s", out)
+}
+
+// latencies merge the quantiles of several wrk runs: each of a run's 10,000
+// quantiles stands for a 10,000th of its answers.
+type latencies []quantile
+
+// quantile is one of a run's quantiles, weighted by the answers it stands for.
+type quantile struct {
+	d      time.Duration
+	weight float64
+}
+
+// add reads the quantiles a run of answered requests wrote (wrkRun.Quantiles).
+func (l *latencies) add(path string, answered int) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	lines := strings.Fields(string(data))
+	for _, line := range lines {
+		us, err := strconv.ParseInt(line, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		*l = append(*l, quantile{time.Duration(us) * time.Microsecond, float64(answered) / float64(len(lines))})
+	}
+	return nil
+}
+
+// percentile is the smallest latency at or under which p% of the answers are;
+// for one run, the same as wrk's own.
+func (l latencies) percentile(p float64) time.Duration {
+	s := slices.Clone(l)
+	slices.SortFunc(s, func(a, b quantile) int { return cmp.Compare(a.d, b.d) })
+	var total, sum float64
+	for _, q := range s {
+		total += q.weight
+	}
+	for _, q := range s {
+		// A little slack, for the weights' rounding.
+		if sum += q.weight; sum >= p/100*total*(1-1e-9) {
+			return q.d
+		}
+	}
+	return 0
 }
