@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +44,36 @@ type pgCluster struct {
 	cfgs  []testenv.CaddyConfig
 	nodes []*testenv.Caddy
 	env   []string
+
+	// Per figure (P/1, P/3), over its repetitions: each statement's calls
+	// and time, and the requests accepted, for the log's breakdown.
+	byStatement map[string]map[string]stmtCount
+	accepted    map[string]int
+}
+
+// stmtCount is one statement's counts in pg_stat_statements.
+type stmtCount struct {
+	calls int64
+	ms    float64 // total execution time
+}
+
+// statements are the nodes' statements' cumulative counts, by their text.
+func (c *pgCluster) statements(ctx context.Context) (map[string]stmtCount, error) {
+	rows, err := c.stats.Query(ctx, `SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 110), sum(calls)::bigint, sum(total_exec_time)
+		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1) GROUP BY 1`, pgDB)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]stmtCount{}
+	for rows.Next() {
+		var q string
+		var n stmtCount
+		if err := rows.Scan(&q, &n.calls, &n.ms); err != nil {
+			return nil, err
+		}
+		out[q] = n
+	}
+	return out, rows.Err()
 }
 
 // pgDB is the nodes' database.
@@ -70,7 +103,7 @@ func (h *harnessRun) startPostgres(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c := &pgCluster{pg: pg}
+	c := &pgCluster{pg: pg, byStatement: map[string]map[string]stmtCount{}, accepted: map[string]int{}}
 	h.pgc = c
 	if c.stats, err = pgx.Connect(ctx, pg.DSN()); err != nil {
 		return err
@@ -168,33 +201,30 @@ func (h *harnessRun) postgresFigures(ctx context.Context) error {
 	}
 	defer h.stopPostgres()
 	runs := []string{"badger", "P1", "P3"}
-	var accepted int // P1's and P3's, for the statements' breakdown
 	for rep := range h.opts.reps {
 		for i := range runs {
+			v := runs[(i+rep)%len(runs)]
 			var err error
-			var ok int
-			switch v := runs[(i+rep)%len(runs)]; v {
+			switch v {
 			case "badger":
-				ok, err = h.mailedRun(ctx, "P/badger", rep, []*testenv.Caddy{h.plug}, []int{h.plugCfg.PluginPort}, []int{8})
+				err = h.mailedRun(ctx, "P/badger", rep, []*testenv.Caddy{h.plug}, []int{h.plugCfg.PluginPort}, []int{8})
 			case "P1":
 				if err = h.startNodes(ctx, 1); err == nil {
-					ok, err = h.mailedRun(ctx, "P/1", rep, h.pgc.nodes[:1], []int{h.pgc.cfgs[0].PluginPort}, []int{8})
+					err = h.mailedRun(ctx, "P/1", rep, h.pgc.nodes[:1], []int{h.pgc.cfgs[0].PluginPort}, []int{8})
 				}
 			case "P3":
 				if err = h.startNodes(ctx, 3); err == nil {
 					ports := []int{h.pgc.cfgs[0].PluginPort, h.pgc.cfgs[1].PluginPort, h.pgc.cfgs[2].PluginPort}
-					ok, err = h.mailedRun(ctx, "P/3", rep, h.pgc.nodes, ports, []int{3, 3, 2})
+					err = h.mailedRun(ctx, "P/3", rep, h.pgc.nodes, ports, []int{3, 3, 2})
 				}
 			}
 			if err != nil {
-				return fmt.Errorf("%s: %w", runs[(i+rep)%len(runs)], err)
-			}
-			if runs[(i+rep)%len(runs)] != "badger" {
-				accepted += ok
+				return fmt.Errorf("%s: %w", v, err)
 			}
 		}
 	}
-	return h.logStatements(ctx, accepted)
+	h.logStatements()
+	return nil
 }
 
 // mailedRun runs wrk against each of ports at once (conns[i] connections to
@@ -204,19 +234,31 @@ func (h *harnessRun) postgresFigures(ctx context.Context) error {
 // mails and pgSettle, per accepted request: the request's own work and what
 // it queued (the mail's job) are both in it, and so is what the nodes do
 // meanwhile in the background (the janitor, autovacuum).
-func (h *harnessRun) mailedRun(ctx context.Context, key string, rep int, nodes []*testenv.Caddy, ports, conns []int) (int, error) {
+func (h *harnessRun) mailedRun(ctx context.Context, key string, rep int, nodes []*testenv.Caddy, ports, conns []int) error {
 	onPG := key != "P/badger"
 	before := h.sink.Stats()
 	var c0 pgCounters
+	var s0 map[string]stmtCount
 	if onPG {
 		var err error
 		if c0, err = h.pgc.counters(ctx); err != nil {
-			return 0, err
+			return err
+		}
+		if s0, err = h.pgc.statements(ctx); err != nil {
+			return err
 		}
 	}
 	var profile func() error
 	if h.opts.profile != "" && rep == 0 && key == "P/1" {
 		profile = h.startProfile(nodes[0], "p1-node1.pprof")
+	}
+	var waits *waitSampler
+	if onPG {
+		var err error
+		if waits, err = h.sampleWaits(ctx); err != nil {
+			return err
+		}
+		defer waits.end()
 	}
 	cpu0, pgCPU0 := caddyCPU(nodes), h.postgresCPU()
 	busy0, total0 := machineCPU()
@@ -233,10 +275,13 @@ func (h *harnessRun) mailedRun(ctx context.Context, key string, rep int, nodes [
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return 0, err
+		return err
 	}
 	cpu1, pgCPU1 := caddyCPU(nodes), h.postgresCPU()
 	busy1, total1 := machineCPU()
+	if waits != nil {
+		logf("%s: the nodes' backends during the run: %s", key, waits.report())
+	}
 	var sum wrkResult
 	var rps float64
 	var p99max time.Duration
@@ -249,7 +294,7 @@ func (h *harnessRun) mailedRun(ctx context.Context, key string, rep int, nodes [
 		p99max = max(p99max, r.P99)
 		if r.Requests > 0 {
 			if err := lat.add(filepath.Join(h.dir, fmt.Sprintf("quantiles-%d", i)), r.Requests); err != nil {
-				return 0, err
+				return err
 			}
 		}
 	}
@@ -264,7 +309,7 @@ func (h *harnessRun) mailedRun(ctx context.Context, key string, rep int, nodes [
 	}
 	drain, err := h.drain(ctx, before, sum.OK())
 	if err != nil {
-		return 0, fmt.Errorf("waiting for the mails of %d accepted requests: %w", sum.OK(), err)
+		return fmt.Errorf("waiting for the mails of %d accepted requests: %w", sum.OK(), err)
 	}
 	after := h.sink.Stats()
 	logf("%s: %7.0f req/s, p50 %v p99 %v (max of the wrk processes' %v), failed %d (timeouts %d); %d mails delivered %.1fs after the run, %d duplicates",
@@ -273,13 +318,26 @@ func (h *harnessRun) mailedRun(ctx context.Context, key string, rep int, nodes [
 	if onPG && sum.OK() > 0 {
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return ctx.Err()
 		case <-time.After(pgSettle):
 		}
 		c1, err := h.pgc.counters(ctx)
 		if err != nil {
-			return 0, err
+			return err
 		}
+		s1, err := h.pgc.statements(ctx)
+		if err != nil {
+			return err
+		}
+		if h.pgc.byStatement[key] == nil {
+			h.pgc.byStatement[key] = map[string]stmtCount{}
+		}
+		for q, n := range s1 {
+			t := h.pgc.byStatement[key][q]
+			t.calls, t.ms = t.calls+n.calls-s0[q].calls, t.ms+n.ms-s0[q].ms
+			h.pgc.byStatement[key][q] = t
+		}
+		h.pgc.accepted[key] += sum.OK()
 		perReq := func(d int64) float64 { return float64(d) / float64(sum.OK()) }
 		logf("%s: per accepted request %.2f transactions, %.2f statements", key, perReq(c1.xacts-c0.xacts), perReq(c1.calls-c0.calls))
 		h.add(key+"/xacts", perReq(c1.xacts-c0.xacts))
@@ -293,34 +351,28 @@ func (h *harnessRun) mailedRun(ctx context.Context, key string, rep int, nodes [
 	h.add(key+"/mailrate", float64(sum.OK())/(sum.Duration+drain).Seconds())
 	h.add(key+"/lost", float64(sum.OK()-(after.Distinct-before.Distinct)))
 	h.add(key+"/dups", float64(after.Duplicates()-before.Duplicates()))
-	return sum.OK(), nil
+	return nil
 }
 
-// logStatements logs the statements the nodes sent most, per request accepted
-// by P1 and P3 (Open's migration is in the counts too, once).
-func (h *harnessRun) logStatements(ctx context.Context, accepted int) error {
-	if accepted == 0 {
-		return nil
-	}
-	rows, err := h.pgc.stats.Query(ctx, `SELECT calls, mean_exec_time, left(regexp_replace(query, '\s+', ' ', 'g'), 110)
-		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)
-		ORDER BY calls DESC LIMIT 12`, pgDB)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var b strings.Builder
-	for rows.Next() {
-		var calls int64
-		var mean float64
-		var query string
-		if err := rows.Scan(&calls, &mean, &query); err != nil {
-			return err
+// logStatements logs, for P1 and P3, the statements the nodes sent most, per
+// accepted request, and their time in the server.
+func (h *harnessRun) logStatements() {
+	for _, key := range []string{"P/1", "P/3"} {
+		n := h.pgc.accepted[key]
+		if n == 0 {
+			continue
 		}
-		fmt.Fprintf(&b, "\n  %5.2f per request, %6.3f ms each: %s", float64(calls)/float64(accepted), mean, query)
+		m := h.pgc.byStatement[key]
+		qs := slices.SortedFunc(maps.Keys(m), func(a, b string) int { return cmp.Compare(m[b].calls, m[a].calls) })
+		var b strings.Builder
+		for _, q := range qs[:min(len(qs), 8)] {
+			if m[q].calls == 0 {
+				break
+			}
+			fmt.Fprintf(&b, "\n  %5.2f per request, %6.3f ms each: %s", float64(m[q].calls)/float64(n), m[q].ms/float64(m[q].calls), q)
+		}
+		logf("%s: the nodes' statements, most called first, over %d accepted requests:%s", key, n, b.String())
 	}
-	logf("P: the nodes' statements, most called first, over %d accepted requests:%s", accepted, b.String())
-	return rows.Err()
 }
 
 // caddyCPU is the CPU time the nodes have used.
@@ -414,7 +466,7 @@ func (h *harnessRun) postgresRows() ([]row, string) {
 		rows = append(rows,
 			row{fmt.Sprintf("P%d", n), figure, fmt.Sprintf("%.0f", rps), fmt.Sprintf("%.0f", med("P/badger/rps")),
 				fmt.Sprintf("%.2f", ratio(k+"/rps", "P/badger/rps")), target, yes(ok), note},
-			row{fmt.Sprintf("P%d", n), fmt.Sprintf("... p99 latency, %d node(s), 8 clients", n), fmt.Sprintf("%.2f ms", p99),
+			row{fmt.Sprintf("P%d", n), fmt.Sprintf("... p99 latency, %s, 8 clients", map[int]string{1: "1 node", 3: "3 nodes"}[n]), fmt.Sprintf("%.2f ms", p99),
 				fmt.Sprintf("%.2f ms", med("P/badger/p99")), fmt.Sprintf("%.2fx", ratio(k+"/p99", "P/badger/p99")),
 				"<= 20 ms", yes(p99 <= 20), p99note})
 	}
