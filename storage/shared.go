@@ -28,8 +28,9 @@ func IsShared(s Store) bool {
 }
 
 // Announcer is implemented by a Tx that can tell the other processes sharing the
-// store that work was stored under topic: the announcement is delivered when the
-// transaction commits, and not at all if it does not.
+// store that work was stored under topic: the announcement is delivered after the
+// transaction commits (soon after: a store may gather the announcements of many
+// transactions into one), and not at all if it does not.
 type Announcer interface {
 	Announce(topic string)
 }

@@ -105,6 +105,7 @@ type Store struct {
 	cancel    context.CancelFunc
 	bg        sync.WaitGroup // the janitor and the listener
 	listener  *listener
+	notifier  *notifier
 	closeOnce sync.Once
 }
 
@@ -169,6 +170,9 @@ func open(ctx context.Context, opts Options, tweak func(*pgxpool.Config)) (*Stor
 		pool.Close()
 		return nil, err
 	}
+	s.notifier = newNotifier(s)
+	s.bg.Add(1)
+	go s.notifier.run(s.stop)
 	if opts.JanitorInterval > 0 {
 		s.bg.Add(1)
 		go s.runJanitor(opts.JanitorInterval)

@@ -47,7 +47,7 @@ type tx struct {
 	err     error         // the first failed statement's: the database's transaction is aborted
 	pending map[string]pendingWrite
 	reads   map[string]struct{} // keys the database returned to an Update, locked at commit
-	topics  map[string]struct{} // announced, for NOTIFY at commit
+	topics  map[string]struct{} // announced, for the notifier once committed
 }
 
 // pendingWrite is a Set (or a Delete, when deleted) waiting for the commit.
@@ -251,8 +251,9 @@ func (t *tx) beginWith(row func(pgx.Rows) error, sql string, args []any) error {
 	}
 }
 
-// commit sends the pending writes, the announcements and COMMIT in one batch
-// (with BEGIN in front when nothing was read).
+// commit sends the pending writes and COMMIT in one batch (with BEGIN in front
+// when nothing was read); once committed, the announcements go to the
+// notifier.
 func (t *tx) commit() error {
 	if t.conn == nil && len(t.pending) == 0 && len(t.topics) == 0 {
 		return nil
@@ -270,6 +271,9 @@ func (t *tx) commit() error {
 		}
 		err := t.conn.SendBatch(ctx, t.commitBatch(!begun)).Close()
 		if err == nil {
+			if len(t.topics) > 0 {
+				t.s.notifier.add(t.topics)
+			}
 			return nil
 		}
 		// A batch that never left this process can be sent again on a new
@@ -339,14 +343,6 @@ func (t *tx) commitBatch(begin bool) *pgx.Batch {
 			ttls = append(ttls, ttlMicros(w.ttl))
 		}
 		b.Queue(t.s.sql.commit, keyArg, ops, values, ttls)
-	}
-	if len(t.topics) > 0 {
-		channels := make([]string, 0, len(t.topics))
-		for c := range t.topics {
-			channels = append(channels, c)
-		}
-		slices.Sort(channels)
-		b.Queue(t.s.sql.notify, channels)
 	}
 	b.Queue(commitSQL)
 	return b
