@@ -14,8 +14,8 @@ import (
 )
 
 // load sends reset requests for distinct seeded users from clients goroutines,
-// round robin over the nodes that pick says are up, until stop is closed or
-// limit requests were sent. It records each answer by address.
+// through a balancer, until stop is closed or limit requests were sent. It
+// records each answer by address.
 type load struct {
 	mu       sync.Mutex
 	answers  map[string]int // email -> status (0: no answer)
@@ -24,7 +24,7 @@ type load struct {
 	failures atomic.Int64 // no HTTP answer at all
 }
 
-func runLoad(ctx context.Context, c *cluster, clients, limit int, up func(i int) bool, stop <-chan struct{}) *load {
+func runLoad(ctx context.Context, b *balancer, clients, limit int, stop <-chan struct{}) *load {
 	l := &load{answers: map[string]int{}, bodies: map[int]string{}}
 	client := testenv.NewClient(clients, 30*time.Second)
 	var wg sync.WaitGroup
@@ -40,18 +40,11 @@ func runLoad(ctx context.Context, c *cluster, clients, limit int, up func(i int)
 				if i >= limit {
 					return
 				}
-				n := c.upNode(i, up)
+				n, done := b.pick(i)
 				email := testenv.UserEmail(i)
 				o := testenv.PostReset(ctx, client, n.base(), email)
-				l.mu.Lock()
-				l.answers[email] = o.Status
-				if _, ok := l.bodies[o.Status]; !ok {
-					l.bodies[o.Status] = o.Body
-				}
-				l.mu.Unlock()
-				if o.Err != nil {
-					l.failures.Add(1)
-				}
+				done()
+				l.record(email, o)
 			}
 		})
 	}
@@ -59,17 +52,62 @@ func runLoad(ctx context.Context, c *cluster, clients, limit int, up func(i int)
 	return l
 }
 
-// upNode picks the i'th request's node among those up, as a balancer that
-// drains a node before it stops would.
-func (c *cluster) upNode(i int, up func(int) bool) *node {
-	for k := range len(c.nodes) {
-		j := (i + k) % len(c.nodes)
-		if up == nil || up(j) {
-			return c.nodes[j]
-		}
+func (l *load) record(email string, o testenv.Outcome) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.answers[email] = o.Status
+	if _, ok := l.bodies[o.Status]; !ok {
+		l.bodies[o.Status] = o.Body
 	}
-	return c.nodes[i%len(c.nodes)]
+	if o.Err != nil {
+		l.failures.Add(1)
+	}
 }
+
+// balancer spreads requests round robin over the nodes that up says are up
+// (nil: all), and can drain a node as a load balancer does before a rolling
+// restart: no new request goes to it, and the drain returns once the requests
+// already sent to it are answered.
+type balancer struct {
+	nodes    []*node
+	up       func(i int) bool
+	draining atomic.Int32 // the drained node's index, -1: none
+	inflight []atomic.Int64
+}
+
+func newBalancer(c *cluster, up func(i int) bool) *balancer {
+	b := &balancer{nodes: c.nodes, up: up, inflight: make([]atomic.Int64, len(c.nodes))}
+	b.draining.Store(-1)
+	return b
+}
+
+// pick chooses the i'th request's node; done must be called once it is
+// answered. The request is counted in flight before the drain flag is read,
+// and drain sets the flag before it reads the count, so a request either sees
+// the drain or is waited for.
+func (b *balancer) pick(i int) (n *node, done func()) {
+	for k := range len(b.nodes) {
+		j := (i + k) % len(b.nodes)
+		b.inflight[j].Add(1)
+		if int(b.draining.Load()) != j && (b.up == nil || b.up(j)) {
+			return b.nodes[j], func() { b.inflight[j].Add(-1) }
+		}
+		b.inflight[j].Add(-1)
+	}
+	return b.nodes[i%len(b.nodes)], func() {}
+}
+
+// drain takes node j out of rotation and waits for its requests in flight.
+func (b *balancer) drain(t *testing.T, j int) {
+	t.Helper()
+	b.draining.Store(int32(j))
+	poll.Eventually(t, fmt.Sprintf("node %d's requests in flight answered", j+1), func() (bool, error) {
+		return b.inflight[j].Load() == 0, nil
+	})
+}
+
+// restore puts the drained node back into rotation.
+func (b *balancer) restore() { b.draining.Store(-1) }
 
 // byStatus splits the answered addresses: those answered 200 (promised a
 // mail) and the others.
@@ -130,7 +168,7 @@ func TestClusterNodeKilledMidSend(t *testing.T) {
 		c.sink.Wait(ctx, func(s testenv.SinkStats) bool { return s.Deliveries >= requests/10 }) //nolint:errcheck // killed either way
 		c.nodes[1].caddy.Kill()                                                                 //nolint:errcheck // checked below
 	}()
-	l := runLoad(t.Context(), c, 8, requests, func(i int) bool { return i != 1 || c.nodes[1].caddy.Running() }, nil)
+	l := runLoad(t.Context(), newBalancer(c, func(i int) bool { return i != 1 || c.nodes[1].caddy.Running() }), 8, requests, nil)
 	<-killed
 	if c.nodes[1].caddy.Running() {
 		t.Fatal("node 2 is still running")
@@ -154,24 +192,21 @@ func TestClusterNodeKilledMidSend(t *testing.T) {
 func TestClusterRollingRestart(t *testing.T) {
 	const requests = 3000
 	c := newCluster(t, clusterOptions{nodes: 3, users: requests})
-	var down atomic.Int32
-	down.Store(-1)
+	b := newBalancer(c, nil)
 	stop := make(chan struct{})
 	done := make(chan *load)
-	go func() {
-		done <- runLoad(t.Context(), c, 8, requests, func(i int) bool { return int(down.Load()) != i }, stop)
-	}()
+	go func() { done <- runLoad(t.Context(), b, 8, requests, stop) }()
 	for i, n := range c.nodes {
 		delivered := c.sink.Stats().Deliveries
 		poll.Eventually(t, "load reaching the nodes", func() (bool, error) {
 			return c.sink.Stats().Deliveries > delivered+20, nil
 		})
-		down.Store(int32(i))
+		b.drain(t, i)
 		if err := n.caddy.Stop(); err != nil {
 			t.Fatalf("stop node %d: %v", i+1, err)
 		}
 		c.start(n)
-		down.Store(-1)
+		b.restore()
 	}
 	close(stop)
 	l := <-done
@@ -192,7 +227,7 @@ func TestPostgresDown(t *testing.T) {
 	c := newCluster(t, clusterOptions{nodes: 2, users: users})
 	stop := make(chan struct{})
 	done := make(chan *load)
-	go func() { done <- runLoad(t.Context(), c, 8, users-1, nil, stop) }()
+	go func() { done <- runLoad(t.Context(), newBalancer(c, nil), 8, users-1, stop) }()
 	poll.Eventually(t, "mail flowing", func() (bool, error) { return c.sink.Stats().Deliveries > 20, nil })
 	c.pg.Stop(t)
 	// While it is down: every node answers 503 at once, with the reason.
