@@ -104,9 +104,23 @@ func isLoopback(host string) bool {
 }
 
 // noRedirects keeps a hook call from being bounced to another host with its signed
-// body and the user's new password.
+// body and the user's new password. Its transport keeps as many idle
+// connections to the app as hook calls run at once (the reset jobs' and the
+// form's): with net/http's default of 2, every call past two opened a new
+// connection and left one in TIME_WAIT.
 var noRedirects = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Transport:     hookTransport(),
+}
+
+// hookConns bounds the idle connections kept to each app.
+const hookConns = 64
+
+func hookTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = hookConns
+	t.MaxIdleConns = 4 * hookConns
+	return t
 }
 
 // answer is an app's answer whose signature verified.

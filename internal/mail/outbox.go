@@ -134,16 +134,24 @@ func (o *Outbox) Put(tx storage.Tx, kind string, m *Message) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return o.PutComposed(tx, c, queue.Normal)
+	id := o.NewID()
+	return id, o.PutComposed(tx, id, c, queue.Normal, nil)
 }
 
-// PutComposed adds c to the outbox in lane p inside the caller's transaction,
-// sealed. Call Notify with the returned id once the transaction has committed.
-func (o *Outbox) PutComposed(tx storage.Tx, c *Composed, p queue.Priority) (string, error) {
-	id := newItemID(o.now())
+// NewID returns an id for a new outbox item.
+func (o *Outbox) NewID() string { return newItemID(o.now()) }
+
+// PutComposed adds c to the outbox as item id (from NewID) in lane p inside
+// the caller's transaction, sealed. With a reservation of the outbox's worker
+// (queue.Reserve) the item is stored claimed by it: call res.Start once the
+// transaction has committed. Without one, call Notify.
+func (o *Outbox) PutComposed(tx storage.Tx, id string, c *Composed, p queue.Priority, res *queue.Reservation) error {
 	rec := Outboxed{From: c.from, To: c.to, Subject: clearSubject(c.subject), MessageID: c.messageID,
 		Sealed: o.sealer.Seal(c.raw, []byte(id)), Kind: c.kind}
-	return id, o.queue.PutPriority(tx, id, rec, p)
+	if res != nil {
+		return res.Put(tx, id, rec, p)
+	}
+	return o.queue.PutPriority(tx, id, rec, p)
 }
 
 // tokenRun is the length of a run of base64url characters (or of hex) from which

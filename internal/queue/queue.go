@@ -75,13 +75,19 @@ func (q *Queue) Put(tx storage.Tx, id string, payload any) error {
 
 // PutPriority is Put in the lane p.
 func (q *Queue) PutPriority(tx storage.Tx, id string, payload any, p Priority) error {
-	data, err := json.Marshal(payload)
+	it, err := q.newItem(id, payload, p)
 	if err != nil {
-		return fmt.Errorf("queue %s: encode payload: %w", q.name, err)
+		return err
 	}
-	now := q.now()
-	it := &Item{ID: id, Payload: data, State: Pending, CreatedAt: now, NotBefore: now, Priority: p}
 	return q.write(tx, it, nil)
+}
+
+// jsonMarshal encodes a payload; a payload already encoded is kept as it is.
+func jsonMarshal(payload any) ([]byte, error) {
+	if raw, ok := payload.(json.RawMessage); ok {
+		return raw, nil
+	}
+	return json.Marshal(payload)
 }
 
 // write stores it (its state) and moves its due-index entry from the one of old (if
@@ -110,8 +116,8 @@ func (q *Queue) write(tx storage.Tx, it, old *Item) error {
 	if it.State != Pending {
 		return nil
 	}
-	if a, ok := tx.(storage.Announcer); ok && old == nil {
-		a.Announce(q.topic()) // other processes' workers look, see Worker.Run
+	if a, ok := tx.(storage.Announcer); ok && old == nil && it.LeaseOwner == "" {
+		a.Announce(q.topic()) // other processes' workers look, see Worker.Run (a reserved item is claimed already)
 	}
 	return tx.Set(q.dueKey(it), nil, 0)
 }
@@ -296,11 +302,14 @@ func (q *Queue) claim(tx storage.Tx, id, owner string, lease time.Duration) (*It
 	}
 	next := *it
 	next.LeaseOwner, next.LeaseUntil, next.Attempts = owner, now.Add(lease), it.Attempts+1
-	next.LeaseID = strings.ToLower(crand.Text()[:16])
+	next.LeaseID = newLeaseID()
 	next.Postponed = ""
 	next.inline = false // write splits an item of the older layout
 	return &next, q.write(tx, &next, it)
 }
+
+// newLeaseID names one claim.
+func newLeaseID() string { return strings.ToLower(crand.Text()[:16]) }
 
 // checkLease reads the current version of claimed inside tx and fails with
 // ErrLeaseLost unless it is still leased to claimed's owner under the same

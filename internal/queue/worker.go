@@ -77,9 +77,18 @@ type Worker struct {
 	Grace  time.Duration
 	Logger *slog.Logger
 
+	// OnFinish, if set, is told of each item whose run by this worker ended,
+	// whatever came of it (done, retried, failed, postponed, or not claimable
+	// after all): the reset flow bounds the work it has accepted and not yet
+	// finished with it.
+	OnFinish func(id string)
+
 	owner    string
 	inflight sync.Map // id -> struct{}: ids this worker is running
 	again    sync.Map // id -> struct{}: ids announced while running, to run once more
+
+	mu  sync.Mutex
+	cur *run // the running Run, for Reserve; nil when not running
 }
 
 func (w *Worker) defaults() {
@@ -117,7 +126,15 @@ func (w *Worker) Run(ctx context.Context) {
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	r := &run{w: w, ctx: ctx, work: work, slots: make(chan struct{}, w.Concurrency)}
-	defer r.wg.Wait()
+	w.mu.Lock()
+	w.cur = r
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.cur = nil // no Reserve adds to r.wg once Wait may have begun
+		w.mu.Unlock()
+		r.wg.Wait()
+	}()
 	stopAfterGrace := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(w.Grace, stopWork)
 		<-work.Done()
@@ -283,6 +300,9 @@ func (r *run) start(ids []string) {
 // announced while it ran.
 func (w *Worker) finish(id string) {
 	w.inflight.Delete(id)
+	if w.OnFinish != nil {
+		w.OnFinish(id)
+	}
 	if _, ok := w.again.LoadAndDelete(id); ok {
 		w.Queue.Notify(id)
 	}

@@ -373,10 +373,9 @@ func (s *Service) finishTicket(ctx context.Context, key string, claimed *tickets
 		if notice == nil {
 			return nil
 		}
-		var err error
 		// A security notice: ahead of any backlog.
-		mailID, err = s.cfg.Outbox.PutComposed(tx, notice, queue.High)
-		return err
+		mailID = s.cfg.Outbox.NewID()
+		return s.cfg.Outbox.PutComposed(tx, mailID, notice, queue.High, nil)
 	})
 	if err == nil && mailID != "" {
 		s.cfg.Outbox.NotifyPriority(mailID, queue.High)

@@ -67,26 +67,54 @@ func (s *Service) RequestReset(ctx context.Context, req Request) (RateInfo, erro
 		}
 		return s.RequestLimits(ctx, req.IP), err
 	}
+	id := newJobID(j.RequestedAt)
+	if !req.Admin {
+		if err := s.admit.enter(ctx, id, j.RequestedAt); err != nil {
+			return s.RequestLimits(ctx, req.IP), err
+		}
+	}
+	d, err := s.storeJob(ctx, req, id, j)
+	if err != nil {
+		s.admit.leave(id)
+	}
+	return rateInfo(d), err
+}
+
+// storeJob applies the rate limits and stores the job id, claimed at once by
+// the job worker when it has a free slot and nothing waiting (queue.Reserve):
+// then the job runs without a claim commit of its own.
+func (s *Service) storeJob(ctx context.Context, req Request, id string, j *job) (ratelimit.Decision, error) {
 	var d ratelimit.Decision
 	lane := queue.High
 	if !req.Admin {
+		var err error
 		if d, err = s.cfg.Limiter.Allow(ctx, s.requestChecks(req.IP, j.Email)...); err != nil {
-			return RateInfo{}, s.storeErr("check rate limits", err)
+			return d, s.storeErr("check rate limits", err)
 		}
 		if !d.Allowed {
-			return rateInfo(d), rateLimited(d)
+			return d, rateLimited(d)
 		}
 		lane = requestLane(d, s.cfg.Limits.IP)
 	}
-	id := newJobID(j.RequestedAt)
-	err = s.cfg.Store.Update(ctx, func(tx storage.Tx) error {
+	res := s.jobs.Reserve()
+	err := s.cfg.Store.Update(ctx, func(tx storage.Tx) error {
+		if res != nil {
+			return res.Put(tx, id, j, lane)
+		}
 		return s.cfg.Jobs.PutPriority(tx, id, j, lane)
 	})
-	if err != nil {
-		return rateInfo(d), s.storeErr("store reset job", err)
+	switch {
+	case err != nil && res != nil:
+		res.Cancel()
+	case res != nil:
+		res.Start()
+	case err == nil:
+		s.cfg.Jobs.NotifyPriority(id, lane)
 	}
-	s.cfg.Jobs.NotifyPriority(id, lane)
-	return rateInfo(d), nil
+	if err != nil {
+		return d, s.storeErr("store reset job", err)
+	}
+	return d, nil
 }
 
 func (s *Service) checkRequest(req Request) (*job, error) {
@@ -129,10 +157,15 @@ func newJobID(now time.Time) string {
 	return fmt.Sprintf("%016x-%s", now.UnixNano(), strings.ToLower(rand.Text()[:10]))
 }
 
+// jobConcurrency is how many reset jobs run at once: each spends most of its
+// time waiting for the app's get_user answer, so many overlap on few cores.
+const jobConcurrency = 32
+
 func (s *Service) jobWorker() *queue.Worker {
 	return &queue.Worker{
 		Queue:       s.cfg.Jobs,
-		Concurrency: 8,
+		Concurrency: jobConcurrency,
+		OnFinish:    s.admit.leave,
 		MaxRun:      time.Minute,
 		MinBackoff:  time.Second,
 		MaxBackoff:  30 * time.Second,
@@ -288,7 +321,11 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 	if err != nil {
 		return queue.Permanent(err)
 	}
-	var mailID string
+	// The job's place in admission goes to its mail, and the mail is claimed at
+	// once by the outbox when it has a free slot.
+	mailID := s.cfg.Outbox.NewID()
+	s.admit.pass(it.ID, mailID)
+	res := s.deliver.Reserve()
 	err = storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
 		if err := s.cfg.Jobs.Done(tx, it); err != nil {
 			return err
@@ -301,13 +338,20 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 				return err
 			}
 		}
-		mailID, err = s.cfg.Outbox.PutComposed(tx, composed, lane)
-		return err
+		return s.cfg.Outbox.PutComposed(tx, mailID, composed, lane, res)
 	})
 	if err != nil {
+		if res != nil {
+			res.Cancel()
+		}
+		s.admit.pass(mailID, it.ID)
 		return err
 	}
-	s.cfg.Outbox.NotifyPriority(mailID, lane)
+	if res != nil {
+		res.Start()
+	} else {
+		s.cfg.Outbox.NotifyPriority(mailID, lane)
+	}
 	s.log.Info("reset email queued", "job", it.ID, "connection", conn.Name, "client_id", t.ClientID)
 	return nil
 }

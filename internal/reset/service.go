@@ -7,6 +7,7 @@
 package reset
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,12 @@ type Config struct {
 	// Caddy module emits these through Caddy's events app. Nil: nothing.
 	OnEvent func(ctx context.Context, name string, data map[string]any)
 
+	// MaxAccepted bounds the reset requests accepted and not yet finished
+	// (see admission); AcceptWait is how long a request waits for room before
+	// it is answered ErrBusy. Zero: DefaultMaxAccepted and 5 seconds.
+	MaxAccepted int
+	AcceptWait  time.Duration
+
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests move it to expire tickets.
 	Now func() time.Time
@@ -59,6 +66,10 @@ type Service struct {
 	site *Site
 	log  *slog.Logger
 	now  func() time.Time
+
+	jobs    *queue.Worker // runs the reset jobs
+	deliver *queue.Worker // delivers the outbox
+	admit   *admission
 
 	runMu  sync.Mutex
 	cancel context.CancelFunc
@@ -88,8 +99,18 @@ func New(cfg Config) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.admit = newAdmission(cmp.Or(cfg.MaxAccepted, DefaultMaxAccepted), cmp.Or(cfg.AcceptWait, 5*time.Second))
+	s.jobs = s.jobWorker()
+	s.deliver = s.cfg.Outbox.Worker(s.cfg.Transport, s.mailSent, s.log)
+	s.deliver.OnFinish = s.admit.leave
 	return s, nil
 }
+
+// DefaultMaxAccepted is the default bound of the work accepted and not yet
+// finished (see admission): enough to keep every job and mail worker busy
+// several times over, few enough that a request accepted behind a full bound
+// has its mail within a second or so.
+const DefaultMaxAccepted = 4 * (jobConcurrency + mail.OutboxConcurrency)
 
 // Start starts the workers that run reset jobs and deliver mail, and the rate
 // limits' write-behind. They stop when Stop is called.
@@ -106,8 +127,7 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel, s.done = cancel, make(chan struct{})
-	jobs := s.jobWorker()
-	deliver := s.cfg.Outbox.Worker(s.cfg.Transport, s.mailSent, s.log)
+	jobs, deliver := s.jobs, s.deliver
 	go func() {
 		defer close(s.done)
 		var wg sync.WaitGroup

@@ -32,8 +32,10 @@ type Config struct {
 	AuditRetention time.Duration
 
 	Store storage.Store
-	// ExclusiveStore: see reset.Config.
+	// ExclusiveStore, MaxAccepted, AcceptWait: see reset.Config.
 	ExclusiveStore bool
+	MaxAccepted    int
+	AcceptWait     time.Duration
 	// Keys is the key kept outside the store: it seals queued mail and derives
 	// the trusted admin sessions' ids.
 	Keys      *keyring.Keyring
@@ -80,6 +82,7 @@ func New(cfg Config) (*Services, error) {
 	flow, err := reset.New(reset.Config{
 		Site: &site, Limits: cfg.Limits, Store: cfg.Store, ExclusiveStore: cfg.ExclusiveStore,
 		Jobs: parts.jobs, Outbox: parts.outbox, Templates: parts.templates, Audit: parts.audit, Limiter: parts.limiter,
+		MaxAccepted: cfg.MaxAccepted, AcceptWait: cfg.AcceptWait,
 		Transport: cfg.Transport, OnEvent: cfg.OnEvent, Logger: cfg.Logger, Now: cfg.Now,
 	})
 	if err != nil {
