@@ -70,6 +70,13 @@ type App struct {
 	// completed resets). Default: 90 days.
 	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
 
+	// Backlog bounds the reset requests this node has accepted and not yet
+	// finished (the lookup done, the mail's first attempt made): a request
+	// that finds it full waits up to BacklogWait for room, then gets 503 with
+	// nothing stored. Default: 256 and 5 seconds.
+	Backlog     int            `json:"backlog,omitempty"`
+	BacklogWait caddy.Duration `json:"backlog_wait,omitempty"`
+
 	// EncryptionKey is the secret (at least 32 characters, such as the output
 	// of `openssl rand -hex 32`) from which the keys that seal the outbox's mail
 	// are derived: a queued reset email holds a live link, and the store keeps

@@ -76,6 +76,7 @@ func init() {
 //			text_file <path>
 //		}
 //		audit_retention <duration>
+//		backlog <n> [<wait>]
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -128,6 +129,8 @@ func (a *App) unmarshalOption(d *caddyfile.Dispenser) error {
 		return oneArg(d, &a.EncryptionKey)
 	case "rate_limit":
 		return a.unmarshalRateLimits(d)
+	case "backlog":
+		return a.unmarshalBacklog(d)
 	}
 	return d.Errf("unrecognized password_reset option '%s'", d.Val())
 }
@@ -419,6 +422,27 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	*dst = d.Val()
 	if d.NextArg() {
 		return d.ArgErr()
+	}
+	return nil
+}
+
+// unmarshalBacklog reads `backlog <n> [<wait>]`.
+func (a *App) unmarshalBacklog(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) < 1 || len(args) > 2 {
+		return d.ArgErr()
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 1 || n > maxBacklog {
+		return d.Errf("backlog: %q is not a number of requests from 1 to %d", args[0], maxBacklog)
+	}
+	a.Backlog = n
+	if len(args) == 2 {
+		wait, err := caddy.ParseDuration(args[1])
+		if err != nil || wait <= 0 || wait > maxBacklogWait {
+			return d.Errf("backlog: %q is not a wait from 1ms to %v", args[1], maxBacklogWait)
+		}
+		a.BacklogWait = caddy.Duration(wait)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"time"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -177,6 +179,16 @@ func TestParseVariants(t *testing.T) {
 			want:  App{},
 		},
 		{
+			name:  "backlog",
+			input: "password_reset {\n backlog 5000\n}",
+			want:  App{Backlog: 5000},
+		},
+		{
+			name:  "backlog with its wait",
+			input: "password_reset {\n backlog 64 2s\n}",
+			want:  App{Backlog: 64, BacklogWait: caddy.Duration(2 * time.Second)},
+		},
+		{
 			name:  "bare starttls",
 			input: "password_reset {\n smtp mail.example.com:587 {\n  starttls\n }\n}",
 			want:  App{SMTP: &SMTPConfig{Address: "mail.example.com:587", Security: "starttls"}},
@@ -305,6 +317,11 @@ func TestParseErrors(t *testing.T) {
 		{"unknown upstream option", block("connection users {\n upstream http://app {\n  retries 3\n }\n}"), "unrecognized upstream option 'retries'"},
 		{"unknown client option", block("client spa {\n logo x\n}"), "unrecognized client option 'logo'"},
 		{"unknown email option", block("email reset_email {\n cc x\n}"), "unrecognized email option 'cc'"},
+
+		{"backlog of none", block("backlog 0"), "not a number of requests from 1 to 1000000"},
+		{"backlog not a number", block("backlog many"), "not a number of requests"},
+		{"backlog wait too long", block("backlog 10 5m"), "not a wait from 1ms to 1m0s"},
+		{"backlog without value", block("backlog"), "wrong argument count"},
 
 		// Missing arguments.
 		{"public_url without value", block("public_url"), "wrong argument count"},

@@ -168,6 +168,13 @@ type EmailConfig struct {
 // templateAliases maps Auth0's legacy template names to ours.
 var templateAliases = map[string]string{"change_password": templates.ResetEmail}
 
+// The bounds of `backlog`: a wait past a minute outlasts every client's
+// timeout.
+const (
+	maxBacklog     = 1_000_000
+	maxBacklogWait = time.Minute
+)
+
 // serviceConfig turns the configuration into the services' (their store, keys
 // and transport aside), loading the connections' user stores; inbound collects
 // the verifiers of the app's calls to the plugin, by connection.
@@ -181,6 +188,11 @@ func (a *App) serviceConfig(ctx caddy.Context) (service.Config, error) {
 		Site: reset.Site{PublicURL: public, FriendlyName: a.FriendlyName, SupportEmail: a.SupportEmail, SupportURL: a.SupportURL,
 			Connections: map[string]*reset.Connection{}, Clients: map[string]*reset.Client{}},
 		Emails: map[string]emailtemplates.Template{}, AuditRetention: time.Duration(a.AuditRetention),
+		MaxAccepted: a.Backlog, AcceptWait: time.Duration(a.BacklogWait),
+	}
+	if a.Backlog < 0 || a.Backlog > maxBacklog || a.BacklogWait < 0 || time.Duration(a.BacklogWait) > maxBacklogWait {
+		return service.Config{}, fmt.Errorf("backlog: %d requests waiting %v; want 1 to %d requests and a wait of at most %v",
+			a.Backlog, time.Duration(a.BacklogWait), maxBacklog, maxBacklogWait)
 	}
 	if cfg.Site.FriendlyName == "" {
 		cfg.Site.FriendlyName = public.Hostname()
