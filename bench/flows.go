@@ -245,6 +245,19 @@ func pct(ds []time.Duration, p float64) time.Duration {
 // recorded as sent in the store.
 func (h *harnessRun) outbox(ctx context.Context) error {
 	n := h.opts.mails
+	// The mails are queued while the sink holds them: more than the default
+	// backlog (256) of accepted and unfinished requests, so B4 runs with room
+	// for all of them.
+	roomy := h.plugCfg
+	roomy.Options += fmt.Sprintf("\t\tbacklog %d\n", 2*n)
+	if err := h.plug.Reload(roomy.Caddyfile()); err != nil {
+		return fmt.Errorf("reload with a backlog of %d: %w", 2*n, err)
+	}
+	defer func() {
+		if err := h.plug.Reload(h.plugCfg.Caddyfile()); err != nil {
+			logf("B4: reload the default config: %v", err)
+		}
+	}()
 	for rep := range h.opts.reps {
 		emails := make([]string, n)
 		for i := range emails {

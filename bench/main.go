@@ -45,8 +45,9 @@ type options struct {
 	duration    time.Duration
 	users       int
 	openTickets int
-	mails       int // B4: mails per drain
-	completions int // B3: completions per repetition
+	mails       int           // B4: mails per drain
+	e2e         time.Duration // M: length of the sustained run
+	completions int           // B3: completions per repetition
 	only        map[string]bool
 	profile     string
 	out         string
@@ -64,8 +65,9 @@ func main() {
 	flag.IntVar(&o.users, "users", 5000, "seeded users the load cycles through")
 	flag.IntVar(&o.openTickets, "open-tickets", 1_000_000, "B6: open tickets in the store")
 	flag.IntVar(&o.mails, "mails", 2000, "B4: mails per outbox drain")
+	flag.DurationVar(&o.e2e, "e2e", time.Minute, "M: length of the sustained end-to-end run")
 	flag.IntVar(&o.completions, "completions", 150, "B3: reset completions per repetition")
-	flag.StringVar(&only, "only", "", "comma-separated figures to measure (default all: B1,B2,B3,B4,B5,B6,E,P)")
+	flag.StringVar(&only, "only", "", "comma-separated figures to measure (default all: B1,B2,B3,B4,B5,B6,E,M,F,P)")
 	flag.StringVar(&o.profile, "profile", "", "directory for CPU profiles of Caddy under B1 load")
 	flag.StringVar(&o.out, "out", "", "also write the table, as Markdown, to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (stores, Caddy logs)")
@@ -83,6 +85,7 @@ func main() {
 	}
 	if *quick {
 		o.reps, o.duration, o.users, o.openTickets, o.mails, o.completions = 1, 3*time.Second, 2000, 20_000, 500, 30
+		o.e2e = 5 * time.Second
 	}
 	if only != "" {
 		o.only = map[string]bool{}
@@ -135,7 +138,7 @@ func run(ctx context.Context, o options) error {
 		id string
 		fn func(context.Context) error
 	}{
-		{"B5", h.idleMemory}, {"B2", h.appRoutes}, {"B1", h.requestEndpoint}, {"P", h.postgresFigures}, {"E", h.enumeration},
+		{"B5", h.idleMemory}, {"B2", h.appRoutes}, {"B1", h.requestEndpoint}, {"M", h.endToEnd}, {"F", h.fairness}, {"P", h.postgresFigures}, {"E", h.enumeration},
 		{"B3", h.completions}, {"B4", h.outbox}, {"B6", h.openTickets},
 	}
 	for _, s := range steps {

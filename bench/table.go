@@ -71,6 +71,25 @@ func (h *harnessRun) table(machine string) string {
 					fmt.Sprintf("%.2f ms", p99), fmt.Sprintf("%.2f ms", med(b+"/p99")), fmt.Sprintf("%.2fx", pr), ptarget, yes(pok), ""})
 		}
 	}
+	if have("M/mailed") {
+		r := ratio("M/mailed", "M/answered")
+		mailed := med("M/mailed")
+		rows = append(rows,
+			row{"M", fmt.Sprintf("end to end, known users, 8 clients for %v, sync_writes on: mails delivered per s in the run", h.opts.e2e),
+				fmt.Sprintf("%.0f", mailed), fmt.Sprintf("%.0f answered/s", med("M/answered")), fmt.Sprintf("%.2f", r),
+				"ratio >= 0.9; >= 4,500 mails/s", yes(r >= 0.9 && mailed >= 4500),
+				fmt.Sprintf("answers p99 %.2f ms, %d failed; every 200 mailed: %d lost, %d duplicated; Caddy's CPU per mail %.0f µs",
+					med("M/p99"), sum("M/failed"), sum("M/lost"), sum("M/dups"), med("M/cpu-per-mail"))},
+			row{"M", "... accepted without a mail when the run ended (the queue's depth)", fmt.Sprintf("%.0f", med("M/depth")), "-", "-",
+				"<= the backlog (256)", yes(med("M/depth") <= 256), "the largest of the repetitions: " + fmt.Sprintf("%.0f", slices.Max(s["M/depth"]))})
+	}
+	if have("F/flood/p99") {
+		p99 := med("F/flood/p99")
+		rows = append(rows, row{"F", fmt.Sprintf("a real user's mail (request to delivery) while %d addresses flood, %d requests each (default limits): p99", floodIPs, floodEach),
+			fmt.Sprintf("%.0f ms", p99), fmt.Sprintf("%.0f ms", med("F/quiet/p99")), fmt.Sprintf("%.1fx", p99/max(med("F/quiet/p99"), 0.001)),
+			"<= 2 s", yes(p99 <= 2000), fmt.Sprintf("baseline: no flood; p50 %.0f ms; the flood at %.0f req/s, %d answered 200",
+				med("F/flood/p50"), med("F/flood/rps"), sum("F/flood/ok"))})
+	}
 	pgRows, pgNote := h.postgresRows()
 	rows = append(rows, pgRows...)
 	if have("E/diff") {
@@ -95,7 +114,7 @@ func (h *harnessRun) table(machine string) string {
 		r := ratio("B4/plugin/rate", "B4/base/rate")
 		rows = append(rows, row{"B4", fmt.Sprintf("mails from the outbox to a local SMTP server (%d queued): per s", h.opts.mails),
 			fmt.Sprintf("%.0f", med("B4/plugin/rate")), fmt.Sprintf("%.0f", med("B4/base/rate")), fmt.Sprintf("%.2f", r),
-			"ratio >= 0.9", yes(r >= 0.9), "baseline: go-smtp client, one connection"})
+			"ratio >= 0.8", yes(r >= 0.8), "baseline: go-smtp client, one connection"})
 	}
 	if have("B5/plugin/idle") {
 		d := mb(int64(med("B5/plugin/idle") - med("B5/bare/idle")))
