@@ -83,6 +83,35 @@ type Tx interface {
 // maxConflictRetries bounds how often UpdateRetry retries after ErrConflict.
 const maxConflictRetries = 8
 
+// Relaxer is implemented by a Tx whose commit can skip waiting for the disk.
+// Relax says that the transaction's writes need not survive a power cut or a
+// crash of the machine: they still commit whole or not at all, they survive a
+// crash of the process, and they are on disk a moment later (Badger: within
+// 200 ms; PostgreSQL: synchronous_commit off, its WAL writer's delay); a later
+// transaction that does wait for the disk makes them durable too. Use it for
+// writes whose loss redoes work without breaking a promise: a claim, the
+// record of a mail sent (lost, the mail goes again), the results of a job
+// that would run again.
+type Relaxer interface {
+	Relax()
+}
+
+// Relax relaxes tx's commit if its backend can (see Relaxer).
+func Relax(tx Tx) {
+	if r, ok := tx.(Relaxer); ok {
+		r.Relax()
+	}
+}
+
+// UpdateRelaxed is Update with the commit relaxed (see Relaxer), retried on
+// conflict as UpdateRetry.
+func UpdateRelaxed(ctx context.Context, s Store, fn func(Tx) error) error {
+	return UpdateRetry(ctx, s, func(tx Tx) error {
+		Relax(tx)
+		return fn(tx)
+	})
+}
+
 // UpdateRetry runs Update until it commits, fn fails with an error other than
 // ErrConflict, or the attempts are used up. Use it for writes whose conflicts are
 // benign (two workers touching one user's index), never for single-use claims,

@@ -268,8 +268,10 @@ func (o *Outbox) deliver(ctx context.Context, t Transport, onSent func(context.C
 
 // recordSent removes the item and records rec as sent, in one transaction.
 func (o *Outbox) recordSent(ctx context.Context, it *queue.Item, rec Outboxed) error {
+	// Relaxed: a record lost to a power cut (not to a crash of Caddy) sends
+	// the mail again after the restart, as a crash before the record does.
 	record := func() error {
-		return storage.UpdateRetry(ctx, o.store, func(tx storage.Tx) error {
+		return storage.UpdateRelaxed(ctx, o.store, func(tx storage.Tx) error {
 			if err := o.queue.Done(tx, it); err != nil {
 				return err
 			}

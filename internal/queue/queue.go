@@ -239,6 +239,7 @@ func parseDueKey(rest string) (nanos int64, id string, ok bool) {
 func (q *Queue) Claim(ctx context.Context, id, owner string, lease time.Duration) (*Item, error) {
 	var claimed *Item
 	err := q.store.Update(ctx, func(tx storage.Tx) error {
+		storage.Relax(tx) // a claim lost to a power cut only makes the item claimable again
 		var err error
 		claimed, err = q.claim(tx, id, owner, lease)
 		return err
@@ -259,6 +260,7 @@ func (q *Queue) ClaimMany(ctx context.Context, ids []string, owner string, lease
 	var claimed []*Item
 	if len(ids) > 1 {
 		err := q.store.Update(ctx, func(tx storage.Tx) error {
+			storage.Relax(tx)
 			claimed = claimed[:0]
 			for _, id := range ids {
 				it, err := q.claim(tx, id, owner, lease)
@@ -334,7 +336,7 @@ func (q *Queue) checkLease(tx storage.Tx, claimed *Item) (*Item, error) {
 // (a node killed) is claimed again soon. ErrLeaseLost means the lease ran out
 // and the item was claimed again.
 func (q *Queue) Extend(ctx context.Context, claimed *Item, lease time.Duration) error {
-	return storage.UpdateRetry(ctx, q.store, func(tx storage.Tx) error {
+	return storage.UpdateRelaxed(ctx, q.store, func(tx storage.Tx) error {
 		cur, err := q.checkLease(tx, claimed)
 		if err != nil {
 			return err
@@ -387,9 +389,10 @@ func (q *Queue) Fail(ctx context.Context, claimed *Item, cause error) error {
 // release settles a claimed item. A conflict is retried: the lease is this
 // worker's, so whoever else wrote the item meanwhile (a concurrent commit
 // nearby, which a shared store may count as a conflict) did not take it, and
-// checkLease says so again on the retry.
+// checkLease says so again on the retry. The commit is relaxed: lost to a
+// power cut, the item runs again when its lease has run out.
 func (q *Queue) release(ctx context.Context, claimed *Item, change func(*Item)) error {
-	return storage.UpdateRetry(ctx, q.store, func(tx storage.Tx) error {
+	return storage.UpdateRelaxed(ctx, q.store, func(tx storage.Tx) error {
 		cur, err := q.checkLease(tx, claimed)
 		if err != nil {
 			return err

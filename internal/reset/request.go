@@ -177,7 +177,10 @@ func (s *Service) jobWorker() *queue.Worker {
 
 // runJob does the work of one reset request: look the user up, issue a ticket and
 // queue the email, committing the ticket, the email and the job's removal together.
-// An app that does not answer leaves the job to be retried.
+// An app that does not answer leaves the job to be retried. The job's commits
+// are relaxed (storage.Relax): the request's own commit was the promise, and a
+// job result lost to a power cut leaves the job in the store, to run again (a
+// second email, whose link works; the first one's ticket was lost with it).
 func (s *Service) runJob(ctx context.Context, it *queue.Item) error {
 	var j job
 	if err := json.Unmarshal(it.Payload, &j); err != nil {
@@ -234,7 +237,7 @@ func (s *Service) spendUserLimit(ctx context.Context, it *queue.Item, conn *Conn
 		}
 		return queue.Normal, nil
 	}
-	err = storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
+	err = storage.UpdateRelaxed(ctx, s.cfg.Store, func(tx storage.Tx) error {
 		return s.markNewest(tx, conn.Name, user.UserID, it.ID)
 	})
 	if err != nil {
@@ -282,7 +285,7 @@ func (s *Service) markNewest(tx storage.Tx, conn, userID, jobID string) error {
 // without the address: whether an address has an account is not for the logs.
 func (s *Service) dropJob(ctx context.Context, it *queue.Item, reason string) error {
 	s.log.Debug("reset request ends without email", "job", it.ID, "reason", reason)
-	return storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
+	return storage.UpdateRelaxed(ctx, s.cfg.Store, func(tx storage.Tx) error {
 		return s.cfg.Jobs.Done(tx, it)
 	})
 }
@@ -326,7 +329,7 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 	mailID := s.cfg.Outbox.NewID()
 	s.admit.pass(it.ID, mailID)
 	res := s.deliver.Reserve()
-	err = storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
+	err = storage.UpdateRelaxed(ctx, s.cfg.Store, func(tx storage.Tx) error {
 		if err := s.cfg.Jobs.Done(tx, it); err != nil {
 			return err
 		}

@@ -72,8 +72,10 @@ type Store struct {
 	db    *badger.DB
 	log   *zap.Logger
 	space *spaceGuard // nil when free space is not checked
-	// durable makes commits durable in groups; nil without SyncWrites.
+	// durable makes commits durable in groups, and wal is what it syncs; nil
+	// without SyncWrites.
 	durable *groupSync
+	wal     *walSyncer
 
 	mu       sync.Mutex     // guards closed and the Add side of inflight
 	closed   bool           // set once by Close; no transaction starts after it
@@ -110,7 +112,8 @@ func Open(opts Options) (*Store, error) {
 		gcDone: make(chan struct{}),
 	}
 	if opts.SyncWrites && !opts.InMemory {
-		s.durable = newGroupSync(func() error { return syncDB(opts.Dir) })
+		s.wal = newWALSyncer(opts.Dir)
+		s.durable = newGroupSync(s.wal.sync)
 	}
 	interval := opts.GCInterval
 	if interval == 0 {
@@ -185,7 +188,11 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	if err := txn.Commit(); err != nil {
 		return wrapError("commit", err, "")
 	}
-	if s.durable != nil && t.written > 0 {
+	switch {
+	case s.durable == nil || t.written == 0:
+	case t.relaxed:
+		s.durable.soon()
+	default:
 		if err := s.durable.wait(); err != nil {
 			return wrapError("sync", err, "")
 		}
@@ -206,6 +213,11 @@ func (s *Store) Close() error {
 		close(s.stopGC)
 		<-s.gcDone
 		s.inflight.Wait()
+		if s.durable != nil {
+			// A relaxed commit not yet synced is made durable by Badger's close.
+			s.durable.stop()
+			defer s.wal.close()
+		}
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("badgerstore: close: %w", err)
 		}
@@ -231,7 +243,12 @@ type tx struct {
 	txn     *badger.Txn
 	done    bool // set when the transaction function returned
 	written int  // bytes of keys and values written, for the free-space guard
+	relaxed bool // Relax was called: the commit does not wait for a sync
 }
+
+// Relax implements storage.Relaxer: the commit returns without waiting for a
+// sync, which follows within relaxDelay.
+func (t *tx) Relax() { t.relaxed = true }
 
 // errTxDone is returned when a Tx is used after its function returned, which
 // would otherwise make Badger panic.
@@ -265,7 +282,7 @@ func (t *tx) Set(key string, value []byte, ttl time.Duration) error {
 		return errTxDone
 	}
 	// A value this large would go to Badger's value log, which the group sync
-	// does not cover (syncDB); none of the store's users comes near it.
+	// does not cover (walSyncer); none of the store's users comes near it.
 	if len(value) >= valueThreshold {
 		return fmt.Errorf("storage: set: a value of %d bytes is over the limit of %d", len(value), valueThreshold-1)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -116,5 +117,90 @@ func TestSyncWritesAcrossMemtableRotations(t *testing.T) {
 	})
 	if err != nil || n != writers*each {
 		t.Fatalf("after reopen: %d keys, %v; want %d", n, err, writers*each)
+	}
+}
+
+// TestWALSyncerKeepsUpWithRotations: after every durable commit, each
+// memtable WAL file in the directory is one the syncer holds open and synced,
+// across rotations (new files it must find) and flushes (files gone it must
+// drop).
+func TestWALSyncerKeepsUpWithRotations(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir, SyncWrites: true, GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	value := make([]byte, 4<<10)
+	seen := map[string]bool{}
+	for i := range 6000 { // 24 MB: three memtables
+		err := s.Update(t.Context(), func(tx storage.Tx) error {
+			return tx.Set(fmt.Sprintf("k/%d", i), value, 0)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if _, ok := memFid(e.Name()); ok {
+				seen[e.Name()] = true
+				if s.wal.files[e.Name()] == nil {
+					t.Fatalf("commit %d returned, and WAL file %s was not synced", i, e.Name())
+				}
+			}
+		}
+	}
+	if len(seen) < 3 {
+		t.Fatalf("only %d memtable files seen: no rotation to test", len(seen))
+	}
+	if len(s.wal.files) >= len(seen) {
+		t.Errorf("the syncer holds %d files of the %d seen: flushed ones are not dropped", len(s.wal.files), len(seen))
+	}
+}
+
+// TestRelaxedCommitSyncedSoon: a relaxed commit returns without a sync of
+// its own, and one follows within relaxDelay without anyone waiting for it;
+// many relaxed commits together share it.
+func TestRelaxedCommitSyncedSoon(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), SyncWrites: true, GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	syncs := func() uint64 {
+		s.durable.mu.Lock()
+		defer s.durable.mu.Unlock()
+		return s.durable.done
+	}
+	relaxed := func(key string) {
+		t.Helper()
+		err := storage.UpdateRelaxed(t.Context(), s, func(tx storage.Tx) error { return tx.Set(key, []byte("v"), 0) })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := syncs()
+	relaxed("first")
+	if n := syncs() - before; n != 0 {
+		t.Fatalf("%d syncs when the relaxed commit returned; want none", n)
+	}
+	began := time.Now()
+	for i := range 50 {
+		relaxed(fmt.Sprintf("k/%d", i))
+	}
+	took := time.Since(began)
+	deadline := time.Now().Add(10 * time.Second)
+	for syncs() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("no sync followed the relaxed commits")
+		}
+		time.Sleep(time.Millisecond) // polls a counter that has no event to wait on
+	}
+	// One sync per relaxDelay at most while they were made, and the last one.
+	if n, most := syncs()-before, uint64(took/relaxDelay)+2; n > most {
+		t.Errorf("%d syncs after 51 relaxed commits made in %v; want them shared, at most %d", n, took, most)
 	}
 }

@@ -13,6 +13,7 @@ const (
 	beginUpdate = "BEGIN ISOLATION LEVEL REPEATABLE READ"
 	beginView   = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 	commitSQL   = "COMMIT"
+	relaxSQL    = "SET LOCAL synchronous_commit TO off"
 	rollbackSQL = "ROLLBACK"
 )
 

@@ -48,6 +48,7 @@ type tx struct {
 	pending map[string]pendingWrite
 	reads   map[string]struct{} // keys the database returned to an Update, locked at commit
 	topics  map[string]struct{} // announced, for the notifier once committed
+	relaxed bool                // the commit need not wait for the WAL flush (storage.Relaxer)
 }
 
 // pendingWrite is a Set (or a Delete, when deleted) waiting for the commit.
@@ -63,7 +64,16 @@ type updateTx struct{ *tx }
 var (
 	_ storage.Tx        = (*tx)(nil)
 	_ storage.Announcer = updateTx{}
+	_ storage.Relaxer   = updateTx{}
 )
+
+// Relax implements storage.Relaxer: the commit is asynchronous
+// (synchronous_commit off, for this transaction only).
+func (u updateTx) Relax() {
+	if !u.done {
+		u.relaxed = true
+	}
+}
 
 // Announce makes the commit NOTIFY the store's listeners of topic, in every
 // process; a transaction that does not commit announces nothing.
@@ -343,6 +353,9 @@ func (t *tx) commitBatch(begin bool) *pgx.Batch {
 			ttls = append(ttls, ttlMicros(w.ttl))
 		}
 		b.Queue(t.s.sql.commit, keyArg, ops, values, ttls)
+	}
+	if t.relaxed && len(t.pending) > 0 {
+		b.Queue(relaxSQL)
 	}
 	b.Queue(commitSQL)
 	return b

@@ -259,3 +259,38 @@ func testClosed(t *testing.T, s storage.Store) {
 		t.Error("a transaction function ran after Close")
 	}
 }
+
+// testRelaxed: a relaxed commit (storage.Relax) is a commit like any other,
+// whether or not the backend can relax it: seen at once, all or nothing, and
+// in conflict with a concurrent change to what it read.
+func testRelaxed(t *testing.T, s storage.Store) {
+	err := storage.UpdateRelaxed(t.Context(), s, func(tx storage.Tx) error {
+		if err := tx.Set("a", []byte("1"), 0); err != nil {
+			return err
+		}
+		return tx.Set("b", []byte("2"), 0)
+	})
+	if err != nil {
+		t.Fatalf("relaxed update: %v", err)
+	}
+	wantValue(t, s, "a", "1")
+	wantValue(t, s, "b", "2")
+	err = s.Update(t.Context(), func(tx storage.Tx) error {
+		storage.Relax(tx)
+		if err := tx.Set("c", []byte("3"), 0); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		t.Fatalf("relaxed update returning an error: %v", err)
+	}
+	wantMissing(t, s, "c")
+	set(t, s, "k", "start")
+	readK := func(tx storage.Tx) error { storage.Relax(tx); _, err := tx.Get("k"); return err }
+	setK := func(v string) func(storage.Tx) error {
+		return func(tx storage.Tx) error { return tx.Set("k", []byte(v), 0) }
+	}
+	raceReadThenWrite(t, s, readK, setK("first"), setK("second"))
+	wantValue(t, s, "k", "second")
+}
