@@ -34,6 +34,7 @@ func init() {
 //			password <password>
 //			from <address>
 //			hello_name <name>
+//			connections <n>
 //			timeout <duration>
 //		}
 //		connection <name> [database|social|enterprise] {
@@ -207,6 +208,8 @@ func (a *App) unmarshalSMTP(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &s.HelloName)
 		case "timeout":
 			err = durationArg(d, &s.Timeout)
+		case "connections":
+			err = intArg(d, &s.Connections)
 		default:
 			return d.Errf("unrecognized smtp option '%s'", d.Val())
 		}

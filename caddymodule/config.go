@@ -42,6 +42,9 @@ type SMTPConfig struct {
 	HelloName string `json:"hello_name,omitempty"`
 	// Timeout bounds dialing and each SMTP command. Default: 30s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Connections is how many connections to the relay may be open at once,
+	// each carrying one message at a time. Default: 4; at most 32.
+	Connections int `json:"connections,omitempty"`
 }
 
 // ConnectionConfig is a connection: a database connection reaches users through
@@ -426,12 +429,13 @@ func (a *App) smtpConfig() (mail.Config, error) {
 		return mail.Config{}, fmt.Errorf("smtp address %q is empty once expanded: is the environment variable set?", sc.Address)
 	}
 	cfg := mail.Config{
-		Addr:      orDefault(addr, "127.0.0.1:25"),
-		Security:  mail.Security(sc.Security),
-		Username:  repl.ReplaceAll(sc.Username, ""),
-		Password:  repl.ReplaceAll(sc.Password, ""),
-		HelloName: sc.HelloName,
-		Timeout:   time.Duration(sc.Timeout),
+		Addr:        orDefault(addr, "127.0.0.1:25"),
+		Security:    mail.Security(sc.Security),
+		Username:    repl.ReplaceAll(sc.Username, ""),
+		Password:    repl.ReplaceAll(sc.Password, ""),
+		HelloName:   sc.HelloName,
+		Timeout:     time.Duration(sc.Timeout),
+		Connections: sc.Connections,
 	}
 	if sc.Security == "" && isLoopback(cfg.Addr) && cfg.Username == "" {
 		cfg.Security = mail.SecurityPlain // a local relay: the default address

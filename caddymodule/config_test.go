@@ -285,10 +285,11 @@ func TestSMTPConfig(t *testing.T) {
 			in: &SMTPConfig{
 				Address: "{env.TEST_SMTP_ADDR}", Security: "starttls", Username: "{env.TEST_SMTP_USER}",
 				Password: "{env.TEST_SMTP_PASS}", HelloName: "app.example.com", Timeout: caddy.Duration(7 * time.Second),
+				Connections: 8,
 			},
 			want: mail.Config{
 				Addr: "smtp.example.com:587", Security: mail.SecurityStartTLS, Username: "mailer",
-				Password: "s3cret", HelloName: "app.example.com", Timeout: 7 * time.Second,
+				Password: "s3cret", HelloName: "app.example.com", Timeout: 7 * time.Second, Connections: 8,
 			},
 		},
 		{name: "plain to another host", in: &SMTPConfig{Address: "smtp.example.com:25", Security: "plain"}, wantErr: "only allowed to a loopback host"},
@@ -297,6 +298,7 @@ func TestSMTPConfig(t *testing.T) {
 		{name: "address without port", in: &SMTPConfig{Address: "smtp.example.com"}, wantErr: "smtp: addr"},
 		{name: "password without username", in: &SMTPConfig{Address: "smtp.example.com:587", Username: "{env.TEST_SMTP_UNSET}", Password: "p"}, wantErr: "without a username"},
 		{name: "hello name with a space", in: &SMTPConfig{Address: "smtp.example.com:587", HelloName: "my host"}, wantErr: "hello name"},
+		{name: "too many connections", in: &SMTPConfig{Address: "smtp.example.com:587", Connections: 100}, wantErr: "connections 100: want 1 to 32"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -34,6 +34,10 @@ const (
 	DefaultHelloName   = "localhost"
 	DefaultTimeout     = 30 * time.Second
 	DefaultIdleTimeout = 10 * time.Second
+	DefaultConnections = 4
+	// MaxConnections bounds Config.Connections: a relay counts a client's
+	// connections, and past a few dozen more of them only queue there.
+	MaxConnections = 32
 )
 
 // quitTimeout bounds the QUIT sent when a connection is closed, so that Close
@@ -59,6 +63,9 @@ type Config struct {
 	Timeout     time.Duration // dial and per-command timeout; default 30s
 	TLSConfig   *tls.Config   // optional; ServerName defaults to the host of Addr
 	IdleTimeout time.Duration // how long a kept-open connection may idle before it is closed; default 10s
+	// Connections is how many connections to the relay may be open at once,
+	// each carrying one message at a time; default 4, at most 32.
+	Connections int
 }
 
 func (c Config) withDefaults() Config {
@@ -73,6 +80,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.Connections == 0 {
+		c.Connections = DefaultConnections
 	}
 	return c
 }
@@ -114,6 +124,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 || c.IdleTimeout < 0 {
 		return errors.New("smtp: timeouts must not be negative")
+	}
+	if c.Connections < 1 || c.Connections > MaxConnections {
+		return fmt.Errorf("smtp: connections %d: want 1 to %d", c.Connections, MaxConnections)
 	}
 	return nil
 }

@@ -7,19 +7,35 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
-// Sender submits messages to one SMTP relay. It keeps one connection open
-// across calls, so that a burst of reset mails pays for the TCP, TLS and AUTH
-// handshakes once, and closes it after IdleTimeout without use.
+// Sender submits messages to one SMTP relay over up to Config.Connections
+// connections at once. Each is kept open across calls, so that a burst of
+// reset mails pays for the TCP, TLS and AUTH handshakes once per connection,
+// and closed after IdleTimeout without use. A transaction waits for the
+// relay's answer to each command, so one connection carries one message at a
+// time: with mail queued, several connections keep the relay busy while each
+// waits. A Send takes the connection used last that is free, so that a light
+// load keeps one connection open, not all of them.
 //
-// A Sender is safe for concurrent use; messages are submitted one at a time
-// over the shared connection.
+// A Sender is safe for concurrent use.
 type Sender struct {
+	free   chan struct{} // a token per session not in use
+	mu     sync.Mutex
+	idle   []*session // the sessions not in use, the one used last at the end
+	all    []*session
+	closed bool
+}
+
+// session is one connection's worth of a Sender: the connection, opened on
+// the first Send and closed after IdleTimeout. Its Send runs one transaction
+// at a time.
+type session struct {
 	cfg    Config
 	tls    *tls.Config
 	logger *slog.Logger
@@ -50,6 +66,68 @@ func NewSender(cfg Config, logger *slog.Logger) (*Sender, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	s := &Sender{free: make(chan struct{}, cfg.Connections)}
+	for i := range cfg.Connections {
+		ss, err := newSession(cfg, logger.With(slog.Int("smtp_connection", i+1)))
+		if err != nil {
+			return nil, err
+		}
+		s.all = append(s.all, ss)
+		s.idle = append(s.idle, ss)
+		s.free <- struct{}{}
+	}
+	return s, nil
+}
+
+// Send submits msg, which must be a complete RFC 5322 message with CRLF line
+// endings (see Message.Bytes), with the given envelope, over a free
+// connection, waiting for one while all are busy. It reuses the connection if
+// it is open; if the server closed it while it was idle, Send dials again and
+// retries, which is safe because nothing of the message was accepted yet.
+//
+// Cancelling ctx aborts Send at any point, including the wait for a
+// connection, the dial, the TLS handshake and a server that never answers; the
+// connection is then dropped. An error from the server is an *smtp.SMTPError
+// somewhere in the chain; use IsPermanent to decide whether to retry.
+func (s *Sender) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	if err := checkEnvelope(from, to); err != nil {
+		return err
+	}
+	select {
+	case <-s.free:
+	case <-ctx.Done():
+		return fmt.Errorf("smtp: waiting for a connection: %w", context.Cause(ctx))
+	}
+	defer func() { s.free <- struct{}{} }()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	ss := s.idle[len(s.idle)-1]
+	s.idle = s.idle[:len(s.idle)-1]
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.idle = append(s.idle, ss)
+		s.mu.Unlock()
+	}()
+	return ss.Send(ctx, from, to, msg)
+}
+
+// Close sends QUIT on the open connections and closes them. Send fails with
+// ErrClosed afterwards. Close waits for the Sends in progress to finish.
+func (s *Sender) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	for _, ss := range s.all {
+		ss.Close() //nolint:errcheck // a session's Close always returns nil
+	}
+	return nil
+}
+
+func newSession(cfg Config, logger *slog.Logger) (*session, error) {
 	host, _, _ := net.SplitHostPort(cfg.Addr)
 	var tc *tls.Config
 	if cfg.TLSConfig != nil {
@@ -63,7 +141,7 @@ func NewSender(cfg Config, logger *slog.Logger) (*Sender, error) {
 	if tc.MinVersion == 0 {
 		tc.MinVersion = tls.VersionTLS12
 	}
-	return &Sender{
+	return &session{
 		cfg:    cfg,
 		tls:    tc,
 		logger: logger.With(slog.String("smtp_addr", cfg.Addr), slog.String("smtp_security", string(cfg.Security))),
@@ -71,20 +149,8 @@ func NewSender(cfg Config, logger *slog.Logger) (*Sender, error) {
 	}, nil
 }
 
-// Send submits msg, which must be a complete RFC 5322 message with CRLF line
-// endings (see Message.Bytes), with the given envelope. It reuses the open
-// connection if there is one; if the server closed it while it was idle, Send
-// dials again and retries, which is safe because nothing of the message was
-// accepted yet.
-//
-// Cancelling ctx aborts Send at any point, including the dial, the TLS
-// handshake and a server that never answers; the connection is then dropped.
-// An error from the server is an *smtp.SMTPError somewhere in the chain; use
-// IsPermanent to decide whether to retry.
-func (s *Sender) Send(ctx context.Context, from string, to []string, msg []byte) error {
-	if err := checkEnvelope(from, to); err != nil {
-		return err
-	}
+// Send runs one transaction on the session's connection (see Sender.Send).
+func (s *session) Send(ctx context.Context, from string, to []string, msg []byte) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("smtp: %w", context.Cause(ctx))
 	}
@@ -104,7 +170,7 @@ func (s *Sender) Send(ctx context.Context, from string, to []string, msg []byte)
 	return s.redact(err)
 }
 
-func (s *Sender) send(ctx context.Context, from string, to []string, msg []byte) error {
+func (s *session) send(ctx context.Context, from string, to []string, msg []byte) error {
 	reused := s.conn != nil
 	if reused && s.conn.dirty {
 		// A failed transaction is still open on the server; MAIL would get
@@ -129,7 +195,7 @@ func (s *Sender) send(ctx context.Context, from string, to []string, msg []byte)
 }
 
 // attempt runs one transaction, dialing first if no connection is open.
-func (s *Sender) attempt(ctx context.Context, from string, to []string, msg []byte) error {
+func (s *session) attempt(ctx context.Context, from string, to []string, msg []byte) error {
 	if s.conn == nil {
 		c, err := s.dial(ctx)
 		if err != nil {
@@ -154,7 +220,7 @@ func (s *Sender) attempt(ctx context.Context, from string, to []string, msg []by
 }
 
 // reset sends RSET on the open connection.
-func (s *Sender) reset(ctx context.Context) error {
+func (s *session) reset(ctx context.Context) error {
 	c := s.conn
 	aborted, err := guard(ctx, c.raw, c.client.Reset)
 	if aborted {
@@ -190,7 +256,7 @@ func abortError(ctx context.Context, err error) error {
 
 // discard drops the open connection without a QUIT: it is broken or its state
 // is unknown.
-func (s *Sender) discard() {
+func (s *session) discard() {
 	if s.conn != nil {
 		s.conn.raw.Close()
 		s.conn = nil
@@ -198,7 +264,7 @@ func (s *Sender) discard() {
 }
 
 // armIdle (re)starts the timer that closes the connection after IdleTimeout.
-func (s *Sender) armIdle() {
+func (s *session) armIdle() {
 	if s.idle == nil {
 		s.idle = time.AfterFunc(s.cfg.IdleTimeout, s.closeIdle)
 		return
@@ -209,7 +275,7 @@ func (s *Sender) armIdle() {
 // closeIdle closes a connection that has not been used for IdleTimeout. A
 // relay drops idle clients itself after a few minutes, and a connection held
 // open between rare reset mails only ties up a slot on it.
-func (s *Sender) closeIdle() {
+func (s *session) closeIdle() {
 	select {
 	case s.sem <- struct{}{}:
 	default:
@@ -228,7 +294,7 @@ func (s *Sender) closeIdle() {
 
 // Close sends QUIT on the open connection, if any, and closes it. Send fails
 // with ErrClosed afterwards. Close waits for a Send in progress to finish.
-func (s *Sender) Close() error {
+func (s *session) Close() error {
 	s.sem <- struct{}{}
 	defer func() { <-s.sem }()
 	if s.closed {
@@ -246,7 +312,7 @@ func (s *Sender) Close() error {
 }
 
 // dial connects, secures the connection, says EHLO and authenticates.
-func (s *Sender) dial(ctx context.Context) (*conn, error) {
+func (s *session) dial(ctx context.Context) (*conn, error) {
 	d := net.Dialer{Timeout: s.cfg.Timeout}
 	raw, err := d.DialContext(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
@@ -272,7 +338,7 @@ func (s *Sender) dial(ctx context.Context) (*conn, error) {
 
 // handshake takes a fresh TCP connection to the point where MAIL FROM can be
 // sent.
-func (s *Sender) handshake(raw net.Conn) (*smtp.Client, error) {
+func (s *session) handshake(raw net.Conn) (*smtp.Client, error) {
 	// go-smtp reads the greeting (and, for STARTTLS, runs the first EHLO) with
 	// its default 5-minute timeout before its fields can be set; cappedConn
 	// holds every deadline it sets to Timeout.
@@ -323,7 +389,7 @@ func (s *Sender) handshake(raw net.Conn) (*smtp.Client, error) {
 
 // auth runs AUTH PLAIN. The TLS check repeats Config.Validate at the point
 // where it matters, so no later change can send the password in the clear.
-func (s *Sender) auth(client *smtp.Client, raw net.Conn) error {
+func (s *session) auth(client *smtp.Client, raw net.Conn) error {
 	if _, isTLS := client.TLSConnectionState(); !isTLS && !isLoopbackAddr(raw.RemoteAddr()) {
 		return errors.New("smtp: AUTH: refusing to send credentials without TLS to a non-loopback host")
 	}

@@ -153,6 +153,9 @@ func TestConfigValidate(t *testing.T) {
 		{mail.Config{Addr: "mail.example.com:587", Password: "cfg-Secret-9"}, false},
 		{mail.Config{Addr: "mail.example.com:587", HelloName: "a\r\nMAIL FROM:<x@y.z>"}, false},
 		{mail.Config{Addr: "mail.example.com:587", Timeout: -1}, false},
+		{mail.Config{Addr: "mail.example.com:587", Connections: 32}, true},
+		{mail.Config{Addr: "mail.example.com:587", Connections: 33}, false},
+		{mail.Config{Addr: "mail.example.com:587", Connections: -1}, false},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()
@@ -238,9 +241,17 @@ func TestConnectionReuse(t *testing.T) {
 	}
 }
 
+// TestConcurrentSend: concurrent Sends share the connections, opening no more
+// than Connections of them; with one, they take turns on it.
 func TestConcurrentSend(t *testing.T) {
+	for _, conns := range []int{1, 4} {
+		t.Run(fmt.Sprint(conns), func(t *testing.T) { testConcurrentSend(t, conns) })
+	}
+}
+
+func testConcurrentSend(t *testing.T, conns int) {
 	be := testenv.StartSink(t, testenv.SinkConfig{})
-	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain})
+	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain, Connections: conns})
 	from, to, msg := composed(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
@@ -261,8 +272,58 @@ func TestConcurrentSend(t *testing.T) {
 	if n := be.Stats().Deliveries; n != 50 {
 		t.Errorf("server received %d messages, want 50", n)
 	}
+	if n := be.Stats().Sessions; n < 1 || n > conns {
+		t.Errorf("server saw %d connections, want 1 to %d", n, conns)
+	}
+}
+
+// TestConnectionsCarryMessagesInParallel: while the relay holds transactions,
+// each connection carries one of them, so Connections messages are in flight at
+// once and the next Send waits for a free connection; one Send at a time keeps
+// to one connection.
+func TestConnectionsCarryMessagesInParallel(t *testing.T) {
+	const conns = 3
+	entered := make(chan struct{}, conns+1)
+	release := make(chan struct{})
+	var stall atomic.Bool
+	be := testenv.StartSink(t, testenv.SinkConfig{Rcpt: func(string) error {
+		if stall.Load() {
+			entered <- struct{}{}
+			<-release
+		}
+		return nil
+	}})
+	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain, Connections: conns})
+	from, to, msg := composed(t)
+	for range 5 {
+		if err := s.Send(context.Background(), from, to, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if n := be.Stats().Sessions; n != 1 {
-		t.Errorf("server saw %d connections, want 1", n)
+		t.Fatalf("one Send at a time opened %d connections, want 1", n)
+	}
+	stall.Store(true)
+	done := make(chan error, conns)
+	for range conns {
+		go func() { done <- s.Send(context.Background(), from, to, msg) }()
+	}
+	for range conns {
+		<-entered // each held in RCPT TO, on a connection of its own
+	}
+	queued, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := s.Send(queued, from, to, msg); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for a connection") {
+		t.Errorf("a Send with every connection busy = %v, want it to wait for a connection until its deadline", err)
+	}
+	close(release)
+	for range conns {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := be.Stats().Sessions; n != conns {
+		t.Errorf("server saw %d connections, want %d", n, conns)
 	}
 }
 
@@ -435,7 +496,7 @@ func TestCancelDuringTransaction(t *testing.T) {
 		}
 		return nil
 	}})
-	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain})
+	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain, Connections: 1})
 	from, to, msg := composed(t)
 	if err := s.Send(context.Background(), from, to, msg); err != nil {
 		t.Fatal(err)

@@ -156,7 +156,7 @@ func (e *opError) Unwrap() error { return e.err }
 // it, from err's text, in case a server echoes what it was sent. The original
 // chain is dropped because its text holds the password; a redacted copy of
 // the server's reply is kept so that errors.As and IsPermanent still work.
-func (s *Sender) redact(err error) error {
+func (s *session) redact(err error) error {
 	if err == nil || s.cfg.Password == "" {
 		return err
 	}
