@@ -57,6 +57,11 @@ type Outboxed struct {
 	Raw    []byte    `json:"raw,omitempty"`
 	Kind   string    `json:"kind"` // which email: "reset_email", ...
 	SentAt time.Time `json:"sent_at,omitzero"`
+
+	// open is the composed message in clear, kept in memory only, for an
+	// item handed to this process's worker as it was put (queue.Reserve): it
+	// need not be opened again.
+	open []byte
 }
 
 // SubjectWithheld is the subject the outbox keeps in clear in place of one that
@@ -149,6 +154,7 @@ func (o *Outbox) PutComposed(tx storage.Tx, id string, c *Composed, p queue.Prio
 	rec := Outboxed{From: c.from, To: c.to, Subject: clearSubject(c.subject), MessageID: c.messageID,
 		Sealed: o.sealer.Seal(c.raw, []byte(id)), Kind: c.kind}
 	if res != nil {
+		rec.open = c.raw
 		return res.Put(tx, id, rec, p)
 	}
 	return o.queue.PutPriority(tx, id, rec, p)
@@ -232,11 +238,7 @@ func (o *Outbox) Worker(t Transport, onSent func(ctx context.Context, kind strin
 }
 
 func (o *Outbox) deliver(ctx context.Context, t Transport, onSent func(context.Context, string), logger *slog.Logger, it *queue.Item) error {
-	var rec Outboxed
-	if err := json.Unmarshal(it.Payload, &rec); err != nil {
-		return queue.Permanent(fmt.Errorf("decode outbox message: %w", err))
-	}
-	raw, err := o.Open(it.ID, &rec)
+	rec, raw, err := o.message(it)
 	if err != nil {
 		// Retrying cannot help until an operator restores the key; the item
 		// stays in the outbox as failed, to be retried from the dashboard then.
@@ -264,6 +266,20 @@ func (o *Outbox) deliver(ctx context.Context, t Transport, onSent func(context.C
 	logger.Info("mail sent", slog.String("kind", rec.Kind), slog.String("message_id", rec.MessageID),
 		slog.Int("attempt", it.Attempts))
 	return nil
+}
+
+// message returns the item's record and its composed message: as they were
+// put, for an item handed over in this process, or decoded and opened.
+func (o *Outbox) message(it *queue.Item) (Outboxed, []byte, error) {
+	if rec, ok := it.Local().(Outboxed); ok && rec.open != nil {
+		return rec, rec.open, nil
+	}
+	var rec Outboxed
+	if err := json.Unmarshal(it.Payload, &rec); err != nil {
+		return rec, nil, fmt.Errorf("decode outbox message: %w", err)
+	}
+	raw, err := o.Open(it.ID, &rec)
+	return rec, raw, err
 }
 
 // recordSent removes the item and records rec as sent, in one transaction.

@@ -46,8 +46,15 @@ type Item struct {
 	// until it is claimed again.
 	Postponed string `json:"postponed,omitempty"`
 
-	inline bool // the payload came inside the state record (the older layout)
+	inline bool   // the payload came inside the state record (the older layout)
+	local  any    // the payload as Reservation.Put was given it
+	state  []byte // the state record as this process last wrote or read it
 }
+
+// Local returns the payload as the caller gave it to Reservation.Put, for an
+// item handed over within this process, so that its handler can skip decoding
+// Payload; nil for an item claimed from the store. Payload holds the same.
+func (it *Item) Local() any { return it.local }
 
 // since is when the item's current round of attempts began.
 func (it *Item) since() time.Time {

@@ -6,6 +6,7 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/json"
@@ -113,6 +114,7 @@ func (q *Queue) write(tx storage.Tx, it, old *Item) error {
 	if err := tx.Set(q.itemKey(it.ID), data, 0); err != nil {
 		return err
 	}
+	it.state = data
 	if it.State != Pending {
 		return nil
 	}
@@ -180,6 +182,7 @@ func (q *Queue) decode(id string, data []byte) (*Item, error) {
 		return nil, fmt.Errorf("queue %s: decode item %s: %w", q.name, id, err)
 	}
 	it.inline = len(it.Payload) > 0
+	it.state = data
 	return &it, nil
 }
 
@@ -317,10 +320,20 @@ func newLeaseID() string { return strings.ToLower(crand.Text()[:16]) }
 // ErrLeaseLost unless it is still leased to claimed's owner under the same
 // claim (Extend may have moved its end since).
 func (q *Queue) checkLease(tx storage.Tx, claimed *Item) (*Item, error) {
-	cur, err := q.getState(tx, claimed.ID)
+	data, err := tx.Get(q.itemKey(claimed.ID))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, ErrLeaseLost
 	}
+	if err != nil {
+		return nil, err
+	}
+	if claimed.state != nil && bytes.Equal(data, claimed.state) {
+		// Unchanged since this process wrote or read it (most items: no
+		// renewal came between the claim and the result), so no decoding.
+		cur := *claimed
+		return &cur, nil
+	}
+	cur, err := q.decode(claimed.ID, data)
 	if err != nil {
 		return nil, err
 	}

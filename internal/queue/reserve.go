@@ -53,6 +53,7 @@ func (res *Reservation) Put(tx storage.Tx, id string, payload any, p Priority) e
 	}
 	it.LeaseOwner, it.LeaseID, it.LeaseUntil = res.w.owner, newLeaseID(), it.CreatedAt.Add(res.w.Lease)
 	it.Attempts = 1
+	it.local = payload
 	res.it = it
 	return q.write(tx, it, nil)
 }

@@ -182,9 +182,12 @@ func (s *Service) jobWorker() *queue.Worker {
 // job result lost to a power cut leaves the job in the store, to run again (a
 // second email, whose link works; the first one's ticket was lost with it).
 func (s *Service) runJob(ctx context.Context, it *queue.Item) error {
-	var j job
-	if err := json.Unmarshal(it.Payload, &j); err != nil {
-		return queue.Permanent(fmt.Errorf("decode reset job: %w", err))
+	j, ok := it.Local().(*job) // stored by this process's storeJob
+	if !ok {
+		j = new(job)
+		if err := json.Unmarshal(it.Payload, j); err != nil {
+			return queue.Permanent(fmt.Errorf("decode reset job: %w", err))
+		}
 	}
 	conn, ok := s.site.Connections[j.Connection]
 	if !ok || conn.Kind != users.Database {
@@ -203,7 +206,7 @@ func (s *Service) runJob(ctx context.Context, it *queue.Item) error {
 	if err != nil {
 		return err
 	}
-	return s.issueAndMail(ctx, it, &j, conn, user, lane)
+	return s.issueAndMail(ctx, it, j, conn, user, lane)
 }
 
 // spendUserLimit takes one email from the user's own bucket and says which lane
@@ -237,12 +240,7 @@ func (s *Service) spendUserLimit(ctx context.Context, it *queue.Item, conn *Conn
 		}
 		return queue.Normal, nil
 	}
-	err = storage.UpdateRelaxed(ctx, s.cfg.Store, func(tx storage.Tx) error {
-		return s.markNewest(tx, conn.Name, user.UserID, it.ID)
-	})
-	if err != nil {
-		return 0, err
-	}
+	s.markNewestBestEffort(ctx, conn.Name, user.UserID, it.ID)
 	return 0, queue.Later(s.now().Add(d.RetryAfter), "the user's email limit; the email goes out when it allows one more")
 }
 
@@ -279,6 +277,21 @@ func (s *Service) markNewest(tx storage.Tx, conn, userID, jobID string) error {
 	}
 	lim := s.cfg.Limits.User
 	return tx.Set(key, []byte(jobID), time.Duration(lim.Burst)*lim.Every+10*time.Minute)
+}
+
+// markNewestBestEffort records jobID as the user's newest job in a commit of
+// its own. The mark only lets older requests end without mail instead of
+// waiting for the user's bucket, which bounds the mail either way; so it is
+// kept out of the commits that matter: a job's result sharing a commit with
+// the mark lost, under a flood of requests for one user, the race for it to
+// the others' marks, and with it the email its limit had counted.
+func (s *Service) markNewestBestEffort(ctx context.Context, conn, userID, jobID string) {
+	err := storage.UpdateRelaxed(ctx, s.cfg.Store, func(tx storage.Tx) error {
+		return s.markNewest(tx, conn, userID, jobID)
+	})
+	if err != nil {
+		s.log.Warn("record the newest reset request of a user", "job", jobID, "error", err)
+	}
 }
 
 // dropJob ends a job that sends nothing. The reason is logged at debug level
@@ -336,11 +349,6 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 		if err := tickets.Issue(tx, key, t, now); err != nil {
 			return err
 		}
-		if !s.cfg.Limits.User.Off() {
-			if err := s.markNewest(tx, conn.Name, user.UserID, it.ID); err != nil {
-				return err
-			}
-		}
 		return s.cfg.Outbox.PutComposed(tx, mailID, composed, lane, res)
 	})
 	if err != nil {
@@ -354,6 +362,9 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 		res.Start()
 	} else {
 		s.cfg.Outbox.NotifyPriority(mailID, lane)
+	}
+	if !s.cfg.Limits.User.Off() {
+		s.markNewestBestEffort(ctx, conn.Name, user.UserID, it.ID)
 	}
 	s.log.Info("reset email queued", "job", it.ID, "connection", conn.Name, "client_id", t.ClientID)
 	return nil
