@@ -21,7 +21,11 @@ import (
 // answered. The accepted requests without a mail when the run ends are the
 // queue's depth, bounded by the backlog; the harness then waits for them.
 func (h *harnessRun) endToEnd(ctx context.Context) error {
-	for range h.opts.reps {
+	for rep := range h.opts.reps {
+		var profile func() error
+		if h.opts.profile != "" && rep == 0 {
+			profile = h.startProfile(h.plug, "m.pprof")
+		}
 		before := h.sink.Stats()
 		cpu0, _ := h.plug.CPUTime()
 		busy0, total0 := machineCPU()
@@ -34,6 +38,11 @@ func (h *harnessRun) endToEnd(ctx context.Context) error {
 		atEnd := h.sink.Stats()
 		cpu1, _ := h.plug.CPUTime()
 		busy1, total1 := machineCPU()
+		if profile != nil {
+			if err := profile(); err != nil {
+				logf("profile: %v", err)
+			}
+		}
 		mailed := atEnd.Distinct - before.Distinct
 		depth := res.OK() - mailed
 		drain, err := h.drain(ctx, before, res.OK())
@@ -105,7 +114,7 @@ func (h *harnessRun) fairness(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	real.asked = nil
+	real.sent, real.asked = len(real.asked), nil
 	floodUsers := h.opts.users - 2*realBefore - 1000
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -146,14 +155,16 @@ func (h *harnessRun) fairness(ctx context.Context) error {
 	return nil
 }
 
-// realUser is F's probe: one request at a time for a seeded user that no one
-// else names, from 127.0.0.1.
+// realUser is F's probe: one request at a time, each for a seeded user that
+// no one else names, from an address of its own (127.2.0.1 and up): each is
+// another person.
 type realUser struct {
 	h      *harnessRun
 	site   string
 	next   int // the next seeded user, counting down from the last
 	client *http.Client
 	asked  []asked
+	sent   int // requests made before asked was last emptied
 }
 
 type asked struct {
@@ -163,17 +174,31 @@ type asked struct {
 
 func (r *realUser) ask(ctx context.Context) error {
 	if r.client == nil {
-		r.client = testenv.NewClient(1, 30*time.Second)
+		r.client = sourceClient()
 	}
 	email := testenv.UserEmail(r.next)
+	k := len(r.asked) + r.sent
 	r.next--
 	at := time.Now()
-	o := testenv.PostReset(ctx, r.client, r.site, email)
+	src := &net.TCPAddr{IP: net.IPv4(127, 2, byte(k/250), byte(k%250+1))}
+	o := testenv.PostReset(context.WithValue(ctx, sourceKey{}, src), r.client, r.site, email)
 	if o.Err != nil || o.Status != http.StatusOK {
 		return fmt.Errorf("F: the real user's request: %d %v %s", o.Status, o.Err, o.Body)
 	}
 	r.asked = append(r.asked, asked{email, at})
 	return nil
+}
+
+// sourceClient sends each request on a new connection from the address its
+// context holds (sourceKey).
+func sourceClient() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			d := net.Dialer{LocalAddr: ctx.Value(sourceKey{}).(*net.TCPAddr)}
+			return d.DialContext(ctx, network, addr)
+		},
+	}}
 }
 
 // latencies waits for every asked mail and returns each one's time from its
@@ -203,13 +228,7 @@ type sourceKey struct{}
 // round robin over the addresses and over users seeded users, 64 at a time,
 // each on a new connection from its address; it returns the answers by status.
 func flood(ctx context.Context, site string, users int) map[int]int {
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			d := net.Dialer{LocalAddr: ctx.Value(sourceKey{}).(*net.TCPAddr)}
-			return d.DialContext(ctx, network, addr)
-		},
-	}}
+	client := sourceClient()
 	var next atomic.Int64
 	var mu sync.Mutex
 	answers := map[int]int{}
