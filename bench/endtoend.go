@@ -60,7 +60,7 @@ func (h *harnessRun) endToEnd(ctx context.Context) error {
 		h.add("M/depth", float64(depth))
 		h.add("M/p99", ms(res.P99))
 		h.add("M/failed", float64(res.Failed()))
-		h.add("M/lost", float64(res.OK()-(after.Distinct-before.Distinct)))
+		h.add("M/lost", float64(max(res.OK()-(after.Distinct-before.Distinct), 0)))
 		h.add("M/dups", float64(after.Duplicates()-before.Duplicates()))
 		h.add("M/cpu-per-mail", float64((cpu1-cpu0).Microseconds())/float64(max(mailed, 1)))
 	}
@@ -209,13 +209,13 @@ func (r *realUser) latencies(ctx context.Context) ([]time.Duration, error) {
 	var out []time.Duration
 	for _, a := range r.asked {
 		err := r.h.sink.Wait(ctx, func(testenv.SinkStats) bool {
-			_, ok := r.h.sink.FirstArrival(a.email)
+			_, ok := r.h.sink.ArrivalAfter(a.email, a.at)
 			return ok
 		})
 		if err != nil {
 			return nil, fmt.Errorf("F: no mail for the real user %s: %w", a.email, err)
 		}
-		got, _ := r.h.sink.FirstArrival(a.email)
+		got, _ := r.h.sink.ArrivalAfter(a.email, a.at)
 		out = append(out, got.Sub(a.at))
 	}
 	slices.Sort(out)

@@ -349,7 +349,7 @@ func (h *harnessRun) mailedRun(ctx context.Context, key string, rep int, nodes [
 	h.add(key+"/failed", float64(sum.Failed()))
 	h.add(key+"/timeouts", float64(sum.Timeouts))
 	h.add(key+"/mailrate", float64(sum.OK())/(sum.Duration+drain).Seconds())
-	h.add(key+"/lost", float64(sum.OK()-(after.Distinct-before.Distinct)))
+	h.add(key+"/lost", float64(max(sum.OK()-(after.Distinct-before.Distinct), 0))) // more mails: requests wrk left in flight
 	h.add(key+"/dups", float64(after.Duplicates()-before.Duplicates()))
 	return nil
 }

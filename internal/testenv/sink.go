@@ -39,14 +39,14 @@ type Sink struct {
 	cfg        SinkConfig
 	mu         sync.Mutex
 	srv        *smtp.Server
-	conns      []*smtp.Conn         // open connections
-	sessions   int                  // connections accepted
-	deliveries int                  // every DATA accepted
-	byID       map[string]int       // Message-ID -> deliveries
-	byRcpt     map[string][]string  // recipient -> Message-IDs, in arrival order
-	arrived    map[string]time.Time // recipient -> when its first message arrived
-	kept       []Delivery           // the messages, when keepRaw
-	last       map[string][]byte    // recipient -> newest raw message, when keepRaw
+	conns      []*smtp.Conn           // open connections
+	sessions   int                    // connections accepted
+	deliveries int                    // every DATA accepted
+	byID       map[string]int         // Message-ID -> deliveries
+	byRcpt     map[string][]string    // recipient -> Message-IDs, in arrival order
+	arrived    map[string][]time.Time // recipient -> when its messages arrived
+	kept       []Delivery             // the messages, when keepRaw
+	last       map[string][]byte      // recipient -> newest raw message, when keepRaw
 	keepRaw    bool
 	held       chan struct{}   // non-nil while held; closed by Release
 	changed    chan struct{}   // closed and replaced at every delivery
@@ -108,7 +108,7 @@ func StartSink(t testing.TB, cfg SinkConfig) *Sink {
 
 // ListenSink starts a sink programmed by cfg, until Close.
 func ListenSink(cfg SinkConfig) (*Sink, error) {
-	s := &Sink{cfg: cfg, byID: map[string]int{}, byRcpt: map[string][]string{}, arrived: map[string]time.Time{},
+	s := &Sink{cfg: cfg, byID: map[string]int{}, byRcpt: map[string][]string{}, arrived: map[string][]time.Time{},
 		last: map[string][]byte{}, keepRaw: cfg.KeepRaw, changed: make(chan struct{})}
 	addr := cfg.Addr
 	if addr == "" {
@@ -222,7 +222,7 @@ func (s *Sink) Reset() {
 	defer s.mu.Unlock()
 	s.deliveries = 0
 	s.byID, s.byRcpt, s.last, s.kept = map[string]int{}, map[string][]string{}, map[string][]byte{}, nil
-	s.arrived = map[string]time.Time{}
+	s.arrived = map[string][]time.Time{}
 }
 
 // Stats returns the counters.
@@ -236,12 +236,17 @@ func (s *Sink) stats() SinkStats {
 	return SinkStats{Deliveries: s.deliveries, Distinct: len(s.byID), Recipients: len(s.byRcpt), Sessions: s.sessions}
 }
 
-// FirstArrival returns when the first message to rcpt arrived, and whether one has.
-func (s *Sink) FirstArrival(rcpt string) (time.Time, bool) {
+// ArrivalAfter returns when the first message to rcpt that arrived after t
+// did, and whether one has.
+func (s *Sink) ArrivalAfter(rcpt string, t time.Time) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	at, ok := s.arrived[strings.ToLower(rcpt)]
-	return at, ok
+	for _, at := range s.arrived[strings.ToLower(rcpt)] {
+		if at.After(t) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // MessageIDs returns the Message-IDs delivered to rcpt, in arrival order (a
@@ -315,9 +320,7 @@ func (s *Sink) record(d Delivery) {
 	for _, rcpt := range d.To {
 		rcpt = strings.ToLower(rcpt)
 		s.byRcpt[rcpt] = append(s.byRcpt[rcpt], id)
-		if _, ok := s.arrived[rcpt]; !ok {
-			s.arrived[rcpt] = now
-		}
+		s.arrived[rcpt] = append(s.arrived[rcpt], now)
 		if s.keepRaw {
 			s.last[rcpt] = d.Data
 		}
