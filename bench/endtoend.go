@@ -183,7 +183,7 @@ func (r *realUser) ask(ctx context.Context) error {
 	src := &net.TCPAddr{IP: net.IPv4(127, 2, byte(k/250), byte(k%250+1))}
 	o := testenv.PostReset(context.WithValue(ctx, sourceKey{}, src), r.client, r.site, email)
 	if o.Err != nil || o.Status != http.StatusOK {
-		return fmt.Errorf("F: the real user's request: %d %v %s", o.Status, o.Err, o.Body)
+		return fmt.Errorf("the real user's request: %d %v %s", o.Status, o.Err, o.Body)
 	}
 	r.asked = append(r.asked, asked{email, at})
 	return nil
@@ -213,7 +213,7 @@ func (r *realUser) latencies(ctx context.Context) ([]time.Duration, error) {
 			return ok
 		})
 		if err != nil {
-			return nil, fmt.Errorf("F: no mail for the real user %s: %w", a.email, err)
+			return nil, fmt.Errorf("no mail for the real user %s: %w", a.email, err)
 		}
 		got, _ := r.h.sink.ArrivalAfter(a.email, a.at)
 		out = append(out, got.Sub(a.at))
