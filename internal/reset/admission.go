@@ -20,6 +20,11 @@ import (
 type admission struct {
 	places  chan struct{}
 	maxWait time.Duration
+	// opened is closed when the workers stop (a reload or a shutdown): the
+	// places they would have freed never will be, and the requests still
+	// arriving are stored without one, for the next config's workers.
+	opened   chan struct{}
+	openOnce sync.Once
 
 	mu   sync.Mutex
 	held map[string]time.Time // job or mail id -> since when it holds a place
@@ -36,19 +41,27 @@ var ErrBusy = &fault.Error{Kind: fault.Unavailable, Code: "temporarily_unavailab
 	Message: "The password reset service is busy. Nothing was sent; please try again in a moment."}
 
 func newAdmission(places int, maxWait time.Duration) *admission {
-	return &admission{places: make(chan struct{}, places), maxWait: maxWait, held: map[string]time.Time{}}
+	return &admission{places: make(chan struct{}, places), maxWait: maxWait, held: map[string]time.Time{},
+		opened: make(chan struct{})}
 }
+
+// open lets every request in from now on, without a place.
+func (a *admission) open() { a.openOnce.Do(func() { close(a.opened) }) }
 
 // enter waits for a place for the item id, at most maxWait: ErrBusy then. ctx
 // ending (the client hung up) ends the wait too.
 func (a *admission) enter(ctx context.Context, id string, now time.Time) error {
 	select {
+	case <-a.opened:
+		return nil
 	case a.places <- struct{}{}:
 	default:
 		a.reclaimStale(now)
 		t := time.NewTimer(a.maxWait)
 		defer t.Stop()
 		select {
+		case <-a.opened:
+			return nil
 		case a.places <- struct{}{}:
 		case <-t.C:
 			return ErrBusy

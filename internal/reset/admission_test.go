@@ -23,6 +23,7 @@ func TestAcceptedWorkIsBounded(t *testing.T) {
 	g := newGate()
 	g.putHook(t, h, hook.GetUser, 0)
 	ctx := context.Background()
+	after := h.Box.LastID()
 	ask := func(email string) error {
 		_, err := h.Flow.RequestReset(ctx, reset.Request{Email: email, Connection: conn, IP: "203.0.113.9"})
 		return err
@@ -58,11 +59,33 @@ func TestAcceptedWorkIsBounded(t *testing.T) {
 		t.Fatalf("a request waiting while a job finished: %v, want it accepted", err)
 	}
 
-	after := h.Box.LastID()
 	g.open()
-	h.Box.WaitResetMail(t, "bob@example.com", after)
+	h.Box.WaitResetMail(t, "bob@example.com", after) // perhaps the one let through
 	h.drained(t)
 	if err := ask("alice@example.com"); err != nil {
 		t.Fatalf("a request once the work drained: %v", err)
+	}
+}
+
+// TestStoppingServiceStoresRequestsWithoutBacklog: once the workers stop (a
+// reload hands over to the next config), a job stored by the old config holds
+// its place for good, since no worker of its runs it; requests still reaching
+// the old config are stored for the next one's workers, not refused as busy
+// (TestReloadsDuringLoad saw 503s).
+func TestStoppingServiceStoresRequestsWithoutBacklog(t *testing.T) {
+	h := newHarness(t, "", func(c *service.Config) { c.MaxAccepted, c.AcceptWait = 2, time.Second })
+	h.Flow.Stop()
+	ctx := context.Background()
+	for _, email := range []string{"alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"} {
+		if _, err := h.Flow.RequestReset(ctx, reset.Request{Email: email, Connection: conn, IP: "203.0.113.9"}); err != nil {
+			t.Errorf("request for %s after the workers stopped: %v, want it stored", email, err)
+		}
+	}
+	st, err := h.Admin.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Jobs.Pending != 4 {
+		t.Errorf("%d jobs pending, want 4: each request stored for the next workers", st.Jobs.Pending)
 	}
 }

@@ -162,6 +162,7 @@ func (s *Service) Stop() {
 	if cancel == nil {
 		return
 	}
+	s.admit.open()
 	cancel()
 	<-done
 }
