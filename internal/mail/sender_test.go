@@ -277,22 +277,34 @@ func testConcurrentSend(t *testing.T, conns int) {
 	}
 }
 
+// stallingSink is a sink whose RCPT TO blocks while stall is set, until
+// release is closed; entered gets a value for each transaction it holds.
+type stallingSink struct {
+	*testenv.Sink
+	entered, release chan struct{}
+	stall            atomic.Bool
+}
+
+func startStallingSink(t *testing.T, holds int) *stallingSink {
+	ss := &stallingSink{entered: make(chan struct{}, holds), release: make(chan struct{})}
+	ss.Sink = testenv.StartSink(t, testenv.SinkConfig{Rcpt: func(string) error {
+		if ss.stall.Load() {
+			ss.entered <- struct{}{}
+			<-ss.release
+		}
+		return nil
+	}})
+	return ss
+}
+
 // TestConnectionsCarryMessagesInParallel: while the relay holds transactions,
 // each connection carries one of them, so Connections messages are in flight at
 // once and the next Send waits for a free connection; one Send at a time keeps
 // to one connection.
 func TestConnectionsCarryMessagesInParallel(t *testing.T) {
 	const conns = 3
-	entered := make(chan struct{}, conns+1)
-	release := make(chan struct{})
-	var stall atomic.Bool
-	be := testenv.StartSink(t, testenv.SinkConfig{Rcpt: func(string) error {
-		if stall.Load() {
-			entered <- struct{}{}
-			<-release
-		}
-		return nil
-	}})
+	be := startStallingSink(t, conns+1)
+	entered, release, stall := be.entered, be.release, &be.stall
 	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain, Connections: conns})
 	from, to, msg := composed(t)
 	for range 5 {
@@ -486,16 +498,8 @@ func TestCancelAbortsBlackHole(t *testing.T) {
 // on a kept connection. The connection is dropped, a Send queued behind the
 // stalled one gives up at its own deadline, and the next Send redials.
 func TestCancelDuringTransaction(t *testing.T) {
-	entered := make(chan struct{}, 1)
-	release := make(chan struct{})
-	var stall atomic.Bool
-	be := testenv.StartSink(t, testenv.SinkConfig{Rcpt: func(string) error {
-		if stall.Load() {
-			entered <- struct{}{}
-			<-release
-		}
-		return nil
-	}})
+	be := startStallingSink(t, 1)
+	entered, release, stall := be.entered, be.release, &be.stall
 	s := newSender(t, mail.Config{Addr: be.Addr, Security: mail.SecurityPlain, Connections: 1})
 	from, to, msg := composed(t)
 	if err := s.Send(context.Background(), from, to, msg); err != nil {
