@@ -129,18 +129,18 @@ func (w *Worker) Run(ctx context.Context) {
 	w.mu.Lock()
 	w.cur = r
 	w.mu.Unlock()
+	// Run returns only once ctx is done: the items in flight get Grace from
+	// then. (An AfterFunc on ctx, stopped when Run returned, could be stopped
+	// before it ran: Run sees ctx done before ctx's children are cancelled,
+	// and a handler waiting on its context then kept Run from returning.)
 	defer func() {
 		w.mu.Lock()
 		w.cur = nil // no Reserve adds to r.wg once Wait may have begun
 		w.mu.Unlock()
+		grace := time.AfterFunc(w.Grace, stopWork)
+		defer grace.Stop()
 		r.wg.Wait()
 	}()
-	stopAfterGrace := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(w.Grace, stopWork)
-		<-work.Done()
-		t.Stop()
-	})
-	defer stopAfterGrace()
 	tick := time.NewTicker(w.PollInterval)
 	defer tick.Stop()
 	announced := w.listen(ctx)
