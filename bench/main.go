@@ -126,7 +126,7 @@ func run(ctx context.Context, o options) error {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	h := &harnessRun{opts: o, root: root, dir: dir, bin: bin, wrk: wrk, samples: map[string][]float64{}}
+	h := &harnessRun{opts: o, root: root, dir: dir, bin: bin, wrk: wrk, samples: samples{}}
 	defer h.close()
 	if err := h.start(ctx); err != nil {
 		return err
@@ -180,8 +180,8 @@ type harnessRun struct {
 	scriptOnce sync.Once // writes wrk's script (runWrk)
 	scriptErr  error
 
-	next    int                  // the next seeded user a POST run starts at
-	samples map[string][]float64 // figure -> one value per repetition
+	next    int     // the next seeded user a POST run starts at
+	samples samples // figure -> one value per repetition
 	notes   []string
 }
 

@@ -422,29 +422,7 @@ func (h *harnessRun) postgresRows() ([]row, string) {
 	if len(s["P/1/rps"]) == 0 && len(s["P/3/rps"]) == 0 {
 		return nil, ""
 	}
-	med := func(key string) float64 { return median(s[key]) }
-	ratio := func(a, b string) float64 { // per repetition, then the median
-		var rs []float64
-		for i := range min(len(s[a]), len(s[b])) {
-			if s[b][i] != 0 {
-				rs = append(rs, s[a][i]/s[b][i])
-			}
-		}
-		return median(rs)
-	}
-	total := func(key string) int {
-		t := 0.0
-		for _, v := range s[key] {
-			t += v
-		}
-		return int(t)
-	}
-	yes := func(ok bool) string {
-		if ok {
-			return "yes"
-		}
-		return "**no**"
-	}
+	med, ratio, total := s.median, s.ratio, s.sum
 	var rows []row
 	for _, n := range []int{1, 3} {
 		k := fmt.Sprintf("P/%d", n)

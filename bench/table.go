@@ -15,35 +15,45 @@ type row struct {
 	id, figure, ours, base, ratio, target, met, note string
 }
 
+// samples holds one value per repetition of each figure.
+type samples map[string][]float64
+
+func (s samples) have(key string) bool      { return len(s[key]) > 0 }
+func (s samples) median(key string) float64 { return median(s[key]) }
+
+// ratio is the median of the per-repetition ratios a/b.
+func (s samples) ratio(a, b string) float64 {
+	var rs []float64
+	for i := range min(len(s[a]), len(s[b])) {
+		if s[b][i] != 0 {
+			rs = append(rs, s[a][i]/s[b][i])
+		}
+	}
+	return median(rs)
+}
+
+// sum is the total of a figure over the repetitions.
+func (s samples) sum(key string) int {
+	t := 0.0
+	for _, v := range s[key] {
+		t += v
+	}
+	return int(t)
+}
+
+// yes marks a target met or not.
+func yes(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
 // table renders the figures measured, as Markdown.
 func (h *harnessRun) table(machine string) string {
 	var rows []row
 	s := h.samples
-	have := func(key string) bool { return len(s[key]) > 0 }
-	med := func(key string) float64 { return median(s[key]) }
-	// ratio is the median of the per-repetition ratios a/b.
-	ratio := func(a, b string) float64 {
-		var rs []float64
-		for i := range min(len(s[a]), len(s[b])) {
-			if s[b][i] != 0 {
-				rs = append(rs, s[a][i]/s[b][i])
-			}
-		}
-		return median(rs)
-	}
-	sum := func(key string) int {
-		t := 0.0
-		for _, v := range s[key] {
-			t += v
-		}
-		return int(t)
-	}
-	yes := func(ok bool) string {
-		if ok {
-			return "yes"
-		}
-		return "**no**"
-	}
+	have, med, ratio, sum := s.have, s.median, s.ratio, s.sum
 
 	for _, sync := range []string{"on", "off"} {
 		for _, conns := range []int{8, 256} {
