@@ -8,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
 )
 
 func init() {
@@ -209,7 +211,9 @@ func (a *App) unmarshalSMTP(d *caddyfile.Dispenser) error {
 		case "timeout":
 			err = durationArg(d, &s.Timeout)
 		case "connections":
-			err = intArg(d, &s.Connections)
+			if err = intArg(d, &s.Connections); err == nil && s.Connections < 1 {
+				err = d.Errf("connections %d: want 1 to %d", s.Connections, mail.MaxConnections)
+			}
 		default:
 			return d.Errf("unrecognized smtp option '%s'", d.Val())
 		}

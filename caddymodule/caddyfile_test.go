@@ -322,6 +322,7 @@ func TestParseErrors(t *testing.T) {
 		{"backlog not a number", block("backlog many"), "not a number of requests"},
 		{"backlog wait too long", block("backlog 10 5m"), "not a wait from 1ms to 1m0s"},
 		{"backlog without value", block("backlog"), "wrong argument count"},
+		{"no smtp connections", block("smtp {\n connections 0\n}"), "connections 0: want 1 to 32"},
 
 		// Missing arguments.
 		{"public_url without value", block("public_url"), "wrong argument count"},
