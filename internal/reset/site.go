@@ -1,6 +1,8 @@
 package reset
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -30,6 +32,16 @@ type Client struct {
 	// reset (an admin ticket's result_url must fall under one). Configuration
 	// fills it with ResultURL's origin when it is not set.
 	AllowedURLs []AllowedURL
+	// AllowedOrigins are the web origins (scheme://host[:port]) whose pages may
+	// call the public endpoints from a browser (Auth0's Allowed Web Origins and
+	// Allowed Origins (CORS)). The public URL's own origin needs no entry.
+	AllowedOrigins []string
+}
+
+// AllowsOrigin reports whether a page from origin may call the public endpoints
+// for c: an exact match with one of c's allowed origins.
+func (c *Client) AllowsOrigin(origin string) bool {
+	return c != nil && slices.Contains(c.AllowedOrigins, origin)
 }
 
 // Site is the configuration the flow and the admin service share: the public URL
@@ -83,6 +95,33 @@ func (s *Site) Client(id string) (*Client, bool) {
 func (s *Site) Connection(name string) (*Connection, bool) {
 	c, ok := s.Connections[name]
 	return c, ok
+}
+
+// ConnectionByRef returns the connection named ref or whose ID is ref: Auth0's
+// connection_id and its connection name both name one.
+func (s *Site) ConnectionByRef(ref string) (*Connection, bool) {
+	if c, ok := s.Connections[ref]; ok {
+		return c, true
+	}
+	if !strings.HasPrefix(ref, connectionIDPrefix) {
+		return nil, false
+	}
+	for _, c := range s.Connections {
+		if c.ID() == ref {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+const connectionIDPrefix = "con_"
+
+// ID is the connection's Auth0-style id ("con_" and 16 characters), the same on
+// every node and across restarts: it is derived from the name, which is what the
+// Caddyfile declares. It is no secret.
+func (c *Connection) ID() string {
+	sum := sha256.Sum256([]byte("caddy-password-reset connection\x00" + c.Name))
+	return connectionIDPrefix + hex.EncodeToString(sum[:8])
 }
 
 // DatabaseConnections returns the names of the database connections, sorted.
