@@ -227,17 +227,24 @@ func parseText(part, src string) (*liquid.Template, error) {
 	return t, nil
 }
 
-// parseHTML parses the HTML body with every output escaped. The operator's own
-// source is parsed first, so that a syntax error quotes what they wrote.
+// parseHTML parses an email's HTML body with every output escaped.
 func parseHTML(part, src string) (*liquid.Template, escapedSource, error) {
+	return parseEscaped(part, src, boundNames, emailTemplates)
+}
+
+// parseEscaped parses HTML with every output escaped, for a template whose
+// top-level variables are bound and which is one of kind (in the error that
+// refuses a tag). The operator's own source is parsed first, so that a syntax
+// error quotes what they wrote.
+func parseEscaped(part, src string, bound []string, kind string) (*liquid.Template, escapedSource, error) {
 	toks := scanTokens(src)
-	if err := checkTags(part, toks); err != nil {
+	if err := refuseTags(part, kind, toks); err != nil {
 		return nil, escapedSource{}, err
 	}
 	if _, err := htmlEngine.ParseTemplateLocation([]byte(src), "", 1); err != nil {
 		return nil, escapedSource{}, sourceError(part, err, escapedSource{})
 	}
-	esc, err := escapeOutputs(src, toks, boundNames)
+	esc, err := escapeOutputs(src, toks, bound)
 	if err != nil {
 		return nil, escapedSource{}, &TemplateError{Part: part, Reason: err.Error()}
 	}

@@ -133,14 +133,21 @@ func scanTokens(src string) []token {
 	return out
 }
 
+// emailTemplates is what checkTags' errors call the templates it checks.
+const emailTemplates = "email templates"
+
 // checkTags refuses the tags no email template may use, wherever they are (a
 // refused tag in a branch the sample data does not take is still refused), and
 // names the first one's line.
-func checkTags(part string, toks []token) error {
+func checkTags(part string, toks []token) error { return refuseTags(part, emailTemplates, toks) }
+
+// refuseTags is checkTags for templates of kind ("email templates", "the reset
+// page").
+func refuseTags(part, kind string, toks []token) error {
 	for _, t := range toks {
 		if t.Type == parser.TagTokenType && refusedTags[t.Name] {
 			return &TemplateError{Part: part, Line: t.SourceLoc.LineNo,
-				Reason: fmt.Sprintf("the %s tag is not allowed in email templates: %s", t.Name, t.Source)}
+				Reason: fmt.Sprintf("the %s tag is not allowed in %s: %s", t.Name, kind, t.Source)}
 		}
 	}
 	return nil

@@ -76,7 +76,16 @@ const (
 // Pages renders the HTML pages.
 type Pages struct {
 	byName map[string]*template.Template
+	// reset is the operator's page for the reset form, or nil.
+	reset *ResetPage
 }
+
+// UseResetPage replaces the built-in reset form with page (nil: the built-in
+// one). Call it before the pages are served.
+func (p *Pages) UseResetPage(page *ResetPage) { p.reset = page }
+
+// CustomReset returns the operator's reset form page, or nil.
+func (p *Pages) CustomReset() *ResetPage { return p.reset }
 
 // LoadPages parses the built-in pages.
 func LoadPages() (*Pages, error) {
