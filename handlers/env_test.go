@@ -35,6 +35,13 @@ type pageEnv struct {
 // opts change the service's configuration before it starts.
 func newPageEnv(t *testing.T, pol policy.Policy, opts ...func(*service.Config)) *pageEnv {
 	t.Helper()
+	return newPageEnvWith(t, pol, nil, opts...)
+}
+
+// newPageEnvWith is newPageEnv with setUp applied to the handler before it
+// serves (nil: none).
+func newPageEnvWith(t *testing.T, pol policy.Policy, setUp func(*Public), opts ...func(*service.Config)) *pageEnv {
+	t.Helper()
 	// The listener exists before the server starts: its address is the public
 	// URL the service builds links on.
 	srv := httptest.NewUnstartedServer(nil)
@@ -49,6 +56,9 @@ func newPageEnv(t *testing.T, pol policy.Policy, opts ...func(*service.Config)) 
 	h, err := NewPublic(env.svc, PublicConfig{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setUp != nil {
+		setUp(h)
 	}
 	srv.Config.Handler = h
 	srv.Start()

@@ -11,7 +11,11 @@ import (
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
 
-var resetFields = fieldSpec{allowed: []string{"_csrf", "ticket", "ref", "email", "newPassword", "confirmNewPassword"}}
+// resetFields are Auth0's /lo/reset form fields, ref (ours, see refProblem) and
+// password-policy, which pages written for Auth0 post (its sample custom page
+// lists it among the form's fields) and which is ignored: the policy is the
+// ticket's connection's, never the client's word.
+var resetFields = fieldSpec{allowed: []string{"_csrf", "ticket", "ref", "email", "newPassword", "confirmNewPassword", "password-policy"}}
 
 // ticketCookieLife bounds how long the form can be used after the link was opened;
 // the link itself keeps working until the ticket expires. The cookie lives this
@@ -95,10 +99,14 @@ func (p *Public) renderResetForm(w http.ResponseWriter, r *http.Request, status 
 	if rules == nil {
 		rules = info.Rules
 	}
+	csrf := p.csrf.token(w, r)
+	if p.renderCustomForm(w, r, status, resetFormState{token: token, csrf: csrf, problem: problem, info: info, rules: rules}) {
+		return
+	}
 	live, more := splitRules(rules)
 	data := templates.PageData{
 		Title: "Change Your Password", AppName: info.AppName, FormAction: "reset",
-		CSRF: p.csrf.token(w, r), Error: problem, Email: info.Email,
+		CSRF: csrf, Error: problem, Email: info.Email,
 		Rules: live, MoreRules: more, Ref: info.Ref,
 	}
 	p.render(w, status, templates.PageReset, data, origin(info.ResultURL))
@@ -118,17 +126,19 @@ func splitRules(lines []templates.RuleLine) (live, more []templates.RuleLine) {
 }
 
 // resetSubmit sets the new password. The ticket comes from the cookie, or from a
-// ticket field (Auth0's /lo/reset form contract).
+// ticket field (Auth0's /lo/reset form contract). A script's submit is answered
+// in JSON (see wantsJSON), a form's with pages.
 func (p *Public) resetSubmit(w http.ResponseWriter, r *http.Request) {
+	if wantsJSON(r) {
+		p.resetSubmitXHR(w, r)
+		return
+	}
 	fields, err := readFields(r, maxFormBody, resetFields)
 	if err != nil {
 		p.badForm(w, err)
 		return
 	}
-	token := fields["ticket"]
-	if token == "" {
-		token = p.ticketFromCookie(r)
-	}
+	token := p.submittedTicket(r, fields)
 	if token == "" && fields["ref"] != "" {
 		// The form stayed open longer than the ticket's cookie. Nothing can
 		// change without the ticket, so the CSRF token (whose cookie may be gone
@@ -141,9 +151,7 @@ func (p *Public) resetSubmit(w http.ResponseWriter, r *http.Request) {
 			"Your session expired or the form was sent from another site. Open the link from your email again.", "", "")
 		return
 	}
-	done, err := p.svc.CompleteReset(r.Context(), reset.ResetForm{
-		Ticket: token, Password: fields["newPassword"], Confirm: fields["confirmNewPassword"], IP: p.clientIP(r),
-	})
+	done, err := p.completeReset(r, token, fields)
 	if err != nil {
 		p.resetFailed(w, r, token, err)
 		return
@@ -157,6 +165,21 @@ func (p *Public) resetSubmit(w http.ResponseWriter, r *http.Request) {
 	p.render(w, http.StatusOK, templates.PageMessage, templates.PageData{
 		Title: "Password Changed!", AppName: done.AppName,
 		Message: "Your password has been changed successfully.",
+	})
+}
+
+// submittedTicket is the ticket of a submit: its ticket field, else its cookie.
+func (p *Public) submittedTicket(r *http.Request, fields map[string]string) string {
+	if token := fields["ticket"]; token != "" {
+		return token
+	}
+	return p.ticketFromCookie(r)
+}
+
+// completeReset sets the submitted password with the ticket token.
+func (p *Public) completeReset(r *http.Request, token string, fields map[string]string) (*reset.Completion, error) {
+	return p.svc.CompleteReset(r.Context(), reset.ResetForm{
+		Ticket: token, Password: fields["newPassword"], Confirm: fields["confirmNewPassword"], IP: p.clientIP(r),
 	})
 }
 
