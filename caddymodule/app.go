@@ -25,6 +25,7 @@ import (
 	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/service"
 	"github.com/caddy-password-reset/caddy-password-reset/storage"
+	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
 
 func init() {
@@ -66,6 +67,14 @@ type App struct {
 	SupportEmail string `json:"support_email,omitempty"`
 	SupportURL   string `json:"support_url,omitempty"`
 
+	// ResetPage is a file whose HTML replaces the reset form page (Auth0's
+	// "Customize Password Reset Page"): Liquid, with Auth0's variables (email,
+	// ticket, csrf_token, tenant.friendly_name, password_policy, min_length...),
+	// every output HTML-escaped, served under the built-in page's CSP. It is
+	// compiled at provision, so a broken file is a configuration error. Default:
+	// the built-in form.
+	ResetPage string `json:"reset_page,omitempty"`
+
 	// AuditRetention is how long the audit log keeps an entry (admin actions,
 	// completed resets). Default: 90 days.
 	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
@@ -93,6 +102,8 @@ type App struct {
 	logger  *zap.Logger
 	slogger *slog.Logger
 	ctx     caddy.Context
+
+	resetPage *templates.ResetPage // ResetPage compiled; nil: the built-in form
 }
 
 // CaddyModule returns the Caddy module information.
@@ -113,6 +124,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	cfg, err := a.serviceConfig(ctx)
 	if err != nil {
+		return err
+	}
+	if a.resetPage, err = loadResetPage(a.ResetPage); err != nil {
 		return err
 	}
 	if cfg.Keys, err = a.loadKeys(storage.IsShared(store)); err != nil {
