@@ -183,6 +183,36 @@ func (s *Service) SaveTemplate(ctx context.Context, a Actor, name string, p Temp
 	return s.storeTemplate(ctx, a, canon, t, source, 0)
 }
 
+// CreateTemplate is Auth0's POST /api/v2/email-templates: p names the template
+// and is its whole content, as for a PUT, and the template must not exist
+// yet, which here means that the one in use is still the built-in default
+// (see emailtemplates.Store.Create): else the refusal is Auth0's 409
+// "Template <name> already exists.", and nothing is stored.
+func (s *Service) CreateTemplate(ctx context.Context, a Actor, p TemplatePatch, source string) (*TemplateVersion, error) {
+	if p.Template == nil || *p.Template == "" {
+		return nil, invalid("Payload validation error: 'Missing required property: template'")
+	}
+	name := *p.Template
+	if _, ok := s.cfg.Templates.Canonical(name); !ok {
+		return nil, invalid("Payload validation error: template %s is not one of the supported templates (%s)",
+			quoteForMessage(name), strings.Join(s.TemplateNames(), ", "))
+	}
+	canon, t, err := s.draft(ctx, name, p, true)
+	if err != nil {
+		return nil, err
+	}
+	tv, err := s.cfg.Templates.Create(ctx, t, source, a.Name)
+	if errors.Is(err, emailtemplates.ErrExists) {
+		return nil, fail(fault.Conflict, "template_exists", "Template %s already exists.", name)
+	}
+	if err != nil {
+		return nil, s.storeErr("create template", err)
+	}
+	s.record(ctx, audit.Entry{Type: audit.TemplateChanged, Target: canon,
+		Description: fmt.Sprintf("Email template %s created: version %d", canon, tv.Version)}.By(a))
+	return tv, nil
+}
+
 func (s *Service) storeTemplate(ctx context.Context, a Actor, name string, t Template, source string, restoredFrom int) (*TemplateVersion, error) {
 	tv, err := s.cfg.Templates.Save(ctx, t, source, a.Name, restoredFrom)
 	if err != nil {

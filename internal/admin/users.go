@@ -21,14 +21,16 @@ import (
 // User is a user as the admin side shows it.
 type User = users.User
 
-// databaseConnection returns the named database connection, or the refusal.
-func (s *Service) databaseConnection(name string) (*reset.Connection, error) {
-	conn, ok := s.site.Connection(name)
+// databaseConnection returns the database connection named, or whose con_ id
+// is, ref (Auth0's connection_id takes either), or the refusal.
+func (s *Service) databaseConnection(ref string) (*reset.Connection, error) {
+	conn, ok := s.site.ConnectionByRef(ref)
+	name := ref
 	if !ok {
 		return nil, invalid("Connection does not exist: %s", name)
 	}
 	if conn.Kind != users.Database {
-		return nil, fail(fault.Invalid, "operation_not_supported", "%s is a %s connection: its users have no password here", name, conn.Kind)
+		return nil, fail(fault.Invalid, "operation_not_supported", "%s is a %s connection: its users have no password here", conn.Name, conn.Kind)
 	}
 	return conn, nil
 }
@@ -38,20 +40,43 @@ func (s *Service) databaseConnection(name string) (*reset.Connection, error) {
 // connection is refused as ambiguous: two apps may use the same ids, and
 // guessing would act on another app's user.
 func (s *Service) findUser(ctx context.Context, userID, connName, email string) (*reset.Connection, *users.User, error) {
+	found, err := s.findAll(ctx, userID, connName, email)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case len(found) == 0:
+		return nil, nil, errNoUser
+	case len(found) > 1:
+		return nil, nil, fail(fault.Invalid, "ambiguous_user",
+			"User %s exists in connections %s and %s: name the connection", userID, found[0].Connection.Name, found[1].Connection.Name)
+	}
+	return found[0].Connection, found[0].User, nil
+}
+
+// FoundUser is a user found in a database connection.
+type FoundUser struct {
+	User       *users.User
+	Connection *reset.Connection
+}
+
+// findAll looks a user up by id, or by email, in connName or, when it is empty,
+// in every database connection, and returns each match, by connection name.
+// An app that does not answer fails the whole lookup: a partial answer would
+// read as "no such user".
+func (s *Service) findAll(ctx context.Context, userID, connName, email string) ([]FoundUser, error) {
 	conns, err := s.connections(connName)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if email != "" {
 		norm, err := reset.NormalizeEmail(email)
 		if err != nil {
 			e, _ := fault.As(err)
-			return nil, nil, invalid("%s", e.Message)
+			return nil, invalid("%s", e.Message)
 		}
 		email = norm
 	}
-	var foundConn *reset.Connection
-	var found *users.User
+	var found []FoundUser
 	for _, conn := range conns {
 		user, err := lookup(ctx, conn, userID, email)
 		switch {
@@ -59,18 +84,12 @@ func (s *Service) findUser(ctx context.Context, userID, connName, email string) 
 			continue
 		case err != nil:
 			s.log.Error("get_user hook failed", "connection", conn.Name, "error", err)
-			return nil, nil, fail(fault.Unavailable, "temporarily_unavailable",
+			return nil, fail(fault.Unavailable, "temporarily_unavailable",
 				"The app behind connection %s did not answer the user lookup; nothing was changed. Try again shortly.", conn.Name)
-		case found != nil:
-			return nil, nil, fail(fault.Invalid, "ambiguous_user",
-				"User %s exists in connections %s and %s: name the connection", userID, foundConn.Name, conn.Name)
 		}
-		foundConn, found = conn, user
+		found = append(found, FoundUser{User: user, Connection: conn})
 	}
-	if found == nil {
-		return nil, nil, errNoUser
-	}
-	return foundConn, found, nil
+	return found, nil
 }
 
 // connections returns the named database connection, or all of them, sorted by

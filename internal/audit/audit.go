@@ -33,7 +33,15 @@ type Actor struct {
 // Entry types. The first are Auth0's log codes; the others are ours, for what
 // Auth0 records only as a generic API operation.
 const (
-	PasswordReset       = "scp"            // a user completed a reset with a ticket
+	PasswordReset       = "scp"  // a user completed a reset with a ticket
+	PasswordResetFailed = "fcp"  // the app refused or could not set the password a user chose with a ticket
+	ResetRequestHandled = "scpr" // a reset request was handled: its email was queued
+	ResetRequestFailed  = "fcpr" // a reset request ended without an email (no such user, blocked, ...)
+	// APIOperation and APIOperationFailed record each Management API write
+	// (POST, PUT, PATCH, DELETE) by an authenticated admin, as Auth0 does; reads
+	// are not recorded. They are written in addition to the entry of the change.
+	APIOperation        = "sapi"
+	APIOperationFailed  = "fapi"
 	PasswordSet         = "admin_password" // an admin set a password
 	TicketCreated       = "admin_ticket"   // an admin created a password-change ticket
 	ResetRequested      = "admin_reset"    // an admin had a reset email sent

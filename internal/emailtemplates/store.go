@@ -317,6 +317,58 @@ func (s *Store) Save(ctx context.Context, t Template, source, author string, res
 	return tv, err
 }
 
+// ErrExists is Create's refusal: the template in use is no longer the
+// built-in one.
+var ErrExists = errors.New("email template exists")
+
+// Create stores t as a new version of its template, as Save does, unless the
+// template in use is already the operator's own: then it returns ErrExists and
+// stores nothing. Every supported template always has a version in use (a
+// tenant without templates of its own still sends mail), so "exists" cannot
+// mean "stored"; it means what Auth0's 409 protects, a template someone wrote:
+// one that differs from the built-in default, whether set in the Caddyfile, by
+// the API or on the dashboard. The check and the write are one transaction, so
+// of two concurrent creates one wins.
+func (s *Store) Create(ctx context.Context, t Template, source, author string) (*Version, error) {
+	builtin, err := Default(t.Template)
+	if err != nil {
+		return nil, ErrExists // a template with no built-in default is the operator's
+	}
+	var tv *Version
+	err = storage.UpdateRetry(ctx, s.store, func(tx storage.Tx) error {
+		cur, err := s.inUse(tx, t.Template)
+		if err != nil {
+			return err
+		}
+		if cur != builtin {
+			return ErrExists
+		}
+		if err := s.ensureSeeded(tx, t.Template); err != nil {
+			return err
+		}
+		tv, err = s.putVersion(tx, t, source, author, 0)
+		return err
+	})
+	return tv, err
+}
+
+// inUse returns the template called name as mail uses it now: its current
+// version, or its seed before the store has one.
+func (s *Store) inUse(tx storage.Tx, name string) (Template, error) {
+	head, err := headVersion(tx, name)
+	if err != nil {
+		return Template{}, err
+	}
+	if head == 0 {
+		return s.seed(name)
+	}
+	v, err := readVersion(tx, name, head)
+	if err != nil {
+		return Template{}, err
+	}
+	return v.Template, nil
+}
+
 func (s *Store) ensureSeeded(tx storage.Tx, name string) error {
 	head, err := headVersion(tx, name)
 	if err != nil || head > 0 {

@@ -173,7 +173,7 @@ func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completio
 	confirmed := true
 	if err := s.changePassword(ctx, t, form.Password); err != nil {
 		if !errors.Is(err, users.ErrOutcomeUnknown) {
-			s.releaseTicket(ctx, key, t)
+			s.releaseTicket(ctx, key, t, changeFailedEntry(t, form.IP, err))
 			return nil, err
 		}
 		confirmed = false
@@ -344,10 +344,14 @@ func (s *Service) changePassword(ctx context.Context, t *tickets.Ticket, passwor
 	return ErrAppUnavailable.With(err)
 }
 
-// releaseTicket gives the ticket back after a failed hook call.
-func (s *Service) releaseTicket(ctx context.Context, key string, claimed *tickets.Ticket) {
+// releaseTicket gives the ticket back after a failed hook call, and records the
+// failure (fcp) in the same commit.
+func (s *Service) releaseTicket(ctx context.Context, key string, claimed *tickets.Ticket, entry audit.Entry) {
 	err := storage.UpdateRetry(context.WithoutCancel(ctx), s.cfg.Store, func(tx storage.Tx) error {
-		return tickets.Release(tx, key, claimed, s.now())
+		if err := tickets.Release(tx, key, claimed, s.now()); err != nil {
+			return err
+		}
+		return s.cfg.Audit.Put(tx, entry)
 	})
 	if err != nil {
 		s.log.Warn("could not release ticket; it becomes usable when the claim runs out", "error", err)
@@ -397,6 +401,21 @@ func resetAuditEntry(t *tickets.Ticket, ip string, confirmed bool) audit.Entry {
 	}
 	return audit.Entry{
 		Type: typ, Description: desc, Actor: "user", IP: ip,
+		UserID: t.UserID, UserName: t.Email, Connection: t.Connection, ClientID: t.ClientID,
+	}
+}
+
+// changeFailedEntry records that the app refused, or could not take, the
+// password a user chose with t (a refusal of the policy is not recorded: it
+// happens before the ticket is claimed, and recording it would cost every
+// weak-password submit a commit).
+func changeFailedEntry(t *tickets.Ticket, ip string, err error) audit.Entry {
+	desc := "Password change with a link failed: the app did not set the password (its change_password hook failed); the link stays usable"
+	if f, ok := fault.As(err); ok && f.Kind == fault.Refused {
+		desc = "Password change with a link failed: the app refused the password; the link stays usable"
+	}
+	return audit.Entry{
+		Type: audit.PasswordResetFailed, Description: desc, Actor: "user", IP: ip,
 		UserID: t.UserID, UserName: t.Email, Connection: t.Connection, ClientID: t.ClientID,
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-password-reset/caddy-password-reset/internal/audit"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/emailtemplates"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/fault"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/mail"
@@ -49,6 +50,8 @@ type job struct {
 	IP           string    `json:"ip,omitempty"`
 	Language     string    `json:"language,omitempty"`
 	RequestedAt  time.Time `json:"requested_at"`
+	// Admin: asked for from the admin API or dashboard (the audit log's actor).
+	Admin bool `json:"admin,omitempty"`
 }
 
 // RequestReset checks req, applies the rate limits and stores the request as a
@@ -136,7 +139,7 @@ func (s *Service) checkRequest(req Request) (*job, error) {
 	return &job{
 		ClientID: req.ClientID, Connection: req.Connection, Email: email,
 		Organization: req.Organization, IP: req.IP, Language: req.Language,
-		RequestedAt: s.now(),
+		RequestedAt: s.now(), Admin: req.Admin,
 	}, nil
 }
 
@@ -191,16 +194,16 @@ func (s *Service) runJob(ctx context.Context, it *queue.Item) error {
 	}
 	conn, ok := s.site.Connections[j.Connection]
 	if !ok || conn.Kind != users.Database {
-		return s.dropJob(ctx, it, "connection no longer configured")
+		return s.failJob(ctx, it, j, nil, "the connection is no longer configured")
 	}
 	user, err := conn.Users.LookupUser(ctx, j.Email)
 	switch {
 	case errors.Is(err, users.ErrNotFound):
-		return s.dropJob(ctx, it, "no such user")
+		return s.failJob(ctx, it, j, nil, "no user has this address")
 	case err != nil:
 		return err
 	case user.Blocked:
-		return s.dropJob(ctx, it, "user is blocked")
+		return s.failJob(ctx, it, j, user, "the user is blocked")
 	}
 	lane, err := s.spendUserLimit(ctx, it, conn, user)
 	if err != nil {
@@ -303,13 +306,42 @@ func (s *Service) dropJob(ctx context.Context, it *queue.Item, reason string) er
 	})
 }
 
+// failJob ends a job that sends nothing for a reason the admins should see: the
+// audit log's fcpr entry, with the address asked for, commits with the job's
+// removal, so that recording it costs the request no commit of its own. Only
+// the admin side reads the audit log; the requester's answer was the same 200
+// long before. user is nil when no user was found.
+func (s *Service) failJob(ctx context.Context, it *queue.Item, j *job, user *users.User, reason string) error {
+	s.log.Debug("reset request ends without email", "job", it.ID, "reason", reason)
+	entry := requestAuditEntry(j, user, audit.ResetRequestFailed, "Change password request ended without an email: "+reason)
+	return storage.UpdateRelaxed(ctx, s.cfg.Store, func(tx storage.Tx) error {
+		if err := s.cfg.Jobs.Done(tx, it); err != nil {
+			return err
+		}
+		return s.cfg.Audit.Put(tx, entry)
+	})
+}
+
+// requestAuditEntry is the scpr or fcpr entry of a reset request.
+func requestAuditEntry(j *job, user *users.User, typ, desc string) audit.Entry {
+	e := audit.Entry{Type: typ, Description: desc, Actor: "user", IP: j.IP,
+		UserName: j.Email, Connection: j.Connection, ClientID: j.ClientID}
+	if j.Admin {
+		e.Actor = "admin"
+	}
+	if user != nil {
+		e.UserID, e.UserName = user.UserID, user.Email
+	}
+	return e
+}
+
 func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn *Connection, user *users.User, lane queue.Priority) error {
 	tpl, err := s.cfg.Templates.Current(ctx, templates.ResetEmail)
 	if err != nil {
 		return err
 	}
 	if !tpl.Template.Enabled {
-		return s.dropJob(ctx, it, "reset_email template disabled")
+		return s.failJob(ctx, it, j, user, "the reset_email template is disabled")
 	}
 	if wait, err := s.mailBudgetWait(ctx); err != nil || wait > 0 {
 		if err != nil {
@@ -342,11 +374,16 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 	mailID := s.cfg.Outbox.NewID()
 	s.admit.pass(it.ID, mailID)
 	res := s.deliver.Reserve()
+	entry := requestAuditEntry(j, user, audit.ResetRequestHandled, "Change password request: the reset email was queued")
 	err = storage.UpdateRelaxed(ctx, s.cfg.Store, func(tx storage.Tx) error {
 		if err := s.cfg.Jobs.Done(tx, it); err != nil {
 			return err
 		}
 		if err := tickets.Issue(tx, key, t, now); err != nil {
+			return err
+		}
+		// The scpr entry rides on the job's own commit.
+		if err := s.cfg.Audit.Put(tx, entry); err != nil {
 			return err
 		}
 		return s.cfg.Outbox.PutComposed(tx, mailID, composed, lane, res)
