@@ -38,9 +38,9 @@ func newPageEnv(t *testing.T, pol policy.Policy, opts ...func(*service.Config)) 
 	return newPageEnvWith(t, pol, nil, opts...)
 }
 
-// newPageEnvWith is newPageEnv with setUp applied to the handler before it
-// serves (nil: none).
-func newPageEnvWith(t *testing.T, pol policy.Policy, setUp func(*Public), opts ...func(*service.Config)) *pageEnv {
+// newPageEnvWith is newPageEnv serving what serve makes of the handler,
+// before it serves (nil: the handler itself).
+func newPageEnvWith(t *testing.T, pol policy.Policy, serve func(*Public) http.Handler, opts ...func(*service.Config)) *pageEnv {
 	t.Helper()
 	// The listener exists before the server starts: its address is the public
 	// URL the service builds links on.
@@ -57,10 +57,10 @@ func newPageEnvWith(t *testing.T, pol policy.Policy, setUp func(*Public), opts .
 	if err != nil {
 		t.Fatal(err)
 	}
-	if setUp != nil {
-		setUp(h)
-	}
 	srv.Config.Handler = h
+	if serve != nil {
+		srv.Config.Handler = serve(h)
+	}
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return env

@@ -46,7 +46,10 @@ func newCustomPageEnv(t *testing.T, pol policy.Policy, src string, opts ...func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newPageEnvWith(t, pol, func(p *Public) { p.UseResetPage(page) }, opts...)
+	return newPageEnvWith(t, pol, func(p *Public) http.Handler {
+		p.UseResetPage(page)
+		return p
+	}, opts...)
 }
 
 // TestCustomResetPage: the operator's page replaces the form, filled with
