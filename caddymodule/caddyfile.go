@@ -30,6 +30,7 @@ func init() {
 //		friendly_name <name>
 //		support_email <address>
 //		support_url <url>
+//		reset_page <file>
 //		smtp <host:port> {
 //			security starttls|tls|plain    (or the bare words starttls, tls, plain)
 //			username <user>
@@ -116,6 +117,8 @@ func (a *App) unmarshalOption(d *caddyfile.Dispenser) error {
 		return oneArg(d, &a.SupportEmail)
 	case "support_url":
 		return oneArg(d, &a.SupportURL)
+	case "reset_page":
+		return oneArg(d, &a.ResetPage)
 	case "storage":
 		return a.unmarshalStorage(d)
 	case "smtp":

@@ -44,7 +44,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.public, err = handlers.NewPublic(svc.Flow, handlers.PublicConfig{
 		Logger: ctx.Slogger(), ClientIP: clientIP, Inbound: app.inbound,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	h.public.UseResetPage(app.resetPage)
+	return nil
 }
 
 // clientIP is the client's address as Caddy determined it, honouring the server's
