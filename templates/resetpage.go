@@ -32,7 +32,8 @@ type ResetPageData struct {
 	// Rules are the connection's password rules: unmarked before a submit,
 	// marked met or unmet after one the server refused (HTML mode).
 	Rules []RuleLine
-	// Error is why the last submit was refused (HTML mode), or "".
+	// Error is why the last submit was refused (HTML mode), or "". In Liquid
+	// "" is true: a page tests it with {% if error != "" %}.
 	Error string
 	// FormAction is the path the form posts to; AssetsPath is where the
 	// built-in stylesheet and scripts are served.
