@@ -63,15 +63,34 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	repl := caddy.NewReplacer()
+	provider, err := app.emailProvider()
+	if err != nil {
+		return err
+	}
 	cfg := handlers.AdminConfig{
 		NoToken: h.NoToken, ClientIP: clientIP, Principal: authUser, Logger: ctx.Slogger(),
-		SMTPConfigured: app.SMTP != nil && app.SMTP.Address != "",
+		SMTPConfigured: app.SMTP != nil && app.SMTP.Address != "", EmailProvider: provider,
 	}
 	for _, t := range h.Tokens {
 		cfg.Tokens = append(cfg.Tokens, handlers.AdminToken{Name: t.Name, Secret: repl.ReplaceAll(t.Secret, "")})
 	}
 	h.admin, err = handlers.NewAdmin(svc.Admin, cfg)
 	return err
+}
+
+// emailProvider is the relay the Management API shows: its address and user as
+// the sender uses them (placeholders expanded), and not the password, which
+// stays with the sender.
+func (a *App) emailProvider() (*handlers.EmailProvider, error) {
+	smtp, err := a.smtpConfig()
+	if err != nil {
+		return nil, fmt.Errorf("smtp: %w", err)
+	}
+	p, err := handlers.EmailProviderOf(smtp.Addr, smtp.Username)
+	if err != nil {
+		return nil, fmt.Errorf("smtp address %q: %w", smtp.Addr, err)
+	}
+	return p, nil
 }
 
 // authUser is the user Caddy's basic_auth (or another authentication handler)

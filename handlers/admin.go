@@ -48,7 +48,10 @@ type AdminConfig struct {
 	// SMTPConfigured is false when mail goes to the default 127.0.0.1:25: the
 	// dashboard says that custom templates need an SMTP server of your own.
 	SMTPConfigured bool
-	Logger         *slog.Logger
+	// EmailProvider is the SMTP relay GET /api/v2/emails/provider shows; nil
+	// answers 404, as Auth0 does without one.
+	EmailProvider *EmailProvider
+	Logger        *slog.Logger
 }
 
 type adminToken struct {

@@ -169,6 +169,13 @@ func (a *Admin) apiRoutes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v2/tickets/password-change", a.apiCreateTicket)
 	mux.HandleFunc("PATCH /api/v2/users/{id}", a.apiUpdateUser)
+	mux.HandleFunc("GET /api/v2/users/{id}", a.apiGetUser)
+	mux.HandleFunc("GET /api/v2/users", a.apiSearchUsers)
+	mux.HandleFunc("GET /api/v2/users-by-email", a.apiUsersByEmail)
+	mux.HandleFunc("GET /api/v2/connections", a.apiConnections)
+	mux.HandleFunc("GET /api/v2/connections/{id}", a.apiConnection)
+	mux.HandleFunc("GET /api/v2/emails/provider", a.apiEmailProvider)
+	mux.HandleFunc("POST /api/v2/email-templates", a.apiCreateTemplate)
 	mux.HandleFunc("GET /api/v2/email-templates/{name}", a.apiGetTemplate)
 	mux.HandleFunc("PUT /api/v2/email-templates/{name}", a.apiPutTemplate)
 	mux.HandleFunc("PATCH /api/v2/email-templates/{name}", a.apiPatchTemplate)
@@ -206,7 +213,7 @@ func (a *Admin) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeMgmtError(w, http.StatusNotFound, "not_found", "Not Found")
 		return
 	}
-	a.api.ServeHTTP(w, r.WithContext(withActor(r.Context(), actor)))
+	a.serveRecorded(w, r.WithContext(withActor(r.Context(), actor)), actor)
 }
 
 var ticketSpec = map[string]jsonKindOf{
@@ -304,11 +311,7 @@ func (a *Admin) apiUpdateUser(w http.ResponseWriter, r *http.Request) {
 		a.writeAdminError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, userJSON{
-		UserID: user.UserID, Email: user.Email, EmailVerified: user.EmailVerified, Name: user.Name,
-		Nickname: user.Nickname, GivenName: user.GivenName, FamilyName: user.FamilyName, Blocked: user.Blocked,
-		Identities: []identityJSON{{Connection: connName, Provider: "auth0", UserID: user.UserID}},
-	})
+	writeJSON(w, http.StatusOK, userOf(user, connName))
 }
 
 var templateSpec = map[string]jsonKindOf{
@@ -412,36 +415,6 @@ func queryInts(r *http.Request, ints []string, others ...string) (map[string]int
 		}
 	}
 	return out, nil
-}
-
-// apiLogs is GET /api/v2/logs: the audit log, newest first, with Auth0's page
-// (from 0), per_page (at most 100) and include_totals.
-func (a *Admin) apiLogs(w http.ResponseWriter, r *http.Request) {
-	q, err := queryInts(r, []string{"page", "per_page"}, "include_totals")
-	if err != nil {
-		a.writeAdminError(w, err)
-		return
-	}
-	perPage := q["per_page"]
-	if perPage == 0 {
-		perPage = 50
-	}
-	if perPage > admin.MaxAuditPage {
-		a.writeAdminError(w, fault.New(fault.Invalid, "invalid_query_string", "%s", "per_page must be at most 100"))
-		return
-	}
-	entries, total, err := a.svc.AuditLog(r.Context(), q["page"], perPage)
-	if err != nil {
-		a.writeAdminError(w, err)
-		return
-	}
-	if r.URL.Query().Get("include_totals") == "true" {
-		writeJSON(w, http.StatusOK, map[string]any{
-			"start": q["page"] * perPage, "limit": perPage, "length": len(entries), "total": total, "logs": entries,
-		})
-		return
-	}
-	writeJSON(w, http.StatusOK, entries)
 }
 
 // apiOutbox is GET /api/v2/outbox?state=queued|retrying|failed|sent.
