@@ -485,7 +485,7 @@ func TestAdminOutboxAndLogs(t *testing.T) {
 		Start, Limit, Length, Total int
 		Logs                        []auditEntry
 	}
-	as.apiOK("GET", "/api/v2/logs?page=1&per_page=1&include_totals=true", "", 200, &page)
+	as.apiOK("GET", "/api/v2/logs?page=1&per_page=1&include_totals=true&q="+url.QueryEscape("type:(admin_outbox OR admin_template)"), "", 200, &page)
 	if page.Total != 3 || page.Length != 1 || page.Start != 1 || !strings.Contains(page.Logs[0].Description, "version") {
 		t.Errorf("page 1: %+v", page)
 	}

@@ -54,6 +54,43 @@ async function main() {
     }));
   out.templateBad = await attempt(() =>
     client.emailTemplates.update("reset_email", { body: "<p>{{ user.nmae }}</p>" }));
+
+  // The reads (issue 11). The list calls answer a Page: its data are the items.
+  const items = async (p) => (await p).data;
+  out.userGet = await attempt(() => client.users.get("user-alice"));
+  out.userGetUnknown = await attempt(() => client.users.get("user-nobody"));
+  out.usersSearch = await attempt(() => items(client.users.list({ q: 'email:"bob@example.com"', search_engine: "v3" })));
+  out.usersSearchByID = await attempt(() => items(client.users.list({ q: "user_id:user-alice", search_engine: "v3" })));
+  out.usersSearchBad = await attempt(() => items(client.users.list({ q: 'name:"Bob"', search_engine: "v3" })));
+  out.usersByEmail = await attempt(() => client.users.listUsersByEmail({ email: "alice@example.com" }));
+  out.usersByEmailNone = await attempt(() => client.users.listUsersByEmail({ email: "nobody@example.com" }));
+  out.connections = await attempt(() => items(client.connections.list()));
+  out.connectionsDB = await attempt(() => items(client.connections.list({ strategy: ["auth0"] })));
+  const db = out.connectionsDB.ok ? out.connectionsDB.data.find((c) => c.name === connection) : undefined;
+  const connectionID = db ? db.id : "missing";
+  out.connectionGet = await attempt(() => client.connections.get(connectionID));
+  out.connectionUnknown = await attempt(() => client.connections.get("con_0000000000000000"));
+  out.ticketByConnectionID = await attempt(() =>
+    client.tickets.changePassword({ email: "bob@example.com", connection_id: connectionID }));
+  out.emailProvider = await attempt(() => client.emails.provider.get());
+  const created = {
+    template: "password_changed",
+    body: "<p>Your password was changed, {{ user.email }}.</p>",
+    subject: "Created by node",
+    syntax: "liquid",
+    enabled: true,
+  };
+  out.templateCreate = await attempt(() => client.emailTemplates.create(created));
+  out.templateCreateAgain = await attempt(() => client.emailTemplates.create(created));
+  out.templateCreateSet = await attempt(() =>
+    client.emailTemplates.create({ template: "reset_email", body: "<a href=\"{{ url }}\">x</a>", syntax: "liquid" }));
+  // The SDK's logs.list sends Auth0's older name, search; q goes as an extra
+  // query parameter.
+  out.logsSearch = await attempt(() => items(client.logs.list({ search: "type:scpr" })));
+  out.logsQ = await attempt(() =>
+    items(client.logs.list({ per_page: 10 }, { queryParams: { q: 'type:admin_ticket AND user_id:"user-bob"' } })));
+  out.logsFailed = await attempt(() => items(client.logs.list({ search: "type:fcpr" })));
+  out.logsBad = await attempt(() => items(client.logs.list({ search: "type:scp OR type:fcp" })));
   process.stdout.write(JSON.stringify(out) + "\n");
 }
 
