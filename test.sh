@@ -41,20 +41,23 @@ ensure_postgres() {
 	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || die "PostgreSQL's initdb is still missing"
 }
 
-# The auth0 npm package (the real Auth0 SDK that e2e's TestAuth0NodeClient
-# drives), pinned by its package-lock.json.
-ensure_auth0_client() {
-	local dir=e2e/testdata/auth0client
+# Auth0's own clients from npm, each directory pinned by its package-lock.json:
+# the auth0 SDK that e2e's TestAuth0NodeClient drives, and auth0-js, Lock and
+# esbuild for the TestBrowserAuth0JS* and TestBrowserLock* browser tests.
+ensure_npm_clients() {
 	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
-		die "Node.js 20+ and npm are missing (e2e's TestAuth0NodeClient runs the auth0 npm package)"
-	[ -f "$dir/node_modules/auth0/package.json" ] && return
-	echo "test.sh: installing the auth0 npm package (npm ci in $dir)" >&2
-	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in $dir"
+		die "Node.js 20+ and npm are missing (e2e runs Auth0's npm clients)"
+	local dir
+	for dir in e2e/testdata/auth0client e2e/testdata/browserclients; do
+		[ -f "$dir/node_modules/.package-lock.json" ] && [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ] && continue
+		echo "test.sh: installing $dir's npm packages (npm ci)" >&2
+		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in $dir"
+	done
 }
 
 ensure_chromium
 ensure_postgres
-ensure_auth0_client
+ensure_npm_clients
 command -v go >/dev/null 2>&1 || die "Go is not installed (want Go 1.26)"
 ./xcaddy.sh build
 

@@ -60,6 +60,7 @@ func init() {
 //			name <name>
 //			result_url <url>
 //			allowed_urls <url>...
+//			allowed_origins <origin>...
 //		}
 //		rate_limit off | {
 //			ip <burst> <interval>|off
@@ -305,10 +306,9 @@ func (a *App) unmarshalClient(d *caddyfile.Dispenser) error {
 		case "result_url":
 			err = oneArg(d, &c.ResultURL)
 		case "allowed_urls":
-			c.AllowedURLs = append(c.AllowedURLs, d.RemainingArgs()...)
-			if len(c.AllowedURLs) == 0 {
-				err = d.ArgErr()
-			}
+			err = moreArgs(d, &c.AllowedURLs)
+		case "allowed_origins":
+			err = moreArgs(d, &c.AllowedOrigins)
 		default:
 			return d.Errf("unrecognized client option '%s'", d.Val())
 		}
@@ -433,6 +433,16 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	return nil
+}
+
+// moreArgs appends the line's remaining arguments, at least one, to dst.
+func moreArgs(d *caddyfile.Dispenser, dst *[]string) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	*dst = append(*dst, args...)
 	return nil
 }
 

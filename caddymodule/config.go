@@ -146,6 +146,10 @@ type ClientConfig struct {
 	// each an exact origin and a path prefix. Default: the origin of ResultURL
 	// (or of the public URL when there is none).
 	AllowedURLs []string `json:"allowed_urls,omitempty"`
+	// AllowedOrigins are the web origins (scheme://host[:port], no path) whose
+	// pages may call the public endpoints from a browser for this client:
+	// Auth0's Allowed Web Origins. The public URL's own origin needs none.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 }
 
 // EmailConfig seeds an email template. Unset fields keep the built-in defaults.
@@ -335,6 +339,13 @@ func buildClient(c ClientConfig, public *url.URL) (*reset.Client, error) {
 		allowed = []string{base.Scheme + "://" + base.Host + "/"}
 	}
 	client := &reset.Client{ID: c.ID, Name: c.Name, ResultURL: c.ResultURL}
+	for _, raw := range c.AllowedOrigins {
+		origin, err := parseOrigin(raw)
+		if err != nil {
+			return nil, fmt.Errorf("allowed_origins: %w", err)
+		}
+		client.AllowedOrigins = append(client.AllowedOrigins, origin)
+	}
 	for _, raw := range allowed {
 		a, err := reset.ParseAllowedURL(raw)
 		if err != nil {
@@ -348,6 +359,28 @@ func buildClient(c ClientConfig, public *url.URL) (*reset.Client, error) {
 		}
 	}
 	return client, nil
+}
+
+// parseOrigin accepts a web origin as browsers send it in the Origin header:
+// http or https, a host, an optional port, nothing else. A wildcard or a path
+// would make the allow list mean something other than what it says, so both
+// are refused rather than guessed at.
+func parseOrigin(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
+		return "", fmt.Errorf("%q is not an origin: want scheme://host[:port], for example https://spa.example.com", raw)
+	}
+	if strings.Contains(u.Host, "*") {
+		return "", fmt.Errorf("%q: wildcards are not supported; list each origin", raw)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return "", fmt.Errorf("%q is not an origin: an origin has no path, query, fragment or credentials", raw)
+	}
+	host := strings.ToLower(u.Host)
+	if port := u.Port(); (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		host = strings.TrimSuffix(host, ":"+port) // browsers omit the default port
+	}
+	return u.Scheme + "://" + host, nil
 }
 
 // checkResultURL accepts only absolute http(s) URLs without credentials: a result

@@ -62,7 +62,7 @@ func clientIP(r *http.Request) string {
 
 // ServeHTTP serves the plugin's routes and passes everything else on.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if !handlers.Owns(r.URL.Path) {
+	if !h.public.Owns(r.URL.Path) {
 		handlers.StripAdminCookies(r)
 		return next.ServeHTTP(w, r)
 	}

@@ -55,9 +55,9 @@ type consoleEntry struct {
 // failedLoad is how Chromium logs a resource answered with an HTTP error status.
 const failedLoad = "Failed to load resource: the server responded with a status of"
 
-// newBrowser starts a headless Chromium with a fresh profile for this test.
-// Everything it does must end within browserTimeout.
-func newBrowser(t *testing.T) *browser {
+// newBrowser starts a headless Chromium with a fresh profile for this test, with
+// extra options if any. Everything it does must end within browserTimeout.
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("the browser tests need headless Chromium at %s (Debian's chromium package) and never skip: "+
@@ -77,6 +77,7 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.CombinedOutput(&output),
 	)
+	opts = append(opts, extra...)
 	timeout, cancelTimeout := context.WithTimeout(context.Background(), browserTimeout)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(timeout, opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)

@@ -11,8 +11,11 @@ import (
 // the email belongs to a user.
 const ChangePasswordAnswer = "We've just sent you an email to reset your password."
 
+// changePasswordFields are Auth0's, and what auth0-js and Lock add: a state
+// (accepted and ignored, as Auth0 does for a database connection) and the
+// answer to a captcha (there never is one to answer: see challenge).
 var changePasswordFields = fieldSpec{
-	allowed: []string{"client_id", "email", "connection", "organization"},
+	allowed: []string{"client_id", "email", "connection", "organization", "state", "captcha"},
 	refused: map[string]string{
 		"password": "password is not allowed: setting a password by email confirmation was removed as vulnerable; " +
 			"send client_id, email and connection, and the user chooses the new password through the emailed link",
@@ -24,6 +27,11 @@ var changePasswordFields = fieldSpec{
 // answer is the same for every address.
 func (p *Public) changePassword(w http.ResponseWriter, r *http.Request) {
 	fields, err := readFields(r, maxRequestBody, changePasswordFields)
+	if !p.originAllowed(w, r, p.clientAllows(fields["client_id"])) {
+		// Before anything is counted or stored: the page's origin may not ask.
+		writeAuthError(w, p.log, errOriginRefused)
+		return
+	}
 	if err != nil {
 		// Every answer carries the requester's limits, a refusal too.
 		setRateLimitHeaders(w.Header(), p.svc.RequestLimits(r.Context(), p.clientIP(r)))

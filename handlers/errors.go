@@ -36,6 +36,8 @@ func statusOf(k fault.Kind) int {
 		return http.StatusServiceUnavailable
 	case fault.Unconfirmed:
 		return http.StatusGatewayTimeout
+	case fault.Forbidden:
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }

@@ -98,6 +98,7 @@ func TestStatusOfEveryKind(t *testing.T) {
 		fault.Refused:     http.StatusBadRequest, // the app's own rules: the user's input, not an outage
 		fault.Unavailable: http.StatusServiceUnavailable,
 		fault.Unconfirmed: http.StatusGatewayTimeout,
+		fault.Forbidden:   http.StatusForbidden,
 		0:                 http.StatusInternalServerError,
 		200:               http.StatusInternalServerError,
 	}

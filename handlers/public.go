@@ -54,6 +54,8 @@ type Public struct {
 	// trusted_proxies logic); it is recorded, never used to build links.
 	clientIP func(*http.Request) string
 	inbound  map[string]InboundVerifier
+	// selfOrigin is the public URL's origin: its own pages need no CORS entry.
+	selfOrigin string
 }
 
 // PublicConfig configures the public handler.
@@ -86,8 +88,14 @@ func NewPublic(svc *reset.Service, cfg PublicConfig) (*Public, error) {
 		mux:        http.NewServeMux(),
 		resetPath:  externalPath(public, PathReset),
 		assetsPath: strings.TrimSuffix(externalPath(public, pathAssets), "/"),
+		selfOrigin: public.Scheme + "://" + public.Host,
 	}
 	p.mux.HandleFunc("POST "+PathChangePassword, p.changePassword)
+	p.mux.HandleFunc("OPTIONS "+PathChangePassword, p.preflight(http.MethodPost, p.anyClient))
+	p.mux.HandleFunc("POST "+PathChallenge, p.challenge)
+	p.mux.HandleFunc("OPTIONS "+PathChallenge, p.preflight(http.MethodPost, p.anyClient))
+	p.mux.HandleFunc("GET "+pathClientPrefix+"{file}", p.clientFile)
+	p.mux.HandleFunc("OPTIONS "+pathClientPrefix+"{file}", p.preflight(http.MethodGet, p.pathClient))
 	p.mux.HandleFunc("GET "+PathReset, p.resetPage) // GET also answers HEAD
 	p.mux.HandleFunc("POST "+PathReset, p.resetSubmit)
 	p.mux.HandleFunc("GET "+PathCancel, p.cancelPage)
@@ -100,9 +108,12 @@ func NewPublic(svc *reset.Service, cfg PublicConfig) (*Public, error) {
 }
 
 // Owns reports whether path is one of the plugin's: everything else goes on to the
-// app behind the proxy.
-func Owns(path string) bool {
-	return path == PathChangePassword || strings.HasPrefix(path, pagesPrefix)
+// app behind the proxy. Of /client/, only the files of declared clients are
+// the plugin's (Lock's client configuration), so an app's own /client/ paths
+// still reach it.
+func (p *Public) Owns(path string) bool {
+	return path == PathChangePassword || path == PathChallenge || strings.HasPrefix(path, pagesPrefix) ||
+		p.ownsClientFile(path)
 }
 
 // ServeHTTP serves the plugin's routes. Paths under /lo/ that match no route get a
@@ -113,7 +124,8 @@ func (p *Public) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.noRoute(w, r, h)
 		return
 	}
-	h.ServeHTTP(w, r)
+	p.mux.ServeHTTP(w, r) // not h: the mux sets the path's wildcards ({file}) for the route
+
 }
 
 // noRoute answers a path that is no route (404), or a route's other method (405,

@@ -6,11 +6,24 @@ import (
 	"testing"
 )
 
-// TestOwns: the plugin answers Auth0's request endpoint and everything under
-// /lo/; the rest goes on to the app.
+// TestOwns: the plugin answers Auth0's request endpoint and its challenge,
+// everything under /lo/, and the configuration files of declared clients; the
+// rest goes on to the app.
 func TestOwns(t *testing.T) {
+	env := newPageEnv(t, policyGood)
+	h, err := NewPublic(env.svc, PublicConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for path, want := range map[string]bool{
 		PathChangePassword:                   true,
+		PathChallenge:                        true,
+		"/client/demo-app.js":                true,
+		"/client/other-app.js":               false, // no such client: the app's
+		"/client/demo-app.js/x":              false,
+		"/client/demo-app":                   false,
+		"/client/.js":                        false,
+		"/client/":                           false,
 		PathReset:                            true,
 		PathForgot:                           true,
 		PathCancel:                           true,
@@ -31,7 +44,7 @@ func TestOwns(t *testing.T) {
 		"/app/lo/reset":                      false,
 		"/dbconnections/change_password/../": false,
 	} {
-		if got := Owns(path); got != want {
+		if got := h.Owns(path); got != want {
 			t.Errorf("Owns(%q) = %v, want %v", path, got, want)
 		}
 	}

@@ -37,11 +37,15 @@ const (
 	// Unconfirmed: the app was asked and gave no valid answer: whether it
 	// acted is not known.
 	Unconfirmed
+	// Forbidden: the caller may not ask this (a page on an origin the client
+	// does not allow).
+	Forbidden
 )
 
 var kindNames = map[Kind]string{
 	Invalid: "invalid", NotFound: "not found", Conflict: "conflict", Gone: "gone", TooLarge: "too large",
 	RateLimited: "rate limited", Refused: "refused", Unavailable: "unavailable", Unconfirmed: "unconfirmed",
+	Forbidden: "forbidden",
 }
 
 func (k Kind) String() string {
