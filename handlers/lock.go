@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 )
 
@@ -133,7 +132,7 @@ func (p *Public) lockClient(client *reset.Client) lockClient {
 		pol := conn.Policy.Effective()
 		db.Connections = append(db.Connections, lockConnection{
 			Name:              name,
-			PasswordPolicy:    lockPolicyLevel(pol.Level),
+			PasswordPolicy:    lockPolicyLevel(string(pol.Level)),
 			ComplexityOptions: lockComplexityOpts{MinLength: pol.MinLength},
 			ShowForgot:        true,
 			ForgotPasswordURL: site.ForgotURL(client.ID, name),
@@ -146,9 +145,9 @@ func (p *Public) lockClient(client *reset.Client) lockClient {
 // none, low, fair, good, excellent). The nist level is the product's own: Lock
 // gets "none" for it and the minimum length through the complexity options, so
 // it never refuses a password the server would take.
-func lockPolicyLevel(l policy.Level) string {
-	if l == policy.LevelNIST {
-		return string(policy.LevelNone)
+func lockPolicyLevel(level string) string {
+	if level == "nist" {
+		return "none"
 	}
-	return string(l)
+	return level
 }

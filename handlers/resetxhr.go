@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/fault"
-	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/reset"
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
@@ -48,7 +47,7 @@ func wantsJSON(r *http.Request) bool {
 }
 
 // ResetError is a refused submit in XHR mode, in the shape of Auth0's /lo/reset
-// errors. A password policy's refusal is written as policy.Error instead, which
+// errors. A password policy's refusal is written as reset.PolicyError instead, which
 // is Auth0's body exactly (with description's rules and policy).
 type ResetError struct {
 	Name        string `json:"name"`
@@ -147,7 +146,7 @@ func (p *Public) resetSubmitXHR(w http.ResponseWriter, r *http.Request) {
 func (p *Public) writeResetError(w http.ResponseWriter, r *http.Request, token string, err error) {
 	f := faultOf(p.log, err)
 	setRetryHeaders(w.Header(), f)
-	var pe *policy.Error
+	var pe *reset.PolicyError
 	if errors.As(err, &pe) {
 		writeJSON(w, http.StatusBadRequest, pe)
 		return

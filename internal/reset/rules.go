@@ -80,3 +80,7 @@ func MarkedRules(pol policy.Policy, password string, user policy.UserInfo, refus
 	}
 	return lines
 }
+
+// PolicyError is a password policy's refusal, which marshals as Auth0's JSON
+// body: the HTTP side writes it as is, without reaching into the policy.
+type PolicyError = policy.Error
