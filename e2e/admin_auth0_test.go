@@ -3,8 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -286,18 +284,5 @@ func checkNodeReads(t *testing.T, as *adminStack, out map[string]nodeResult) {
 // certificate from Caddy's internal CA, which Caddy issues as it starts.
 func (as *adminStack) waitTLS() {
 	as.t.Helper()
-	testenv.Eventually(as.t, "the https admin site's certificate", func() (bool, error) {
-		pem, err := os.ReadFile(as.caRoot())
-		if err != nil {
-			return false, nil
-		}
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(pem)
-		conn, err := tls.Dial("tcp", adminTLS, &tls.Config{RootCAs: pool, ServerName: "localhost"})
-		if err != nil {
-			return false, nil
-		}
-		conn.Close()
-		return true, nil
-	})
+	waitCertificate(as.t, as.caRoot(), adminTLS)
 }
