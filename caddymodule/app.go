@@ -67,6 +67,16 @@ type App struct {
 	SupportEmail string `json:"support_email,omitempty"`
 	SupportURL   string `json:"support_url,omitempty"`
 
+	// Languages are the languages the pages and the built-in emails speak
+	// (BCP 47 tags, each with a shipped catalog). Default: every shipped
+	// language. DefaultLanguage is the one used when no preference matches;
+	// default: the first of Languages, en when Languages is not set.
+	Languages       []string `json:"languages,omitempty"`
+	DefaultLanguage string   `json:"default_language,omitempty"`
+	// TextsFile is a JSON file of texts that replace the catalogs' ones, by
+	// language and key: {"fr": {"page.footer": "..."}}.
+	TextsFile string `json:"texts_file,omitempty"`
+
 	// ResetPage is a file whose HTML replaces the reset form page (Auth0's
 	// "Customize Password Reset Page"): Liquid, with Auth0's variables (email,
 	// ticket, csrf_token, tenant.friendly_name, password_policy, min_length...),

@@ -31,6 +31,9 @@ func init() {
 //		support_email <address>
 //		support_url <url>
 //		reset_page <file>
+//		languages <tag>...
+//		default_language <tag>
+//		texts <file>
 //		smtp <host:port> {
 //			security starttls|tls|plain    (or the bare words starttls, tls, plain)
 //			username <user>
@@ -120,6 +123,16 @@ func (a *App) unmarshalOption(d *caddyfile.Dispenser) error {
 		return oneArg(d, &a.SupportURL)
 	case "reset_page":
 		return oneArg(d, &a.ResetPage)
+	case "languages":
+		a.Languages = d.RemainingArgs()
+		if len(a.Languages) == 0 {
+			return d.ArgErr()
+		}
+		return nil
+	case "default_language":
+		return oneArg(d, &a.DefaultLanguage)
+	case "texts":
+		return oneArg(d, &a.TextsFile)
 	case "storage":
 		return a.unmarshalStorage(d)
 	case "smtp":

@@ -204,6 +204,9 @@ func (a *App) serviceConfig(ctx caddy.Context) (service.Config, error) {
 	if cfg.Site.FriendlyName == "" {
 		cfg.Site.FriendlyName = public.Hostname()
 	}
+	if cfg.Site.Languages, err = a.languages(); err != nil {
+		return service.Config{}, err
+	}
 	a.inbound = map[string]handlers.InboundVerifier{}
 	for i := range a.Connections {
 		cc := &a.Connections[i]
@@ -220,7 +223,7 @@ func (a *App) serviceConfig(ctx caddy.Context) (service.Config, error) {
 		return service.Config{}, err
 	}
 	for _, ec := range a.Emails {
-		t, err := buildEmail(ec)
+		t, err := buildEmail(ec, cfg.Site.Languages.Default())
 		if err != nil {
 			return service.Config{}, fmt.Errorf("email %s: %w", ec.Template, err)
 		}
@@ -393,12 +396,12 @@ func checkResultURL(s string) error {
 	return reset.ValidateResultURL(s)
 }
 
-func buildEmail(ec EmailConfig) (emailtemplates.Template, error) {
+func buildEmail(ec EmailConfig, lang *templates.Lang) (emailtemplates.Template, error) {
 	name := ec.Template
 	if alias, ok := templateAliases[name]; ok {
 		name = alias
 	}
-	t, err := emailtemplates.Default(name)
+	t, err := emailtemplates.Default(name, lang)
 	if err != nil {
 		return t, fmt.Errorf("unknown email template %q (want reset_email, its Auth0 name change_password, or password_changed)", ec.Template)
 	}

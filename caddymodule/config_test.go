@@ -118,7 +118,7 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 func TestBuildEmail(t *testing.T) {
-	def, err := emailtemplates.Default(templates.ResetEmail)
+	def, err := emailtemplates.Default(templates.ResetEmail, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestBuildEmail(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := buildEmail(tc.in)
+			got, err := buildEmail(tc.in, nil)
 			if checkErr(t, err, tc.wantErr) && tc.check != nil {
 				tc.check(t, got)
 			}

@@ -110,6 +110,24 @@ func TestConfigLoadErrors(t *testing.T) {
 		"plain SMTP to another host": {func(c string) string {
 			return strings.Replace(c, "smtp 127.0.0.1:2525", "smtp mail.example.com:25 {\n plain\n }", 1)
 		}, "loopback"},
+		"a language without a catalog": {func(c string) string {
+			return strings.Replace(c, "%EXTRA%", "languages en fr xh", 1)
+		}, "no catalog for language xh"},
+		"a malformed language": {func(c string) string {
+			return strings.Replace(c, "%EXTRA%", "languages en fr_FR!", 1)
+		}, "language \"fr_FR!\""},
+		"a default language not enabled": {func(c string) string {
+			return strings.Replace(c, "%EXTRA%", "languages en fr\ndefault_language de", 1)
+		}, "default language de is not among the enabled languages"},
+		"texts for an unknown key": {func(c string) string {
+			return strings.Replace(c, "%EXTRA%", "texts "+writeTexts(t, `{"fr": {"no.such.key": "x"}}`), 1)
+		}, `no text "no.such.key"`},
+		"texts with a placeholder the text lacks": {func(c string) string {
+			return strings.Replace(c, "%EXTRA%", "texts "+writeTexts(t, `{"en": {"forgot.intro": "Hi {app}"}}`), 1)
+		}, "{app} is not a placeholder of this text"},
+		"texts for a language not enabled": {func(c string) string {
+			return strings.Replace(c, "%EXTRA%", "languages en fr\ntexts "+writeTexts(t, `{"de": {"page.footer": "x"}}`), 1)
+		}, "language de is not enabled"},
 		"unknown policy level": {func(c string) string {
 			return strings.Replace(c, "secret 0123456789abcdef0123\n\t\t\t}", "secret 0123456789abcdef0123\n\t\t\t}\n\t\t\tpassword_policy strongest", 1)
 		}, "strongest"},
@@ -119,6 +137,16 @@ func TestConfigLoadErrors(t *testing.T) {
 			caddytest.AssertLoadError(t, strings.Replace(c.edit(config(t, "%EXTRA%")), "%EXTRA%", "", 1), "caddyfile", c.want)
 		})
 	}
+}
+
+// writeTexts writes a texts file and returns its path.
+func writeTexts(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "texts.json")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestAdaptedJSONBehavesTheSame loads the JSON that `caddy adapt` prints and runs

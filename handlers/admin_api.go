@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -328,7 +329,56 @@ func templatePatch(b adminBody) admin.TemplatePatch {
 	}
 }
 
+// templateLangSpec is templateSpec with the language whose text a call reads
+// or changes (absent: the template itself, as before languages).
+var templateLangSpec = func() map[string]jsonKindOf {
+	m := maps.Clone(templateSpec)
+	m["language"] = jString
+	return m
+}()
+
+// queryLanguage returns the ?language= of r, and whether it was given; it
+// may be given once, and any value is the language's tag.
+func queryLanguage(r *http.Request) (string, bool, error) {
+	vals, ok := r.URL.Query()["language"]
+	if !ok {
+		return "", false, nil
+	}
+	if len(vals) != 1 {
+		return "", false, fault.New(fault.Invalid, "invalid_query_string", "parameter language appears more than once")
+	}
+	if vals[0] == "" {
+		return "", false, fault.New(fault.Invalid, "invalid_query_string", "language must be a language tag, e.g. fr")
+	}
+	return vals[0], true, nil
+}
+
+// asQueryError gives a refusal of the language the query string's code.
+func asQueryError(err error) error {
+	if f, ok := fault.As(err); ok && f.Kind == fault.Invalid && f.Code == "invalid_body" {
+		return fault.New(fault.Invalid, "invalid_query_string", "%s", f.Message)
+	}
+	return err
+}
+
+// apiGetTemplate is GET /api/v2/email-templates/{name}: the template, or with
+// ?language= the template as that language's users get it, with "language"
+// and "languageSource" ("own", "built-in" or "default-language").
 func (a *Admin) apiGetTemplate(w http.ResponseWriter, r *http.Request) {
+	tag, ok, err := queryLanguage(r)
+	if err != nil {
+		a.writeAdminError(w, err)
+		return
+	}
+	if ok {
+		in, err := a.svc.GetTemplateIn(r.Context(), r.PathValue("name"), tag)
+		if err != nil {
+			a.writeAdminError(w, asQueryError(err))
+			return
+		}
+		writeJSON(w, http.StatusOK, in)
+		return
+	}
 	tv, err := a.svc.GetTemplate(r.Context(), r.PathValue("name"))
 	if err != nil {
 		a.writeAdminError(w, err)
@@ -340,10 +390,22 @@ func (a *Admin) apiGetTemplate(w http.ResponseWriter, r *http.Request) {
 func (a *Admin) apiPutTemplate(w http.ResponseWriter, r *http.Request)   { a.saveTemplate(w, r, true) }
 func (a *Admin) apiPatchTemplate(w http.ResponseWriter, r *http.Request) { a.saveTemplate(w, r, false) }
 
+// saveTemplate is PUT and PATCH: with "language" in the body, they change
+// that language's text (for a language other than the default, only body,
+// subject and text) and answer as GET with ?language= does.
 func (a *Admin) saveTemplate(w http.ResponseWriter, r *http.Request, replace bool) {
-	body, err := readAdminJSON(r, maxTemplateBody, templateSpec, nil)
+	body, err := readAdminJSON(r, maxTemplateBody, templateLangSpec, nil)
 	if err != nil {
 		a.writeAdminError(w, err)
+		return
+	}
+	if tag, ok := body.str("language"); ok {
+		in, err := a.svc.SaveTemplateIn(r.Context(), actorFrom(r.Context()), r.PathValue("name"), tag, templatePatch(body), replace, "api")
+		if err != nil {
+			a.writeAdminError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, in)
 		return
 	}
 	tv, err := a.svc.SaveTemplate(r.Context(), actorFrom(r.Context()), r.PathValue("name"), templatePatch(body), replace, "api")
@@ -354,13 +416,16 @@ func (a *Admin) saveTemplate(w http.ResponseWriter, r *http.Request, replace boo
 	writeJSON(w, http.StatusOK, tv.Template)
 }
 
+// apiPreviewTemplate renders the template changed by the body, in the body's
+// language (absent: the default), for a sample user of that language.
 func (a *Admin) apiPreviewTemplate(w http.ResponseWriter, r *http.Request) {
-	body, err := readAdminJSON(r, maxTemplateBody, templateSpec, nil)
+	body, err := readAdminJSON(r, maxTemplateBody, templateLangSpec, nil)
 	if err != nil {
 		a.writeAdminError(w, err)
 		return
 	}
-	p, err := a.svc.PreviewTemplate(r.Context(), r.PathValue("name"), templatePatch(body))
+	tag, _ := body.str("language")
+	p, err := a.svc.PreviewTemplateIn(r.Context(), r.PathValue("name"), tag, templatePatch(body))
 	if err != nil {
 		a.writeAdminError(w, err)
 		return
@@ -368,7 +433,41 @@ func (a *Admin) apiPreviewTemplate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
+// variantQuery returns ?language= when it names a language other than the
+// default (whose versions are the template's own), else "".
+func (a *Admin) variantQuery(r *http.Request) (string, error) {
+	tag, ok, err := queryLanguage(r)
+	if err != nil || !ok {
+		return "", err
+	}
+	lang, err := a.svc.TemplateLanguage(tag)
+	if err != nil {
+		return "", asQueryError(err)
+	}
+	if lang.Tag() == a.svc.Languages().Default().Tag() {
+		return "", nil
+	}
+	return lang.Tag(), nil
+}
+
 func (a *Admin) apiTemplateVersions(w http.ResponseWriter, r *http.Request) {
+	tag, err := a.variantQuery(r)
+	if err != nil {
+		a.writeAdminError(w, err)
+		return
+	}
+	if tag != "" {
+		versions, err := a.svc.TemplateVersionsIn(r.Context(), r.PathValue("name"), tag)
+		if err != nil {
+			a.writeAdminError(w, err)
+			return
+		}
+		if versions == nil {
+			versions = []admin.VariantVersion{}
+		}
+		writeJSON(w, http.StatusOK, versions)
+		return
+	}
 	versions, err := a.svc.TemplateVersions(r.Context(), r.PathValue("name"))
 	if err != nil {
 		a.writeAdminError(w, err)
@@ -384,6 +483,20 @@ func (a *Admin) apiRestoreTemplate(w http.ResponseWriter, r *http.Request) {
 	v, err := strconv.Atoi(r.PathValue("version"))
 	if err != nil || v <= 0 {
 		writeMgmtError(w, http.StatusBadRequest, "invalid_uri", "version must be a positive integer")
+		return
+	}
+	tag, err := a.variantQuery(r)
+	if err != nil {
+		a.writeAdminError(w, err)
+		return
+	}
+	if tag != "" {
+		vv, err := a.svc.RestoreTemplateIn(r.Context(), actorFrom(r.Context()), r.PathValue("name"), tag, v)
+		if err != nil {
+			a.writeAdminError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, vv)
 		return
 	}
 	tv, err := a.svc.RestoreTemplate(r.Context(), actorFrom(r.Context()), r.PathValue("name"), v)

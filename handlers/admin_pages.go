@@ -41,10 +41,18 @@ type adminPage struct {
 	Name        string
 	Tpl         admin.Template
 	Version     int
-	Versions    []admin.TemplateVersion
+	History     []historyRow
 	Preview     *admin.Preview
 	PreviewURL  string
 	SMTPWarning bool
+	// the editor's language: its tag and name, whether it is the default
+	// (whose text is the template itself), where its text comes from
+	// (admin.LanguageOwn, ...), and the picker's choices
+	Language, LanguageName string
+	DefaultLanguage        bool
+	DefaultLanguageName    string
+	LanguageSource         string
+	Languages              []languageChoice
 
 	// outbox
 	State    string
@@ -286,75 +294,143 @@ func (a *Admin) dashTemplatesHome(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/admin/templates/"+templates.ResetEmail, http.StatusSeeOther)
 }
 
-// templatePage fills the template editor for name; tpl overrides the stored
-// template (a draft being previewed or refused).
-func (a *Admin) templatePage(r *http.Request, name string) (adminPage, int) {
+// historyRow is one line of a template's version history: a version of the
+// template (the default language's text) or of a language's variant.
+type historyRow struct {
+	Version      int
+	CreatedAt    time.Time
+	Author       string
+	Source       string
+	RestoredFrom int
+	Subject      string
+}
+
+// languageChoice is one language of the editor's picker.
+type languageChoice struct {
+	Tag, Name string
+	Selected  bool
+}
+
+// templatePage fills the template editor for name in the language tag (""
+// the default).
+func (a *Admin) templatePage(r *http.Request, name, tag string) (adminPage, int) {
 	p := a.page(r, "Emails › Templates", "templates")
 	p.Templates, p.SMTPWarning = a.svc.TemplateNames(), !a.cfg.SMTPConfigured
-	tv, err := a.svc.GetTemplate(r.Context(), name)
+	langs := a.svc.Languages()
+	def := langs.Default()
+	p.Language, p.LanguageName, p.DefaultLanguage, p.DefaultLanguageName = def.Tag(), def.Name(), true, def.Name()
+	lang, err := a.svc.TemplateLanguage(tag)
 	if err != nil {
 		status, text := a.adminProblem(err)
 		p.Error = text
 		return p, status
 	}
-	p.Name, p.Tpl, p.Version = tv.Template.Template, tv.Template, tv.Version
-	if p.Versions, err = a.svc.TemplateVersions(r.Context(), name); err != nil {
+	p.Language, p.LanguageName, p.DefaultLanguage = lang.Tag(), lang.Name(), lang.Tag() == def.Tag()
+	for _, t := range langs.Enabled() {
+		p.Languages = append(p.Languages, languageChoice{Tag: t, Name: langs.Lookup(t).Name(), Selected: t == lang.Tag()})
+	}
+	in, err := a.svc.GetTemplateIn(r.Context(), name, lang.Tag())
+	if err != nil {
 		status, text := a.adminProblem(err)
 		p.Error = text
 		return p, status
+	}
+	p.Name, p.Tpl, p.Version, p.LanguageSource = in.Template.Template, in.Template, in.Version, in.LanguageSource
+	if p.DefaultLanguage {
+		versions, err := a.svc.TemplateVersions(r.Context(), name)
+		if err != nil {
+			status, text := a.adminProblem(err)
+			p.Error = text
+			return p, status
+		}
+		for _, v := range versions {
+			p.History = append(p.History, historyRow{v.Version, v.CreatedAt, v.Author, v.Source, v.RestoredFrom, v.Template.Subject})
+		}
+		return p, http.StatusOK
+	}
+	versions, err := a.svc.TemplateVersionsIn(r.Context(), name, lang.Tag())
+	if err != nil {
+		status, text := a.adminProblem(err)
+		p.Error = text
+		return p, status
+	}
+	for _, v := range versions {
+		p.History = append(p.History, historyRow{v.Version, v.CreatedAt, v.Author, v.Source, v.RestoredFrom, v.Template.Subject})
+	}
+	if p.LanguageSource != admin.LanguageOwn {
+		p.Version = 0 // no version of its own yet
 	}
 	return p, http.StatusOK
 }
 
 func (a *Admin) dashTemplate(w http.ResponseWriter, r *http.Request) {
-	p, status := a.templatePage(r, r.PathValue("name"))
+	p, status := a.templatePage(r, r.PathValue("name"), r.URL.Query().Get("language"))
 	a.renderAdmin(w, status, templates.AdminTemplates, p)
 }
 
-var templateFields = fieldSpec{allowed: []string{"action", "from", "subject", "body", "text", "url_lifetime",
+var templateFields = fieldSpec{allowed: []string{"action", "language", "from", "subject", "body", "text", "url_lifetime",
 	"result_url", "include_email", "enabled"}}
 
-// dashTemplateSubmit previews or saves the edited template. Checkboxes are sent
-// only when ticked, as HTML forms do.
+// dashTemplateSubmit previews or saves the edited template in the form's
+// language. Checkboxes are sent only when ticked, as HTML forms do. In a
+// language other than the default the form has only the subject and bodies:
+// the settings are the template's in every language.
 func (a *Admin) dashTemplateSubmit(w http.ResponseWriter, r *http.Request) {
 	f, ok := a.dashForm(w, r, templateFields)
 	if !ok {
 		return
 	}
 	name := r.PathValue("name")
-	p, status := a.templatePage(r, name)
+	p, status := a.templatePage(r, name, f["language"])
 	if status != http.StatusOK {
 		a.renderAdmin(w, status, templates.AdminTemplates, p)
 		return
 	}
 	patch := admin.TemplatePatch{}
-	for field, dst := range map[string]**string{"from": &patch.From, "subject": &patch.Subject, "body": &patch.Body,
-		"text": &patch.Text, "result_url": &patch.ResultURL} {
+	texts := map[string]**string{"subject": &patch.Subject, "body": &patch.Body, "text": &patch.Text}
+	if p.DefaultLanguage {
+		texts["from"], texts["result_url"] = &patch.From, &patch.ResultURL
+	}
+	for field, dst := range texts {
 		v := strings.ReplaceAll(f[field], "\r\n", "\n")
 		*dst = &v
 	}
-	include, enabled := f["include_email"] == "on", f["enabled"] == "on"
-	patch.IncludeEmailInRedirect, patch.Enabled = &include, &enabled
-	lifetime, err := strconv.Atoi(strings.TrimSpace(f["url_lifetime"]))
-	if err != nil {
-		p.Error = "The URL lifetime must be a number of seconds."
-		a.renderAdmin(w, http.StatusBadRequest, templates.AdminTemplates, p)
-		return
-	}
-	patch.URLLifetimeInSeconds = &lifetime
 	// The form shows the draft, saved or not.
 	draft := p.Tpl
 	for _, kv := range []struct {
 		dst *string
 		v   *string
 	}{{&draft.From, patch.From}, {&draft.Subject, patch.Subject}, {&draft.Body, patch.Body}, {&draft.Text, patch.Text}, {&draft.ResultURL, patch.ResultURL}} {
-		*kv.dst = *kv.v
+		if kv.v != nil {
+			*kv.dst = *kv.v
+		}
 	}
-	draft.URLLifetimeInSeconds, draft.IncludeEmailInRedirect, draft.Enabled = lifetime, include, enabled
+	if p.DefaultLanguage {
+		include, enabled := f["include_email"] == "on", f["enabled"] == "on"
+		patch.IncludeEmailInRedirect, patch.Enabled = &include, &enabled
+		lifetime, err := strconv.Atoi(strings.TrimSpace(f["url_lifetime"]))
+		if err != nil {
+			p.Error = "The URL lifetime must be a number of seconds."
+			a.renderAdmin(w, http.StatusBadRequest, templates.AdminTemplates, p)
+			return
+		}
+		patch.URLLifetimeInSeconds = &lifetime
+		draft.URLLifetimeInSeconds, draft.IncludeEmailInRedirect, draft.Enabled = lifetime, include, enabled
+	} else {
+		for _, field := range []string{"from", "result_url", "url_lifetime", "include_email", "enabled"} {
+			if f[field] != "" {
+				p.Tpl = draft
+				p.Error = "From, URL lifetime, redirect and Enabled are the template's for every language: change them in " +
+					p.DefaultLanguageName + "."
+				a.renderAdmin(w, http.StatusBadRequest, templates.AdminTemplates, p)
+				return
+			}
+		}
+	}
 	switch f["action"] {
 	case "preview":
 		p.Tpl = draft
-		prev, err := a.svc.PreviewTemplate(r.Context(), name, patch)
+		prev, err := a.svc.PreviewTemplateIn(r.Context(), name, p.Language, patch)
 		if err != nil {
 			status, p.Error = a.adminProblem(err)
 			a.renderAdmin(w, status, templates.AdminTemplates, p)
@@ -363,16 +439,19 @@ func (a *Admin) dashTemplateSubmit(w http.ResponseWriter, r *http.Request) {
 		a.showPreview(r, &p, name, prev)
 		a.renderAdmin(w, http.StatusOK, templates.AdminTemplates, p)
 	case "save":
-		tv, err := a.svc.SaveTemplate(r.Context(), actorFrom(r.Context()), name, patch, false, "dashboard")
+		saved, err := a.svc.SaveTemplateIn(r.Context(), actorFrom(r.Context()), name, p.Language, patch, false, "dashboard")
 		if err != nil {
 			p.Tpl = draft
 			status, p.Error = a.adminProblem(err)
 			a.renderAdmin(w, status, templates.AdminTemplates, p)
 			return
 		}
-		p, _ = a.templatePage(r, name)
-		p.Flash = "Saved as version " + strconv.Itoa(tv.Version) + "."
-		if prev, err := a.svc.PreviewTemplate(r.Context(), name, admin.TemplatePatch{}); err == nil {
+		p, _ = a.templatePage(r, name, p.Language)
+		p.Flash = "Saved as version " + strconv.Itoa(saved.Version) + "."
+		if !p.DefaultLanguage {
+			p.Flash = "Saved as version " + strconv.Itoa(saved.Version) + " of the " + p.LanguageName + " text."
+		}
+		if prev, err := a.svc.PreviewTemplateIn(r.Context(), name, p.Language, admin.TemplatePatch{}); err == nil {
 			a.showPreview(r, &p, name, prev)
 		}
 		a.renderAdmin(w, http.StatusOK, templates.AdminTemplates, p)
@@ -409,7 +488,7 @@ func (a *Admin) dashPreviewFrame(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(html)) //nolint:errcheck // the status is sent
 }
 
-var restoreFields = fieldSpec{allowed: []string{"version"}}
+var restoreFields = fieldSpec{allowed: []string{"version", "language"}}
 
 func (a *Admin) dashRestore(w http.ResponseWriter, r *http.Request) {
 	f, ok := a.dashForm(w, r, restoreFields)
@@ -421,12 +500,26 @@ func (a *Admin) dashRestore(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		v = 0
 	}
-	tv, err := a.svc.RestoreTemplate(r.Context(), actorFrom(r.Context()), name, v)
-	p, status := a.templatePage(r, name)
+	restored := 0
+	lang, err := a.svc.TemplateLanguage(f["language"])
+	switch {
+	case err != nil:
+	case lang.Tag() == a.svc.Languages().Default().Tag():
+		var tv *admin.TemplateVersion
+		if tv, err = a.svc.RestoreTemplate(r.Context(), actorFrom(r.Context()), name, v); err == nil {
+			restored = tv.Version
+		}
+	default:
+		var vv *admin.VariantVersion
+		if vv, err = a.svc.RestoreTemplateIn(r.Context(), actorFrom(r.Context()), name, lang.Tag(), v); err == nil {
+			restored = vv.Version
+		}
+	}
+	p, status := a.templatePage(r, name, f["language"])
 	if err != nil {
 		status, p.Error = a.adminProblem(err)
 	} else {
-		p.Flash = "Version " + strconv.Itoa(v) + " restored as version " + strconv.Itoa(tv.Version) + "."
+		p.Flash = "Version " + strconv.Itoa(v) + " restored as version " + strconv.Itoa(restored) + "."
 	}
 	a.renderAdmin(w, status, templates.AdminTemplates, p)
 }

@@ -9,7 +9,7 @@ import (
 // PathCancel is the reset email's "this wasn't me" link.
 const PathCancel = "/lo/cancel"
 
-var cancelFields = fieldSpec{allowed: []string{"_csrf", "id"}}
+var cancelFields = fieldSpec{allowed: []string{"_csrf", "id", "ui_locales"}}
 
 // cancelPage asks the user to confirm. Like the reset link, a GET changes nothing:
 // a mail scanner opening the link must not cancel a reset the user wants.
@@ -19,10 +19,10 @@ func (p *Public) cancelPage(w http.ResponseWriter, r *http.Request) {
 		p.pageProblem(w, r, "", faultOf(p.log, err))
 		return
 	}
+	lang := p.lang(r, "", "")
 	p.render(w, http.StatusOK, templates.PageCancel, templates.PageData{
-		Title: "Cancel This Password Reset?", FormAction: "cancel", CSRF: p.csrf.token(w, r), CancelID: id,
-		Message: "Someone asked for a link to reset your password. If it was not you, cancel the link so that " +
-			"nobody can use it. Your password does not change.",
+		Lang: lang, Title: lang.T("cancel.title"), FormAction: "cancel", CSRF: p.csrf.token(w, r), CancelID: id,
+		Message: lang.T("cancel.text"),
 	})
 }
 
@@ -30,19 +30,17 @@ func (p *Public) cancelPage(w http.ResponseWriter, r *http.Request) {
 func (p *Public) cancelSubmit(w http.ResponseWriter, r *http.Request) {
 	fields, err := readFields(r, maxRequestBody, cancelFields)
 	if err != nil {
-		p.badForm(w, err)
+		p.badForm(w, r, err)
 		return
 	}
+	lang := p.lang(r, fields["ui_locales"], "")
 	if !p.csrf.check(r, fields["_csrf"]) {
-		p.renderMessage(w, http.StatusForbidden, "Please Try Again",
-			"Your session expired or the form was sent from another site. Open the link from your email again.", "", "")
+		p.renderMessage(w, http.StatusForbidden, lang, lang.T("page.try_again"), lang.T("page.session_expired_link"))
 		return
 	}
 	if err := p.svc.CancelTicket(r.Context(), fields["id"], p.clientIP(r)); err != nil {
 		p.pageProblem(w, r, "", faultOf(p.log, err))
 		return
 	}
-	p.renderMessage(w, http.StatusOK, "Link Cancelled",
-		"The link can no longer be used and your password has not changed. If you keep getting these emails, "+
-			"tell the site's support.", "", "")
+	p.renderMessage(w, http.StatusOK, lang, lang.T("cancel.done_title"), lang.T("cancel.done_text"))
 }

@@ -15,7 +15,7 @@ const ChangePasswordAnswer = "We've just sent you an email to reset your passwor
 // (accepted and ignored, as Auth0 does for a database connection) and the
 // answer to a captcha (there never is one to answer: see challenge).
 var changePasswordFields = fieldSpec{
-	allowed: []string{"client_id", "email", "connection", "organization", "state", "captcha"},
+	allowed: []string{"client_id", "email", "connection", "organization", "state", "captcha", "ui_locales"},
 	refused: map[string]string{
 		"password": "password is not allowed: setting a password by email confirmation was removed as vulnerable; " +
 			"send client_id, email and connection, and the user chooses the new password through the emailed link",
@@ -40,7 +40,8 @@ func (p *Public) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	limit, err := p.svc.RequestReset(r.Context(), reset.Request{
 		ClientID: fields["client_id"], Email: fields["email"], Connection: fields["connection"],
-		Organization: fields["organization"], IP: p.clientIP(r), Language: requestLanguage(r),
+		Organization: fields["organization"], IP: p.clientIP(r),
+		Language: r.Header.Get("Accept-Language"), UILocales: uiLocales(r, fields),
 	})
 	setRateLimitHeaders(w.Header(), limit)
 	if err != nil {

@@ -9,15 +9,16 @@ import (
 	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
 
-var forgotFields = fieldSpec{allowed: []string{"_csrf", "client_id", "connection", "email"}}
+var forgotFields = fieldSpec{allowed: []string{"_csrf", "client_id", "connection", "email", "ui_locales"}}
 
 // forgotPage is a "Forgot your password?" page for apps without one: a login page
 // links to /lo/forgot?client_id=...&connection=....
 func (p *Public) forgotPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	form, problem := p.forgotForm(q.Get("client_id"), q.Get("connection"))
+	lang := p.lang(r, "", "")
+	form, problem := p.forgotForm(lang, q.Get("client_id"), q.Get("connection"))
 	if problem != "" {
-		p.renderMessage(w, http.StatusBadRequest, "Please Try Again", problem, "", "")
+		p.renderMessage(w, http.StatusBadRequest, lang, lang.T("page.try_again"), problem)
 		return
 	}
 	form.CSRF = p.csrf.token(w, r)
@@ -26,18 +27,18 @@ func (p *Public) forgotPage(w http.ResponseWriter, r *http.Request) {
 
 // forgotForm checks the client and connection a forgot page is for; problem says
 // what is wrong with them, for the user.
-func (p *Public) forgotForm(clientID, conn string) (form templates.PageData, problem string) {
+func (p *Public) forgotForm(lang *templates.Lang, clientID, conn string) (form templates.PageData, problem string) {
 	client, ok := p.svc.Site().Client(clientID)
 	if clientID != "" && !ok {
-		return form, "This link names an application that does not exist."
+		return form, lang.T("forgot.unknown_client")
 	}
 	if conn == "" {
 		conn = p.svc.Site().DefaultConnection()
 	}
 	if p.svc.CheckConnection(conn) != nil {
-		return form, "This link names a connection that does not exist or has no passwords to reset."
+		return form, lang.T("forgot.unknown_connection")
 	}
-	data := templates.PageData{Title: "Forgot Your Password?", FormAction: "forgot", ClientID: clientID, Connection: conn}
+	data := templates.PageData{Lang: lang, Title: lang.T("forgot.title"), FormAction: "forgot", ClientID: clientID, Connection: conn}
 	if client != nil {
 		data.AppName, data.BackURL = client.Name, client.ResultURL
 	}
@@ -49,22 +50,22 @@ func (p *Public) forgotForm(clientID, conn string) (form templates.PageData, pro
 func (p *Public) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	fields, err := readFields(r, maxRequestBody, forgotFields)
 	if err != nil {
-		p.badForm(w, err)
+		p.badForm(w, r, err)
 		return
 	}
-	form, problem := p.forgotForm(fields["client_id"], fields["connection"])
+	lang := p.lang(r, fields["ui_locales"], "")
+	form, problem := p.forgotForm(lang, fields["client_id"], fields["connection"])
 	if problem != "" {
-		p.renderMessage(w, http.StatusBadRequest, "Please Try Again", problem, "", "")
+		p.renderMessage(w, http.StatusBadRequest, lang, lang.T("page.try_again"), problem)
 		return
 	}
 	if !p.csrf.check(r, fields["_csrf"]) {
-		p.renderMessage(w, http.StatusForbidden, "Please Try Again",
-			"Your session expired or the form was sent from another site. Reload the page and try again.", "", "")
+		p.renderMessage(w, http.StatusForbidden, lang, lang.T("page.try_again"), lang.T("page.session_expired_reload"))
 		return
 	}
 	_, err = p.svc.RequestReset(r.Context(), reset.Request{
 		ClientID: fields["client_id"], Email: fields["email"], Connection: form.Connection,
-		IP: p.clientIP(r), Language: requestLanguage(r),
+		IP: p.clientIP(r), Language: r.Header.Get("Accept-Language"), UILocales: uiLocales(r, fields),
 	})
 	if err != nil {
 		p.forgotFailed(w, r, form, fields["email"], err)
@@ -72,11 +73,11 @@ func (p *Public) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	// Auth0's page, with the application's name and the way back to it that
 	// the forgot page had.
-	again := "forgot?" + url.Values{"client_id": {fields["client_id"]}, "connection": {form.Connection}}.Encode()
+	again := "forgot?" + url.Values{"client_id": {fields["client_id"]}, "connection": {form.Connection}, "ui_locales": {lang.Tag()}}.Encode()
 	p.render(w, http.StatusOK, templates.PageMessage, templates.PageData{
-		Title: "Check Your Email", AppName: form.AppName, BackURL: form.BackURL,
-		Message: "Please check the email address " + fields["email"] + " for instructions to reset your password.",
-		LinkURL: again, LinkText: "Resend email",
+		Lang: lang, Title: lang.T("forgot.sent_title"), AppName: form.AppName, BackURL: form.BackURL,
+		Message: lang.T("forgot.sent_text", "email", fields["email"]),
+		LinkURL: again, LinkText: lang.T("forgot.resend"),
 	}, origin(form.BackURL))
 }
 
@@ -87,21 +88,19 @@ func (p *Public) forgotFailed(w http.ResponseWriter, r *http.Request, form templ
 	switch f.Kind {
 	case fault.RateLimited:
 		setRetryHeaders(w.Header(), f)
-		p.renderMessage(w, http.StatusTooManyRequests, "Please Try Again",
-			"You have exceeded the amount of emails. Wait a few minutes and try again.", "", "")
+		p.renderMessage(w, http.StatusTooManyRequests, form.Lang, form.Lang.T("page.try_again"), form.Lang.T("forgot.too_many"))
 	case fault.Invalid:
-		form.CSRF, form.Email, form.Error = p.csrf.token(w, r), email, forgotProblem(f)
+		form.CSRF, form.Email, form.Error = p.csrf.token(w, r), email, forgotProblem(form.Lang, f)
 		p.render(w, http.StatusBadRequest, templates.PageForgot, form)
 	default:
-		p.renderMessage(w, http.StatusServiceUnavailable, "Please Try Again",
-			"We had a problem sending the email, please try again later.", "", "")
+		p.renderMessage(w, http.StatusServiceUnavailable, form.Lang, form.Lang.T("page.try_again"), form.Lang.T("forgot.send_failed"))
 	}
 }
 
 // forgotProblem words a refused address for a person.
-func forgotProblem(f *fault.Error) string {
+func forgotProblem(lang *templates.Lang, f *fault.Error) string {
 	if f.Message == "Missing required parameter: email" {
-		return "Please enter an email address."
+		return lang.T("forgot.email_missing")
 	}
-	return "Please enter a valid email address."
+	return lang.T("forgot.email_invalid")
 }

@@ -194,15 +194,20 @@ func (p *Public) render(w http.ResponseWriter, status int, name string, data tem
 	}
 }
 
-// requestLanguage returns the first language tag of Accept-Language, if it looks
-// like one: it is kept with the job for the email's request_language variable, so
-// it is bounded and restricted to the characters of a BCP 47 tag.
-func requestLanguage(r *http.Request) string {
-	tag, _, _ := strings.Cut(r.Header.Get("Accept-Language"), ",")
-	tag, _, _ = strings.Cut(tag, ";")
-	tag = strings.TrimSpace(tag)
-	if len(tag) == 0 || len(tag) > 35 || strings.Trim(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
-		return ""
+// lang chooses the language of a page: Auth0's ui_locales (uiLocales, the
+// form's, else the query's), then known (the ticket's language, if any), then
+// the browser's Accept-Language, then the default.
+func (p *Public) lang(r *http.Request, uiLocales, known string) *templates.Lang {
+	if uiLocales == "" {
+		uiLocales = r.URL.Query().Get("ui_locales")
 	}
-	return tag
+	return p.svc.Site().Langs().Choose(uiLocales, known, r.Header.Get("Accept-Language"))
+}
+
+// uiLocales is a request's ui_locales: the body's field, else the query's.
+func uiLocales(r *http.Request, fields map[string]string) string {
+	if v := fields["ui_locales"]; v != "" {
+		return v
+	}
+	return r.URL.Query().Get("ui_locales")
 }

@@ -57,7 +57,7 @@ func (p *Public) customFormData(r *http.Request, form resetFormState) templates.
 	site := p.svc.Site()
 	info := form.info
 	d := templates.ResetPageData{
-		Email: info.Email, Ticket: form.token, CSRF: form.csrf, Lang: requestLanguage(r),
+		Email: info.Email, Ticket: form.token, CSRF: form.csrf, Lang: p.lang(r, "", info.Language).Tag(),
 		Tenant: templates.TenantData{Name: site.PublicURL.Hostname(), FriendlyName: site.FriendlyName,
 			SupportEmail: site.SupportEmail, SupportURL: site.SupportURL},
 		Application: templates.ApplicationData{Name: info.AppName, ClientID: info.ClientID},

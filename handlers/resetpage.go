@@ -15,7 +15,7 @@ import (
 // password-policy, which pages written for Auth0 post (its sample custom page
 // lists it among the form's fields) and which is ignored: the policy is the
 // ticket's connection's, never the client's word.
-var resetFields = fieldSpec{allowed: []string{"_csrf", "ticket", "ref", "email", "newPassword", "confirmNewPassword", "password-policy"}}
+var resetFields = fieldSpec{allowed: []string{"_csrf", "ticket", "ref", "email", "newPassword", "confirmNewPassword", "password-policy", "ui_locales"}}
 
 // ticketCookieLife bounds how long the form can be used after the link was opened;
 // the link itself keeps working until the ticket expires. The cookie lives this
@@ -36,15 +36,15 @@ const ticketCookieLife = 30 * time.Minute
 // navigation that came from the mail client, another site, and the browser would
 // not send a SameSite=Strict cookie with it.
 func (p *Public) resetPage(w http.ResponseWriter, r *http.Request) {
-	if r.URL.RawQuery != "" {
+	if r.URL.Query().Has("ticket") {
 		p.takeTicketFromLink(w, r, r.URL.Query().Get("ticket"))
 		return
 	}
 	token := p.ticketFromCookie(r)
 	if token == "" {
-		invalid, _ := templates.Text(reset.ErrTicketInvalid.Code)
-		p.renderMessage(w, http.StatusBadRequest, invalid.Title,
-			"Open the link from your email again to choose a new password.", "", "")
+		lang := p.lang(r, "", "")
+		invalid, _ := lang.Problem(reset.ErrTicketInvalid.Code)
+		p.renderMessage(w, http.StatusBadRequest, lang, invalid.Title, lang.T("reset.reopen"))
 		return
 	}
 	info, err := p.svc.OpenTicket(r.Context(), token)
@@ -66,9 +66,14 @@ func (p *Public) takeTicketFromLink(w http.ResponseWriter, r *http.Request, toke
 		Name: p.ticketCookieName(), Value: token, Path: p.resetPath, MaxAge: int(ticketCookieLife / time.Second),
 		HttpOnly: true, Secure: p.csrf.secure, SameSite: http.SameSiteStrictMode,
 	})
+	lang := p.lang(r, "", info.Language)
+	form := "reset" // the form, without the ticket; a ui_locales of the link goes on
+	if ui := r.URL.Query().Get("ui_locales"); ui != "" {
+		form += "?" + url.Values{"ui_locales": {ui}}.Encode()
+	}
 	p.render(w, http.StatusOK, templates.PageMessage, templates.PageData{
-		Title: "Change Your Password", AppName: info.AppName, RefreshURL: "reset",
-		Message: "Opening the form to choose a new password…", LinkURL: "reset", LinkText: "Continue",
+		Lang: lang, Title: lang.T("reset.title"), AppName: info.AppName, RefreshURL: form,
+		Message: lang.T("reset.opening"), LinkURL: form, LinkText: lang.T("page.continue"),
 	})
 }
 
@@ -104,8 +109,9 @@ func (p *Public) renderResetForm(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	live, more := splitRules(rules)
+	lang := p.lang(r, "", info.Language)
 	data := templates.PageData{
-		Title: "Change Your Password", AppName: info.AppName, FormAction: "reset",
+		Lang: lang, Title: lang.T("reset.title"), AppName: info.AppName, FormAction: "reset",
 		CSRF: csrf, Error: problem, Email: info.Email,
 		Rules: live, MoreRules: more, Ref: info.Ref,
 	}
@@ -135,7 +141,7 @@ func (p *Public) resetSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	fields, err := readFields(r, maxFormBody, resetFields)
 	if err != nil {
-		p.badForm(w, err)
+		p.badForm(w, r, err)
 		return
 	}
 	token := p.submittedTicket(r, fields)
@@ -147,8 +153,8 @@ func (p *Public) resetSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !p.csrf.check(r, fields["_csrf"]) {
-		p.renderMessage(w, http.StatusForbidden, "Please Try Again",
-			"Your session expired or the form was sent from another site. Open the link from your email again.", "", "")
+		lang := p.lang(r, fields["ui_locales"], "")
+		p.renderMessage(w, http.StatusForbidden, lang, lang.T("page.try_again"), lang.T("page.session_expired_link"))
 		return
 	}
 	done, err := p.completeReset(r, token, fields)
@@ -162,9 +168,9 @@ func (p *Public) resetSubmit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, done.RedirectURL, http.StatusSeeOther)
 		return
 	}
+	lang := p.lang(r, fields["ui_locales"], done.Language)
 	p.render(w, http.StatusOK, templates.PageMessage, templates.PageData{
-		Title: "Password Changed!", AppName: done.AppName,
-		Message: "Your password has been changed successfully.",
+		Lang: lang, Title: lang.T("reset.done_title"), AppName: done.AppName, Message: lang.T("reset.done_text"),
 	})
 }
 
@@ -180,6 +186,7 @@ func (p *Public) submittedTicket(r *http.Request, fields map[string]string) stri
 func (p *Public) completeReset(r *http.Request, token string, fields map[string]string) (*reset.Completion, error) {
 	return p.svc.CompleteReset(r.Context(), reset.ResetForm{
 		Ticket: token, Password: fields["newPassword"], Confirm: fields["confirmNewPassword"], IP: p.clientIP(r),
+		UILocales: fields["ui_locales"], AcceptLanguage: r.Header.Get("Accept-Language"),
 	})
 }
 
@@ -210,7 +217,7 @@ func (p *Public) resetFailed(w http.ResponseWriter, r *http.Request, token strin
 		p.pageProblem(w, r, token, faultOf(p.log, openErr))
 		return
 	}
-	p.renderResetForm(w, r, statusOf(f.Kind), token, info, f.Message, rules)
+	p.renderResetForm(w, r, statusOf(f.Kind), token, info, p.formProblem(r, info, f), rules)
 }
 
 // refProblem answers a form sent without its ticket, after the ticket's cookie
@@ -220,19 +227,19 @@ func (p *Public) resetFailed(w http.ResponseWriter, r *http.Request, token strin
 func (p *Public) refProblem(w http.ResponseWriter, r *http.Request, ref string) {
 	info, err := p.svc.LookupRef(r.Context(), ref)
 	if err == nil {
+		lang := p.lang(r, "", info.Language)
 		p.render(w, http.StatusBadRequest, templates.PageMessage, templates.PageData{
-			Title: "Please Try Again", AppName: info.AppName,
-			Message: "Your session expired: open the link from your email again to choose a new password.",
+			Lang: lang, Title: lang.T("page.try_again"), AppName: info.AppName, Message: lang.T("reset.session_expired"),
 		})
 		return
 	}
 	f := faultOf(p.log, err)
-	forgot, appName := "forgot", ""
+	forgot, appName, known := "forgot", "", ""
 	if info != nil {
 		forgot += "?" + url.Values{"client_id": {info.ClientID}, "connection": {info.Connection}}.Encode()
-		appName = info.AppName
+		appName, known = info.AppName, info.Language
 	}
-	p.renderProblem(w, f, appName, forgot)
+	p.renderProblem(w, p.lang(r, "", known), f, appName, forgot)
 }
 
 // pageProblem shows the page for an error of the reset page: Auth0's page for an
@@ -243,37 +250,50 @@ func (p *Public) pageProblem(w http.ResponseWriter, r *http.Request, token strin
 	if conn, client, ok := p.svc.TicketContext(r.Context(), token); ok {
 		forgot += "?" + url.Values{"client_id": {client}, "connection": {conn}}.Encode()
 	}
-	p.renderProblem(w, f, "", forgot)
+	p.renderProblem(w, p.lang(r, "", ""), f, "", forgot)
 }
 
 // renderProblem renders f's page text with its status; a ticket's error offers
 // a new link (forgot).
-func (p *Public) renderProblem(w http.ResponseWriter, f *fault.Error, appName, forgot string) {
-	text, ok := templates.Text(f.Code)
+func (p *Public) renderProblem(w http.ResponseWriter, lang *templates.Lang, f *fault.Error, appName, forgot string) {
+	text, ok := lang.Problem(f.Code)
 	if !ok {
-		text, _ = templates.Text(reset.ErrUnavailable.Code)
+		text, _ = lang.Problem(reset.ErrUnavailable.Code)
 	}
-	data := templates.PageData{Title: text.Title, AppName: appName, Message: text.Text}
+	data := templates.PageData{Lang: lang, Title: text.Title, AppName: appName, Message: text.Text}
 	if strings.HasPrefix(f.Code, "ticket_") {
-		data.LinkURL, data.LinkText = forgot, "Send a new link"
+		data.LinkURL, data.LinkText = forgot, lang.T("page.new_link")
 	}
 	setRetryHeaders(w.Header(), f)
 	p.render(w, statusOf(f.Kind), templates.PageMessage, data)
 }
 
-func (p *Public) renderMessage(w http.ResponseWriter, status int, title, text, link, linkText string) {
-	p.render(w, status, templates.PageMessage, templates.PageData{
-		Title: title, Message: text, LinkURL: link, LinkText: linkText,
-	})
+// renderMessage renders a page that says text under title, in lang.
+func (p *Public) renderMessage(w http.ResponseWriter, status int, lang *templates.Lang, title, text string) {
+	p.render(w, status, templates.PageMessage, templates.PageData{Lang: lang, Title: title, Message: text})
 }
 
-// badForm answers a form body that could not be read at all.
-func (p *Public) badForm(w http.ResponseWriter, err error) {
-	status, text := http.StatusBadRequest, "The form could not be read."
+// badForm answers a form body that could not be read at all. Why it could not
+// is the reader's (English, for the developer who sent it); the sentence
+// around it is the page's language.
+func (p *Public) badForm(w http.ResponseWriter, r *http.Request, err error) {
+	lang := p.lang(r, "", "")
+	status, text := http.StatusBadRequest, lang.T("page.form_unreadable")
 	if f, ok := fault.As(err); ok {
-		status, text = statusOf(f.Kind), "The form could not be read: "+f.Message+"."
+		status, text = statusOf(f.Kind), text+" ("+f.Message+")"
 	}
-	p.renderMessage(w, status, "Please Try Again", text, "", "")
+	p.renderMessage(w, status, lang, lang.T("page.try_again"), text)
+}
+
+// formProblem words a refused submit of the reset form in the form's
+// language: the flow's mistakes and the policy's refusals by their code; the
+// app's own refusal (password_refused) is the app's words.
+func (p *Public) formProblem(r *http.Request, info *reset.TicketInfo, f *fault.Error) string {
+	lang := p.lang(r, "", info.Language)
+	if lang.Has("form." + f.Code) {
+		return lang.T("form." + f.Code)
+	}
+	return f.Message
 }
 
 // externalPath returns the path under which the public URL serves route.

@@ -151,7 +151,7 @@ func (p *Public) writeResetError(w http.ResponseWriter, r *http.Request, token s
 		writeJSON(w, http.StatusBadRequest, pe)
 		return
 	}
-	body := p.resetError(f)
+	body := p.resetError(p.lang(r, "", ""), f)
 	if strings.HasPrefix(f.Code, "ticket_") {
 		p.clearTicketCookie(w)
 		body.ForgotURL = p.forgotURL(p.svc.TicketContext(r.Context(), token))
@@ -159,12 +159,13 @@ func (p *Public) writeResetError(w http.ResponseWriter, r *http.Request, token s
 	writeJSON(w, body.StatusCode, body)
 }
 
-// resetError is f as a ResetError, with the page's text as its description
-// where the page has one (what to do next).
-func (p *Public) resetError(f *fault.Error) ResetError {
+// resetError is f as a ResetError, with the page's text in lang as its
+// description where the page has one (what to do next). Name and message are
+// Auth0's, for scripts, and stay English.
+func (p *Public) resetError(lang *templates.Lang, f *fault.Error) ResetError {
 	name, message := resetErrorName(f)
 	body := ResetError{Name: name, Message: message, Code: f.Code, StatusCode: statusOf(f.Kind)}
-	if text, ok := templates.Text(f.Code); ok {
+	if text, ok := lang.Problem(f.Code); ok {
 		body.Description = text.Text
 	}
 	return body
@@ -182,7 +183,11 @@ func (p *Public) refProblemXHR(w http.ResponseWriter, r *http.Request, ref strin
 	}
 	f := faultOf(p.log, err)
 	setRetryHeaders(w.Header(), f)
-	body := p.resetError(f)
+	known := ""
+	if info != nil {
+		known = info.Language
+	}
+	body := p.resetError(p.lang(r, "", known), f)
 	if info != nil {
 		body.ForgotURL = p.forgotURL(info.Connection, info.ClientID, true)
 	} else if strings.HasPrefix(f.Code, "ticket_") {

@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"html"
 	"strings"
+	texttemplate "text/template"
+	"time"
 
 	"github.com/osteele/liquid"
 	"github.com/osteele/liquid/render"
 )
 
-//go:embed emails pages static
+//go:embed emails pages static locales
 var files embed.FS
 
 // Email template names. ResetEmail is Auth0's "Change Password (Link)"; Auth0's
@@ -32,25 +34,59 @@ type EmailSource struct {
 	Text    string `json:"text,omitempty"` // empty: derived from HTML
 }
 
-// DefaultEmail returns the built-in source of the named email.
-func DefaultEmail(name string) (EmailSource, error) {
-	read := func(ext string) (string, error) {
-		b, err := files.ReadFile("emails/" + name + "." + ext)
-		return string(b), err
+// DefaultEmail returns the built-in source of the named email in lang (nil:
+// English). The built-in emails are Liquid sources written from the language's
+// catalog: the files under emails/ are text/templates, with [[ ]] delimiters,
+// that put the catalog's texts (h: HTML-escaped, t: as they are) around the
+// Liquid variables, so that the result is an ordinary template an operator can
+// read, copy and edit.
+func DefaultEmail(name string, lang *Lang) (EmailSource, error) {
+	if lang == nil {
+		lang = English()
 	}
-	subject, err := read("subject")
+	read := func(ext string, escape bool) (string, error) {
+		b, err := files.ReadFile("emails/" + name + "." + ext)
+		if err != nil {
+			return "", err
+		}
+		return writeDefault(name+"."+ext, string(b), lang, escape)
+	}
+	subject, err := read("subject", false)
 	if err != nil {
 		return EmailSource{}, fmt.Errorf("no built-in email %q", name)
 	}
-	body, err := read("html")
+	body, err := read("html", true)
 	if err != nil {
 		return EmailSource{}, err
 	}
-	text, err := read("txt")
+	text, err := read("txt", false)
 	if err != nil {
 		return EmailSource{}, err
 	}
 	return EmailSource{Subject: strings.TrimSpace(subject), HTML: body, Text: text}, nil
+}
+
+// writeDefault executes one built-in file in lang.
+func writeDefault(file, src string, lang *Lang, escape bool) (string, error) {
+	say := func(escape bool) func(key string, args ...any) string {
+		return func(key string, args ...any) string {
+			s, _ := lang.cat.text(key, 0)
+			if escape {
+				s = html.EscapeString(s)
+			}
+			return fill(s, args)
+		}
+	}
+	t, err := texttemplate.New(file).Delims("[[", "]]").
+		Funcs(texttemplate.FuncMap{"h": say(true), "t": say(false)}).Parse(src)
+	if err != nil {
+		return "", fmt.Errorf("built-in email %s: %w", file, err)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, lang); err != nil {
+		return "", fmt.Errorf("built-in email %s in %s: %w", file, lang.Tag(), err)
+	}
+	return b.String(), nil
 }
 
 // EmailData is what an email template may use. Field names become Auth0's variable
@@ -75,6 +111,8 @@ type EmailData struct {
 type UserData struct {
 	UserID, Email, Name, Nickname, GivenName, FamilyName string
 	EmailVerified                                        bool
+	// Language is the user's own language as the app gave it ("" if not).
+	Language string
 }
 
 // ApplicationData is the client (application) the reset was asked for.
@@ -86,10 +124,10 @@ type ApplicationData struct {
 func SampleData() EmailData {
 	return EmailData{
 		URL:         "https://app.example.com/lo/reset?ticket=SAMPLE-TICKET",
-		URLLifetime: "1 hour",
+		URLLifetime: English().Duration(time.Hour),
 		CancelURL:   "https://app.example.com/lo/cancel?id=SAMPLE-ID",
 		ForgotURL:   "https://app.example.com/lo/forgot?client_id=example-app",
-		ChangedAt:   "Mon, 02 Jan 2006 15:04 UTC",
+		ChangedAt:   English().Date(time.Date(2006, time.January, 2, 15, 4, 0, 0, time.UTC)),
 		RemoteIP:    "192.0.2.10",
 		User: UserData{UserID: "user-123", Email: "jane@example.com", Name: "Jane Doe",
 			Nickname: "jane", GivenName: "Jane", FamilyName: "Doe", EmailVerified: true},
@@ -110,6 +148,8 @@ func (d EmailData) bindings() liquid.Bindings {
 		"user_id": d.User.UserID, "email": d.User.Email, "name": d.User.Name,
 		"nickname": d.User.Nickname, "given_name": d.User.GivenName,
 		"family_name": d.User.FamilyName, "email_verified": d.User.EmailVerified,
+		// Auth0's templates branch on user.user_metadata.lang.
+		"language": d.User.Language, "user_metadata": map[string]any{"lang": d.User.Language},
 	}
 	app := map[string]any{"name": d.Application.Name, "clientID": d.Application.ClientID}
 	return liquid.Bindings{

@@ -18,7 +18,7 @@ import (
 //	go test -run '^$' -bench . -benchmem ./templates
 
 func BenchmarkRenderResetEmail(b *testing.B) {
-	src, err := DefaultEmail(ResetEmail)
+	src, err := DefaultEmail(ResetEmail, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func toGoTemplate(src string) string {
 }
 
 func BenchmarkBaselineStdlibTemplates(b *testing.B) {
-	src, err := DefaultEmail(ResetEmail)
+	src, err := DefaultEmail(ResetEmail, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func TestEscapedOnce(t *testing.T) {
 		}
 	}
 	for _, name := range []string{ResetEmail, PasswordChanged} {
-		src, err := DefaultEmail(name)
+		src, err := DefaultEmail(name, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,8 @@ const (
 
 // PageData is what the pages show. Each page uses the fields it needs.
 type PageData struct {
+	// Lang is the language the page is in (nil: English).
+	Lang       *Lang
 	Title      string
 	AppName    string
 	AssetsPath string // where static/ is served, e.g. "/lo/assets"
@@ -54,6 +56,9 @@ type PageData struct {
 type RuleLine struct {
 	Code string // the policy's rule code: the reset page's script checks the codes it knows
 	Text string
+	// Format are the rule's numbers (and example), which a language's wording
+	// of the rule fills in (Lang.Rule).
+	Format []any
 	// Count is the rule's number for the script: the length for a length
 	// rule, how many classes for "at least 3 of", how many identical
 	// characters in a row are allowed; 0 for the others.
@@ -61,6 +66,8 @@ type RuleLine struct {
 	// State is RuleMet or RuleUnmet for a password the server checked, and
 	// empty when the rule was not checked.
 	State string
+	// StateText words State for screen readers, in the page's language.
+	StateText string
 	// Live says that the page's script checks the rule as the user types: it
 	// is listed under "Your password must contain:", the others below.
 	Live  bool
@@ -111,6 +118,10 @@ func (p *Pages) Render(w io.Writer, name string, data PageData) error {
 	if !ok {
 		return fmt.Errorf("no page %q", name)
 	}
+	if data.Lang == nil {
+		data.Lang = English()
+	}
+	data.Rules, data.MoreRules = data.Lang.Rules(data.Rules), data.Lang.Rules(data.MoreRules)
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
 		return fmt.Errorf("render page %s: %w", name, err)

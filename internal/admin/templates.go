@@ -265,9 +265,18 @@ func (s *Service) PreviewTemplate(ctx context.Context, name string, p TemplatePa
 	if err != nil {
 		return nil, err
 	}
+	return s.renderPreview(t, email, s.site.Langs().Default())
+}
+
+// renderPreview renders email, compiled from t, for a sample user with this
+// site's names and a link on its public URL, in lang: the lifetime and the
+// date as a user of lang reads them.
+func (s *Service) renderPreview(t Template, email *templates.Email, lang *templates.Lang) (*Preview, error) {
 	data := templates.SampleData()
 	data.URL = s.site.PageURL("/lo/reset", url.Values{"ticket": {"PREVIEW-NOT-A-REAL-TICKET"}})
-	data.URLLifetime = emailtemplates.LifetimeWords(t.URLLifetime())
+	data.URLLifetime = lang.Duration(t.URLLifetime())
+	data.ChangedAt = lang.Date(time.Date(2006, time.January, 2, 15, 4, 0, 0, time.UTC))
+	data.RequestLanguage = lang.Tag()
 	data.FriendlyName, data.SupportEmail, data.SupportURL = s.site.FriendlyName, s.site.SupportEmail, s.site.SupportURL
 	if client, ok := s.site.Client(""); ok {
 		data.Application = templates.ApplicationData{Name: s.site.AppName(client), ClientID: client.ID}

@@ -90,6 +90,9 @@ func (s *Service) CreateTicket(ctx context.Context, a Actor, req TicketRequest) 
 		IncludeEmail: include, Source: tickets.FromAdmin, ExpiresAt: now.Add(ttl),
 		MarkEmailVerified: req.MarkEmailAsVerified, Organization: req.OrganizationID,
 	}
+	if lang, ok := s.site.Langs().Match(user.Language); ok {
+		t.Language = lang.Tag() // else the page follows the browser of whoever opens it
+	}
 	err = storage.UpdateRetry(ctx, s.cfg.Store, func(tx storage.Tx) error {
 		if err := tickets.Issue(tx, key, t, now); err != nil {
 			return err

@@ -34,6 +34,12 @@ type Compiled struct {
 	Version  int
 	Template Template
 	Email    *templates.Email
+	// Language is the language Email is written in, when it is not the
+	// default's ("" for the default language; see ForLanguage).
+	Language string
+	// VariantVersion is the version of the language's own variant that Email
+	// is, 0 when it is not one (see ForLanguage).
+	VariantVersion int
 }
 
 func headKey(name string) string           { return "tpl/" + name + "/head" }
@@ -52,20 +58,28 @@ var ErrNoVersion = errors.New("no such template version")
 type Store struct {
 	store storage.Store
 	seeds map[string]Template
+	langs *templates.Languages
 	now   func() time.Time
 
 	mu       sync.Mutex
 	compiled map[string]Compiled
+	variants map[string]compiledVariant // by name/language
+	builtIns map[string]compiledBuiltIn // by name/language
 }
 
 // NewStore returns the templates kept in store, seeded from seeds (the
-// Caddyfile's, by name; the others are the built-in defaults). now is the clock
-// (nil: time.Now).
-func NewStore(store storage.Store, seeds map[string]Template, now func() time.Time) *Store {
+// Caddyfile's, by name; the others are the built-in defaults in the default
+// language of langs, nil: every shipped language). now is the clock (nil:
+// time.Now).
+func NewStore(store storage.Store, seeds map[string]Template, langs *templates.Languages, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{store: store, seeds: seeds, now: now, compiled: map[string]Compiled{}}
+	if langs == nil {
+		langs = templates.AllLanguages()
+	}
+	return &Store{store: store, seeds: seeds, langs: langs, now: now,
+		compiled: map[string]Compiled{}, variants: map[string]compiledVariant{}, builtIns: map[string]compiledBuiltIn{}}
 }
 
 // Seed makes each seed the current version when it differs from the one seeded
@@ -116,7 +130,7 @@ func (s *Store) seed(name string) (Template, error) {
 	if t, ok := s.seeds[name]; ok {
 		return t, nil
 	}
-	return Default(name)
+	return Default(name, s.langs.Default())
 }
 
 // Canonical returns the stored name of the template called name (Auth0's legacy
@@ -132,7 +146,7 @@ func (s *Store) Canonical(name string) (string, bool) {
 	if _, ok := s.seeds[name]; ok {
 		return name, true
 	}
-	_, err := templates.DefaultEmail(name)
+	_, err := templates.DefaultEmail(name, s.langs.Default())
 	return name, err == nil
 }
 
@@ -197,29 +211,47 @@ func readVersion(tx storage.Tx, name string, v int) (*Version, error) {
 
 // Current returns the current version of the named template, compiled.
 func (s *Store) Current(ctx context.Context, name string) (Compiled, error) {
-	var tv Version
+	var (
+		c  Compiled
+		tv *Version
+	)
 	err := s.store.View(ctx, func(tx storage.Tx) error {
-		head, err := headVersion(tx, name)
-		if err != nil {
-			return err
-		}
-		if head == 0 {
-			return errNotStored(name)
-		}
-		if c, ok := s.cached(name, head); ok {
-			tv.Version, tv.Template = c.Version, c.Template
-			return nil
-		}
-		v, err := readVersion(tx, name, head)
-		if err != nil {
-			return err
-		}
-		tv = *v
-		return nil
+		var err error
+		c, tv, err = s.currentIn(tx, name)
+		return err
 	})
 	if err != nil {
 		return Compiled{}, err
 	}
+	if tv == nil {
+		return c, nil
+	}
+	return s.compile(name, tv)
+}
+
+// currentIn reads the current version of the named template in tx: compiled
+// from the cache, or else the version to compile (outside the transaction,
+// with compile).
+func (s *Store) currentIn(tx storage.Tx, name string) (Compiled, *Version, error) {
+	head, err := headVersion(tx, name)
+	if err != nil {
+		return Compiled{}, nil, err
+	}
+	if head == 0 {
+		return Compiled{}, nil, errNotStored(name)
+	}
+	if c, ok := s.cached(name, head); ok {
+		return c, nil, nil
+	}
+	v, err := readVersion(tx, name, head)
+	if err != nil {
+		return Compiled{}, nil, err
+	}
+	return Compiled{}, v, nil
+}
+
+// compile compiles tv, a version of the named template, and caches it.
+func (s *Store) compile(name string, tv *Version) (Compiled, error) {
 	if c, ok := s.cached(name, tv.Version); ok {
 		return c, nil
 	}
@@ -330,7 +362,7 @@ var ErrExists = errors.New("email template exists")
 // the API or on the dashboard. The check and the write are one transaction, so
 // of two concurrent creates one wins.
 func (s *Store) Create(ctx context.Context, t Template, source, author string) (*Version, error) {
-	builtin, err := Default(t.Template)
+	builtin, err := Default(t.Template, s.langs.Default())
 	if err != nil {
 		return nil, ErrExists // a template with no built-in default is the operator's
 	}

@@ -52,9 +52,9 @@ func (t *Template) source() templates.EmailSource {
 	return templates.EmailSource{Subject: t.Subject, HTML: t.Body, Text: t.Text}
 }
 
-// Default returns the built-in template called name.
-func Default(name string) (Template, error) {
-	src, err := templates.DefaultEmail(name)
+// Default returns the built-in template called name, in lang (nil: English).
+func Default(name string, lang *templates.Lang) (Template, error) {
+	src, err := templates.DefaultEmail(name, lang)
 	if err != nil {
 		return Template{}, err
 	}

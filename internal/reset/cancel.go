@@ -25,6 +25,8 @@ func TicketRef(token string) string { return tickets.Ref(token) }
 // name and a link to ask for a new email.
 type RefInfo struct {
 	Connection, ClientID, AppName string
+	// Language is the ticket's language ("" for none).
+	Language string
 }
 
 // LookupRef reads the ticket ref names and changes nothing. It returns the
@@ -41,7 +43,7 @@ func (s *Service) LookupRef(ctx context.Context, ref string) (*RefInfo, error) {
 		return nil, err
 	}
 	client, _ := s.site.Client(t.ClientID)
-	info := &RefInfo{Connection: t.Connection, ClientID: t.ClientID, AppName: s.site.AppName(client)}
+	info := &RefInfo{Connection: t.Connection, ClientID: t.ClientID, AppName: s.site.AppName(client), Language: t.Language}
 	return info, t.Usable(s.now())
 }
 

@@ -33,6 +33,8 @@ type TicketInfo struct {
 	ResultURL string
 	// Ref names the ticket without being one (TicketRef).
 	Ref string
+	// Language is the ticket's language ("" for none; see tickets.Ticket).
+	Language string
 }
 
 // OpenTicket reports whether token can be used and for whom. It changes nothing:
@@ -47,6 +49,7 @@ func (s *Service) OpenTicket(ctx context.Context, token string) (*TicketInfo, er
 	return &TicketInfo{
 		Email: t.Email, Connection: t.Connection, ClientID: t.ClientID, AppName: s.site.AppName(client),
 		Rules: RuleLines(conn.Policy), ExpiresAt: t.ExpiresAt, ResultURL: t.ResultURL, Ref: tickets.Ref(token),
+		Language: t.Language,
 	}, nil
 }
 
@@ -107,6 +110,8 @@ type Completion struct {
 	// disabled) email parameters; empty when there is no result URL.
 	RedirectURL string
 	AppName     string
+	// Language is the ticket's language ("" for none).
+	Language string
 }
 
 // SuccessMessage is Auth0's message after a password change.
@@ -117,6 +122,9 @@ type ResetForm struct {
 	Ticket, Password, Confirm string
 	// IP is the client's address, for the per-IP limit.
 	IP string
+	// UILocales (the form's language) and AcceptLanguage choose the notice's
+	// language, with the ticket's between them, as they chose the form's.
+	UILocales, AcceptLanguage string
 }
 
 // EventCompleted is emitted after a password was reset: the app may want to end
@@ -178,7 +186,7 @@ func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completio
 		}
 		confirmed = false
 	}
-	notice := s.renderNotice(ctx, t, form.IP)
+	notice := s.renderNotice(ctx, t, form.IP, s.site.Langs().Choose(form.UILocales, t.Language, form.AcceptLanguage))
 	entry := resetAuditEntry(t, form.IP, confirmed)
 	if err := s.finishTicket(ctx, key, t, notice, hist, conn.Policy.History, entry); err != nil {
 		// The password may have changed and the ticket could not be closed: the
@@ -195,7 +203,7 @@ func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completio
 	})
 	s.log.Info("password reset completed", "connection", t.Connection, "client_id", t.ClientID)
 	client, _ := s.site.Client(t.ClientID)
-	return &Completion{RedirectURL: resultRedirect(t, true, SuccessMessage), AppName: s.site.AppName(client)}, nil
+	return &Completion{RedirectURL: resultRedirect(t, true, SuccessMessage), AppName: s.site.AppName(client), Language: t.Language}, nil
 }
 
 // checkPassword applies the connection's policy, with the user's profile for the
@@ -423,8 +431,8 @@ func changeFailedEntry(t *tickets.Ticket, ip string, err error) audit.Entry {
 // renderNotice renders the "your password was changed" email for t's user, or
 // returns nil when the template is disabled. A failure is logged and sends no
 // notice: the password has already changed, and the reset must still succeed.
-func (s *Service) renderNotice(ctx context.Context, t *tickets.Ticket, ip string) *mail.Composed {
-	tpl, err := s.cfg.Templates.Current(ctx, templates.PasswordChanged)
+func (s *Service) renderNotice(ctx context.Context, t *tickets.Ticket, ip string, lang *templates.Lang) *mail.Composed {
+	tpl, err := s.cfg.Templates.ForLanguage(ctx, templates.PasswordChanged, lang)
 	if err != nil {
 		s.log.Error("password_changed template", "error", err)
 		return nil
@@ -437,10 +445,11 @@ func (s *Service) renderNotice(ctx context.Context, t *tickets.Ticket, ip string
 		User:           templates.UserData{UserID: t.UserID, Email: t.Email, Name: t.Name},
 		Application:    templates.ApplicationData{Name: s.site.AppName(client), ClientID: t.ClientID},
 		ConnectionName: t.Connection,
-		ChangedAt:      s.now().UTC().Format("Mon, 02 Jan 2006 15:04 MST"),
+		ChangedAt:      lang.Date(s.now()),
 		RemoteIP:       ip,
 		ForgotURL:      s.site.ForgotURL(t.ClientID, t.Connection),
 		FriendlyName:   s.site.FriendlyName, SupportEmail: s.site.SupportEmail, SupportURL: s.site.SupportURL,
+		RequestLanguage: lang.Tag(),
 	})
 	if err != nil {
 		s.log.Error("render password_changed", "version", tpl.Version, "error", err)

@@ -33,8 +33,11 @@ type Request struct {
 
 	// About the requester: the IP is what the IP rate limits count (as the server
 	// trusts it, behind trusted proxies); both are kept with the job.
-	IP       string
-	Language string
+	IP string
+	// Language is the requester's Accept-Language and UILocales Auth0's
+	// ui_locales (tags separated by spaces): with the user's own language
+	// from the app, they choose the email's language (see Languages.Choose).
+	Language, UILocales string
 
 	// Admin marks a request made from the admin API or dashboard: it is not
 	// rate-limited (the admin's own IP would be counted).
@@ -49,6 +52,7 @@ type job struct {
 	Organization string    `json:"organization,omitempty"`
 	IP           string    `json:"ip,omitempty"`
 	Language     string    `json:"language,omitempty"`
+	UILocales    string    `json:"ui_locales,omitempty"`
 	RequestedAt  time.Time `json:"requested_at"`
 	// Admin: asked for from the admin API or dashboard (the audit log's actor).
 	Admin bool `json:"admin,omitempty"`
@@ -138,7 +142,8 @@ func (s *Service) checkRequest(req Request) (*job, error) {
 	}
 	return &job{
 		ClientID: req.ClientID, Connection: req.Connection, Email: email,
-		Organization: req.Organization, IP: req.IP, Language: req.Language,
+		Organization: req.Organization, IP: req.IP,
+		Language: templates.Preference(req.Language), UILocales: templates.Preference(req.UILocales),
 		RequestedAt: s.now(), Admin: req.Admin,
 	}, nil
 }
@@ -336,7 +341,10 @@ func requestAuditEntry(j *job, user *users.User, typ, desc string) audit.Entry {
 }
 
 func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn *Connection, user *users.User, lane queue.Priority) error {
-	tpl, err := s.cfg.Templates.Current(ctx, templates.ResetEmail)
+	// The language: the request's ui_locales, the user's own as the app
+	// knows it, the requester's Accept-Language, the default.
+	lang := s.site.Langs().Choose(j.UILocales, user.Language, j.Language)
+	tpl, err := s.cfg.Templates.ForLanguage(ctx, templates.ResetEmail, lang)
 	if err != nil {
 		return err
 	}
@@ -358,8 +366,9 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 		Name: user.Name, Nickname: user.Nickname, GivenName: user.GivenName, FamilyName: user.FamilyName,
 		ResultURL:    FirstNonEmpty(tpl.Template.ResultURL, clientResultURL(client)),
 		IncludeEmail: tpl.Template.IncludeEmailInRedirect, Source: tickets.FromEmail, ExpiresAt: now.Add(tpl.Template.URLLifetime()),
+		Language: lang.Tag(), // the reset page speaks the email's language
 	}
-	msg, err := s.renderResetEmail(tpl, token, j, conn, client, user)
+	msg, err := s.renderResetEmail(tpl, token, lang, conn, client, user)
 	if err != nil {
 		return queue.Permanent(err)
 	}
@@ -437,21 +446,21 @@ func (s *Service) mailSent(ctx context.Context, kind string) {
 	}
 }
 
-func (s *Service) renderResetEmail(tpl emailtemplates.Compiled, token string, j *job, conn *Connection, client *Client, user *users.User) (*mail.Message, error) {
+func (s *Service) renderResetEmail(tpl emailtemplates.Compiled, token string, lang *templates.Lang, conn *Connection, client *Client, user *users.User) (*mail.Message, error) {
 	data := templates.EmailData{
 		URL:         s.site.TicketURL(token),
-		URLLifetime: emailtemplates.LifetimeWords(tpl.Template.URLLifetime()),
-		CancelURL:   s.site.PageURL("/lo/cancel", url.Values{"id": {tickets.Ref(token)}}),
+		URLLifetime: lang.Duration(tpl.Template.URLLifetime()),
+		CancelURL:   s.site.PageURL("/lo/cancel", url.Values{"id": {tickets.Ref(token)}, "ui_locales": {lang.Tag()}}),
 		ForgotURL:   s.site.ForgotURL(clientID(client), conn.Name),
 		User: templates.UserData{UserID: user.UserID, Email: user.Email, Name: user.Name,
 			Nickname: user.Nickname, GivenName: user.GivenName, FamilyName: user.FamilyName,
-			EmailVerified: user.EmailVerified},
+			EmailVerified: user.EmailVerified, Language: user.Language},
 		Application:     templates.ApplicationData{Name: s.site.AppName(client), ClientID: clientID(client)},
 		ConnectionName:  conn.Name,
 		FriendlyName:    s.site.FriendlyName,
 		SupportEmail:    s.site.SupportEmail,
 		SupportURL:      s.site.SupportURL,
-		RequestLanguage: FirstNonEmpty(user.Language, j.Language),
+		RequestLanguage: lang.Tag(),
 	}
 	r, err := tpl.Email.Render(data)
 	if err != nil {

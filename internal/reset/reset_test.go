@@ -364,7 +364,7 @@ func TestPasswordChangedNoticeAndEvent(t *testing.T) {
 }
 
 func TestNoticeCanBeDisabled(t *testing.T) {
-	tpl, err := emailtemplates.Default("password_changed")
+	tpl, err := emailtemplates.Default("password_changed", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

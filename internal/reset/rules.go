@@ -14,7 +14,7 @@ func RuleLines(pol policy.Policy) []templates.RuleLine { return linesOf(pol.Rule
 func linesOf(rules []policy.Rule) []templates.RuleLine {
 	var lines []templates.RuleLine
 	for _, rule := range rules {
-		line := templates.RuleLine{Code: rule.Code, Text: rule.ListText(), Count: ruleCount(rule),
+		line := templates.RuleLine{Code: rule.Code, Text: rule.ListText(), Format: rule.Format, Count: ruleCount(rule),
 			State: ruleState(rule), Live: rule.Live()}
 		line.Items = linesOf(rule.Items)
 		lines = append(lines, line)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/policy"
 	"github.com/caddy-password-reset/caddy-password-reset/internal/users"
+	"github.com/caddy-password-reset/caddy-password-reset/templates"
 )
 
 // Connection is a named place where users live, with its password policy.
@@ -61,6 +62,18 @@ type Site struct {
 	DefaultFrom string
 
 	FriendlyName, SupportEmail, SupportURL string
+
+	// Languages are the languages pages and emails speak (nil: every shipped
+	// language, English the default).
+	Languages *templates.Languages
+}
+
+// Langs returns the site's languages.
+func (s *Site) Langs() *templates.Languages {
+	if s.Languages == nil {
+		return templates.AllLanguages()
+	}
+	return s.Languages
 }
 
 // Validate refuses a site the flow cannot serve.

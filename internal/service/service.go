@@ -74,7 +74,7 @@ func New(cfg Config) (*Services, error) {
 	}{
 		jobs:      queue.New(cfg.Store, "reset", cfg.Now),
 		outbox:    mail.NewOutbox(cfg.Store, cfg.Keys.Sealer(mail.SealPurpose), cfg.Now),
-		templates: emailtemplates.NewStore(cfg.Store, cfg.Emails, cfg.Now),
+		templates: emailtemplates.NewStore(cfg.Store, cfg.Emails, cfg.Site.Langs(), cfg.Now),
 		audit:     audit.New(cfg.Store, cfg.AuditRetention, cfg.Now),
 		limiter:   ratelimit.New(cfg.Store, cfg.Now),
 	}

@@ -98,6 +98,11 @@ type Ticket struct {
 	// changed returns, or Unconfirmed for a used ticket whose change_password
 	// call gave no valid answer.
 	Reason string `json:"reason,omitempty"`
+
+	// Language is the language the reset page speaks (Languages.Choose): an
+	// emailed ticket's is its email's; an admin ticket's is the user's own, if
+	// the app gave one.
+	Language string `json:"language,omitempty"`
 }
 
 // ReasonUnconfirmed marks a used ticket whose change_password call gave no valid
