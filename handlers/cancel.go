@@ -16,7 +16,7 @@ var cancelFields = fieldSpec{allowed: []string{"_csrf", "id", "ui_locales"}}
 func (p *Public) cancelPage(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("id")
 	if err := p.svc.CheckCancel(r.Context(), id); err != nil {
-		p.pageProblem(w, r, "", faultOf(p.log, err))
+		p.pageProblem(w, r, "", "", faultOf(p.log, err))
 		return
 	}
 	lang := p.lang(r, "", "")
@@ -39,7 +39,7 @@ func (p *Public) cancelSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := p.svc.CancelTicket(r.Context(), fields["id"], p.clientIP(r)); err != nil {
-		p.pageProblem(w, r, "", faultOf(p.log, err))
+		p.pageProblem(w, r, "", fields["ui_locales"], faultOf(p.log, err))
 		return
 	}
 	p.renderMessage(w, http.StatusOK, lang, lang.T("cancel.done_title"), lang.T("cancel.done_text"))

@@ -73,7 +73,7 @@ func TestCancelSubmit(t *testing.T) {
 	env.wantForms(t, PathCancel, []formCase{
 		{"no CSRF cookie", form(id), nil, 403, []string{"Your session expired or the form was sent from another site"}},
 		{"no CSRF field", url.Values{"id": {id}}, []*http.Cookie{cookie}, 403, []string{"Your session expired"}},
-		{"unknown field", url.Values{"_csrf": {csrf}, "id": {id}, "ticket": {tokenOf(t, link)}}, []*http.Cookie{cookie}, 400, []string{"The form could not be read: unknown field"}},
+		{"unknown field", url.Values{"_csrf": {csrf}, "id": {id}, "ticket": {tokenOf(t, link)}}, []*http.Cookie{cookie}, 400, []string{"The form could not be read. (unknown field"}},
 		{"repeated id", url.Values{"_csrf": {csrf}, "id": {id, id}}, []*http.Cookie{cookie}, 400, []string{"appears more than once"}},
 		{"bad id", form("nope"), []*http.Cookie{cookie}, 404, []string{"Invalid Link"}},
 		{"unknown id", form(strings.Repeat("cd", 32)), []*http.Cookie{cookie}, 404, []string{"Invalid Link"}},

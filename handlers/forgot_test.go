@@ -82,7 +82,7 @@ func TestForgotSubmit(t *testing.T) {
 	env.wantForms(t, PathForgot, []formCase{
 		{"known address", form("alice@example.com"), []*http.Cookie{cookie}, 200,
 			[]string{"Check Your Email", "Please check the email address alice@example.com", "Resend email", "Back to Demo App",
-				`href="forgot?client_id=demo-app&amp;connection=` + url.QueryEscape(pageConn) + `"`}},
+				`href="forgot?client_id=demo-app&amp;connection=` + url.QueryEscape(pageConn) + `&amp;ui_locales=en"`}},
 		{"unknown address", form("nobody@example.com"), []*http.Cookie{cookie}, 200, []string{"Check Your Email", "nobody@example.com"}},
 		{"bad address", form("not an address"), []*http.Cookie{cookie}, 400,
 			[]string{"Please enter a valid email address.", `value="not an address"`, `aria-invalid="true"`}},
@@ -92,7 +92,7 @@ func TestForgotSubmit(t *testing.T) {
 		{"another CSRF token", form("alice@example.com"), []*http.Cookie{other}, 403, []string{"Your session expired"}},
 		{"unknown client", form("alice@example.com", "client_id", "nope"), []*http.Cookie{cookie}, 400, []string{problemClient}},
 		{"social connection", form("alice@example.com", "connection", "google-oauth2"), []*http.Cookie{cookie}, 400, []string{problemConnection}},
-		{"unknown field", form("alice@example.com", "password", "x"), []*http.Cookie{cookie}, 400, []string{"The form could not be read: unknown field"}},
+		{"unknown field", form("alice@example.com", "password", "x"), []*http.Cookie{cookie}, 400, []string{"The form could not be read. (unknown field"}},
 		{"too large", form(strings.Repeat("a", maxRequestBody) + "@example.com"), []*http.Cookie{cookie}, 413, []string{"request body is too large"}},
 	})
 	env.box.WaitResetMail(t, "alice@example.com", after)

@@ -50,16 +50,16 @@ func (p *Public) resetPage(w http.ResponseWriter, r *http.Request) {
 	info, err := p.svc.OpenTicket(r.Context(), token)
 	if err != nil {
 		p.clearTicketCookie(w)
-		p.pageProblem(w, r, token, faultOf(p.log, err))
+		p.pageProblem(w, r, token, "", faultOf(p.log, err))
 		return
 	}
-	p.renderResetForm(w, r, http.StatusOK, token, info, "", nil)
+	p.renderResetForm(w, r, http.StatusOK, token, info, p.lang(r, "", info.Language), "", nil)
 }
 
 func (p *Public) takeTicketFromLink(w http.ResponseWriter, r *http.Request, token string) {
 	info, err := p.svc.OpenTicket(r.Context(), token)
 	if err != nil {
-		p.pageProblem(w, r, token, faultOf(p.log, err))
+		p.pageProblem(w, r, token, "", faultOf(p.log, err))
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
@@ -97,10 +97,10 @@ func (p *Public) clearTicketCookie(w http.ResponseWriter) {
 		HttpOnly: true, Secure: p.csrf.secure, SameSite: http.SameSiteStrictMode})
 }
 
-// renderResetForm shows the form for the ticket token. After a refused submit,
+// renderResetForm shows the form for the ticket token in lang. After a refused submit,
 // rules says which of the policy's rules the password met (see markedRules);
 // before one, it is nil and the rules are listed unmarked.
-func (p *Public) renderResetForm(w http.ResponseWriter, r *http.Request, status int, token string, info *reset.TicketInfo, problem string, rules []templates.RuleLine) {
+func (p *Public) renderResetForm(w http.ResponseWriter, r *http.Request, status int, token string, info *reset.TicketInfo, lang *templates.Lang, problem string, rules []templates.RuleLine) {
 	if rules == nil {
 		rules = info.Rules
 	}
@@ -109,7 +109,6 @@ func (p *Public) renderResetForm(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	live, more := splitRules(rules)
-	lang := p.lang(r, "", info.Language)
 	data := templates.PageData{
 		Lang: lang, Title: lang.T("reset.title"), AppName: info.AppName, FormAction: "reset",
 		CSRF: csrf, Error: problem, Email: info.Email,
@@ -149,7 +148,7 @@ func (p *Public) resetSubmit(w http.ResponseWriter, r *http.Request) {
 		// The form stayed open longer than the ticket's cookie. Nothing can
 		// change without the ticket, so the CSRF token (whose cookie may be gone
 		// too) does not matter: the page only says why the form is dead.
-		p.refProblem(w, r, fields["ref"])
+		p.refProblem(w, r, fields["ref"], fields["ui_locales"])
 		return
 	}
 	if !p.csrf.check(r, fields["_csrf"]) {
@@ -159,7 +158,7 @@ func (p *Public) resetSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	done, err := p.completeReset(r, token, fields)
 	if err != nil {
-		p.resetFailed(w, r, token, err)
+		p.resetFailed(w, r, token, fields["ui_locales"], err)
 		return
 	}
 	p.clearTicketCookie(w)
@@ -193,41 +192,42 @@ func (p *Public) completeReset(r *http.Request, token string, fields map[string]
 // resetFailed shows the form again for mistakes the user can fix, with the
 // rules marked after a policy's refusal, and an error page for a ticket that
 // cannot be used.
-func (p *Public) resetFailed(w http.ResponseWriter, r *http.Request, token string, err error) {
+func (p *Public) resetFailed(w http.ResponseWriter, r *http.Request, token, uiLocales string, err error) {
 	f := faultOf(p.log, err)
 	setRetryHeaders(w.Header(), f) // on the form shown again too: the app may be down
 	var rules []templates.RuleLine
 	switch f.Kind {
 	case fault.RateLimited:
-		p.pageProblem(w, r, token, f)
+		p.pageProblem(w, r, token, uiLocales, f)
 		return
 	case fault.Invalid, fault.Refused, fault.Unavailable:
 		if f.Code == reset.ErrUnavailable.Code {
-			p.pageProblem(w, r, token, f)
+			p.pageProblem(w, r, token, uiLocales, f)
 			return
 		}
 		rules, _ = f.Detail.([]templates.RuleLine)
 	default:
 		p.clearTicketCookie(w)
-		p.pageProblem(w, r, token, f)
+		p.pageProblem(w, r, token, uiLocales, f)
 		return
 	}
 	info, openErr := p.svc.OpenTicket(r.Context(), token)
 	if openErr != nil {
-		p.pageProblem(w, r, token, faultOf(p.log, openErr))
+		p.pageProblem(w, r, token, uiLocales, faultOf(p.log, openErr))
 		return
 	}
-	p.renderResetForm(w, r, statusOf(f.Kind), token, info, p.formProblem(r, info, f), rules)
+	lang := p.lang(r, uiLocales, info.Language)
+	p.renderResetForm(w, r, statusOf(f.Kind), token, info, lang, formProblem(lang, f), rules)
 }
 
 // refProblem answers a form sent without its ticket, after the ticket's cookie
 // expired: the ref field names the ticket without being one (reset.TicketRef),
 // so the page can still say whether the link expired or was used, or that only
 // the form's session ran out and the link still works.
-func (p *Public) refProblem(w http.ResponseWriter, r *http.Request, ref string) {
+func (p *Public) refProblem(w http.ResponseWriter, r *http.Request, ref, uiLocales string) {
 	info, err := p.svc.LookupRef(r.Context(), ref)
 	if err == nil {
-		lang := p.lang(r, "", info.Language)
+		lang := p.lang(r, uiLocales, info.Language)
 		p.render(w, http.StatusBadRequest, templates.PageMessage, templates.PageData{
 			Lang: lang, Title: lang.T("page.try_again"), AppName: info.AppName, Message: lang.T("reset.session_expired"),
 		})
@@ -239,18 +239,18 @@ func (p *Public) refProblem(w http.ResponseWriter, r *http.Request, ref string) 
 		forgot += "?" + url.Values{"client_id": {info.ClientID}, "connection": {info.Connection}}.Encode()
 		appName, known = info.AppName, info.Language
 	}
-	p.renderProblem(w, p.lang(r, "", known), f, appName, forgot)
+	p.renderProblem(w, p.lang(r, uiLocales, known), f, appName, forgot)
 }
 
 // pageProblem shows the page for an error of the reset page: Auth0's page for an
 // unusable ticket, with a way to ask for a new link for the same application, or
 // the page for a limit or an outage.
-func (p *Public) pageProblem(w http.ResponseWriter, r *http.Request, token string, f *fault.Error) {
+func (p *Public) pageProblem(w http.ResponseWriter, r *http.Request, token, uiLocales string, f *fault.Error) {
 	forgot := "forgot"
 	if conn, client, ok := p.svc.TicketContext(r.Context(), token); ok {
 		forgot += "?" + url.Values{"client_id": {client}, "connection": {conn}}.Encode()
 	}
-	p.renderProblem(w, p.lang(r, "", ""), f, "", forgot)
+	p.renderProblem(w, p.lang(r, uiLocales, ""), f, "", forgot)
 }
 
 // renderProblem renders f's page text with its status; a ticket's error offers
@@ -285,11 +285,9 @@ func (p *Public) badForm(w http.ResponseWriter, r *http.Request, err error) {
 	p.renderMessage(w, status, lang, lang.T("page.try_again"), text)
 }
 
-// formProblem words a refused submit of the reset form in the form's
-// language: the flow's mistakes and the policy's refusals by their code; the
+// formProblem words a refused submit of the reset form in lang: the flow's mistakes and the policy's refusals by their code; the
 // app's own refusal (password_refused) is the app's words.
-func (p *Public) formProblem(r *http.Request, info *reset.TicketInfo, f *fault.Error) string {
-	lang := p.lang(r, "", info.Language)
+func formProblem(lang *templates.Lang, f *fault.Error) string {
 	if lang.Has("form." + f.Code) {
 		return lang.T("form." + f.Code)
 	}

@@ -369,8 +369,8 @@ func TestResetSubmitRefusals(t *testing.T) {
 		{"too weak", values("abc", "abc"), cookies, 400, []string{"Password is too weak.", `name="newPassword"`}},
 		{"no CSRF field", values(goodPassword, goodPassword, "_csrf", ""), cookies, 403, []string{"Your session expired or the form was sent from another site"}},
 		{"no CSRF cookie", values(goodPassword, goodPassword), cookies[:1], 403, []string{"Your session expired"}},
-		{"unknown field", values(goodPassword, goodPassword, "password", goodPassword), cookies, 400, []string{"The form could not be read: unknown field"}},
-		{"too large", values(strings.Repeat("x", maxFormBody), "x"), cookies, 413, []string{"The form could not be read: request body is too large."}},
+		{"unknown field", values(goodPassword, goodPassword, "password", goodPassword), cookies, 400, []string{"The form could not be read. (unknown field"}},
+		{"too large", values(strings.Repeat("x", maxFormBody), "x"), cookies, 413, []string{"The form could not be read. (request body is too large)"}},
 		{"no ticket", values(goodPassword, goodPassword), cookies[1:], 404, []string{"Invalid Link", `href="forgot"`}},
 	})
 	env.app.Stop()

@@ -91,11 +91,8 @@ func variantVersionKey(name, tag string, v int) string {
 }
 func variantVersionsPrefix(name, tag string) string { return "tpl/" + name + "/lang/" + tag + "/v/" }
 
-// Languages returns the languages the store's templates speak.
-func (s *Store) Languages() *templates.Languages { return s.langs }
-
-// variantLang returns the enabled language tag names, which must not be the
-// default (whose text is the template itself).
+// variantLang returns the enabled language that tag names, which must not be
+// the default (whose text is the template itself).
 func (s *Store) variantLang(tag string) (*templates.Lang, error) {
 	lang := s.langs.Lookup(tag)
 	if lang == nil {
