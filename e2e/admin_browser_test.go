@@ -113,15 +113,29 @@ func TestBrowserAdminDashboard(t *testing.T) {
 	b.checkNoConsole()
 }
 
-// screenshot writes the page to name in $DASHBOARD_SCREENSHOTS, if set.
+// screenshot writes the whole page to name in $DASHBOARD_SCREENSHOTS, if set.
 func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	b.do("size the viewport", chromedp.EmulateViewport(1280, 1000))
+	b.writeScreenshot(name, chromedp.FullScreenshot(100))
+}
+
+// viewportScreenshot writes what the 1280x1000 viewport shows to name in
+// $DASHBOARD_SCREENSHOTS, if set. Chromium's full-page capture starts at the
+// left edge of the document and so shifts a right-to-left page: a page that
+// fits the viewport is captured as shown.
+func (b *browser) viewportScreenshot(name string) {
+	b.t.Helper()
+	b.writeScreenshot(name, chromedp.CaptureScreenshot())
+}
+
+func (b *browser) writeScreenshot(name string, capture chromedp.Action[[]byte]) {
 	b.t.Helper()
 	dir := os.Getenv("DASHBOARD_SCREENSHOTS")
 	if dir == "" {
 		return
 	}
-	b.do("size the viewport", chromedp.EmulateViewport(1280, 1000))
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(b.ctx, capture)
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 // direction, as the browser lays it out.
 func (b *browser) checkLanguage(lang, dir string) {
 	b.t.Helper()
+	b.do("wait for the page", chromedp.WaitVisible(chromedp.CSS("main")))
 	if got := b.attr("html", "lang"); got != lang {
 		b.t.Errorf("<html lang=%q>, want %q%s", got, lang, b.where())
 	}
@@ -54,6 +55,7 @@ func TestBrowserResetInFrench(t *testing.T) {
 	fr := templates.AllLanguages().Lookup("fr")
 	b := newBrowser(t, chromedp.Flag("lang", "fr-FR"), chromedp.Flag("accept-lang", "fr-FR,fr"))
 	s := newStack(t, "")
+	b.do("size the viewport", chromedp.EmulateViewport(1280, 1000)) // before the layout: see screenshot
 	b.open(base+"/lo/forgot?client_id=demo-app", 200)
 	b.checkLanguage("fr", "ltr")
 	if got := b.text("h1"); got != fr.T("forgot.title") {
@@ -86,7 +88,7 @@ func TestBrowserResetInFrench(t *testing.T) {
 		t.Errorf("error %q, want %q", got, fr.T("form.PasswordStrengthError"))
 	}
 	b.do("type a password that meets some rules", chromedp.SendKeys(chromedp.ID("newPassword"), "abcdefgh"))
-	b.screenshot("reset-fr.png")
+	b.viewportScreenshot("reset-fr.png")
 	b.open(base+"/lo/reset", 200) // the form again, empty
 	after = s.box.LastID()
 	b.checkResult(b.submitPassword(newPassword), "bob@example.com")
@@ -104,6 +106,9 @@ func TestBrowserResetInArabic(t *testing.T) {
 	ar := templates.AllLanguages().Lookup("ar")
 	b := newBrowser(t, chromedp.Flag("accept-lang", "en-US,en"))
 	s := newStack(t, "")
+	// Sized before the first layout: a right-to-left page laid out in a
+	// smaller window stays anchored to the right when the window grows.
+	b.do("size the viewport", chromedp.EmulateViewport(1280, 1000))
 	b.open(base+"/lo/forgot?client_id=demo-app&ui_locales=ar", 200)
 	b.checkLanguage("ar", "rtl")
 	after := s.box.LastID()
@@ -130,7 +135,7 @@ func TestBrowserResetInArabic(t *testing.T) {
 	if got := state; got != ": "+ar.T("reset.rule_met") {
 		t.Errorf("a met rule reads %q to a screen reader", got)
 	}
-	b.screenshot("reset-ar.png")
+	b.viewportScreenshot("reset-ar.png")
 	b.open(base+"/lo/reset", 200) // the form again, empty
 	b.checkResult(b.submitPassword(newPassword), "bob@example.com")
 	b.checkNoConsole()
