@@ -336,31 +336,33 @@ func (a *Admin) templatePage(r *http.Request, name, tag string) (adminPage, int)
 		return p, status
 	}
 	p.Name, p.Tpl, p.Version, p.LanguageSource = in.Template.Template, in.Template, in.Version, in.LanguageSource
-	if p.DefaultLanguage {
-		versions, err := a.svc.TemplateVersions(r.Context(), name)
-		if err != nil {
-			status, text := a.adminProblem(err)
-			p.Error = text
-			return p, status
-		}
-		for _, v := range versions {
-			p.History = append(p.History, historyRow{v.Version, v.CreatedAt, v.Author, v.Source, v.RestoredFrom, v.Template.Subject})
-		}
-		return p, http.StatusOK
-	}
-	versions, err := a.svc.TemplateVersionsIn(r.Context(), name, lang.Tag())
-	if err != nil {
+	if p.History, err = a.templateHistory(r, name, lang.Tag(), p.DefaultLanguage); err != nil {
 		status, text := a.adminProblem(err)
 		p.Error = text
 		return p, status
 	}
-	for _, v := range versions {
-		p.History = append(p.History, historyRow{v.Version, v.CreatedAt, v.Author, v.Source, v.RestoredFrom, v.Template.Subject})
-	}
-	if p.LanguageSource != admin.LanguageOwn {
+	if !p.DefaultLanguage && p.LanguageSource != admin.LanguageOwn {
 		p.Version = 0 // no version of its own yet
 	}
 	return p, http.StatusOK
+}
+
+// templateHistory lists the versions of the named template's text in the
+// language tag: the template's own versions for the default language.
+func (a *Admin) templateHistory(r *http.Request, name, tag string, isDefault bool) ([]historyRow, error) {
+	var rows []historyRow
+	if isDefault {
+		versions, err := a.svc.TemplateVersions(r.Context(), name)
+		for _, v := range versions {
+			rows = append(rows, historyRow{v.Version, v.CreatedAt, v.Author, v.Source, v.RestoredFrom, v.Template.Subject})
+		}
+		return rows, err
+	}
+	versions, err := a.svc.TemplateVersionsIn(r.Context(), name, tag)
+	for _, v := range versions {
+		rows = append(rows, historyRow{v.Version, v.CreatedAt, v.Author, v.Source, v.RestoredFrom, v.Template.Subject})
+	}
+	return rows, err
 }
 
 func (a *Admin) dashTemplate(w http.ResponseWriter, r *http.Request) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -242,22 +241,7 @@ func (s *Store) VariantVersion(ctx context.Context, name, tag string, v int) (*V
 // VariantVersions returns the stored versions of the named template's
 // variant in tag, newest first.
 func (s *Store) VariantVersions(ctx context.Context, name, tag string) ([]VariantVersion, error) {
-	var out []VariantVersion
-	err := s.store.View(ctx, func(tx storage.Tx) error {
-		return tx.Scan(variantVersionsPrefix(name, tag), "", func(_ string, value []byte) error {
-			var vv VariantVersion
-			if err := json.Unmarshal(value, &vv); err != nil {
-				return err
-			}
-			out = append(out, vv)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.Reverse(out)
-	return out, nil
+	return newestFirst[VariantVersion](ctx, s.store, variantVersionsPrefix(name, tag))
 }
 
 // SaveVariant stores v as a new version of the named template's variant in

@@ -314,14 +314,20 @@ func (s *Store) Version(ctx context.Context, name string, v int) (*Version, erro
 
 // Versions returns the named template's stored versions, newest first.
 func (s *Store) Versions(ctx context.Context, name string) ([]Version, error) {
-	var out []Version
-	err := s.store.View(ctx, func(tx storage.Tx) error {
-		return tx.Scan(versionsPrefix(name), "", func(_ string, value []byte) error {
-			var tv Version
-			if err := json.Unmarshal(value, &tv); err != nil {
+	return newestFirst[Version](ctx, s.store, versionsPrefix(name))
+}
+
+// newestFirst reads the versions stored under prefix (numbered keys, so in
+// order), newest first.
+func newestFirst[V any](ctx context.Context, store storage.Store, prefix string) ([]V, error) {
+	var out []V
+	err := store.View(ctx, func(tx storage.Tx) error {
+		return tx.Scan(prefix, "", func(_ string, value []byte) error {
+			var v V
+			if err := json.Unmarshal(value, &v); err != nil {
 				return err
 			}
-			out = append(out, tv)
+			out = append(out, v)
 			return nil
 		})
 	})
