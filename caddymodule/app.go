@@ -77,6 +77,12 @@ type App struct {
 	// language and key: {"fr": {"page.footer": "..."}}.
 	TextsFile string `json:"texts_file,omitempty"`
 
+	// FilesDigest is the SHA-256 of the files the config names (the email
+	// templates' html_file and text_file, reset_page, texts), written by the
+	// Caddyfile adapter: an edited file then makes a changed config, which a
+	// plain `caddy reload` applies. The app itself does not read it.
+	FilesDigest string `json:"files_digest,omitempty"`
+
 	// ResetPage is a file whose HTML replaces the reset form page (Auth0's
 	// "Customize Password Reset Page"): Liquid, with Auth0's variables (email,
 	// ticket, csrf_token, tenant.friendly_name, password_policy, min_length...),

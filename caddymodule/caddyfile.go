@@ -94,6 +94,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if err := app.UnmarshalCaddyfile(d); err != nil {
 		return nil, err
 	}
+	app.FilesDigest = app.filesDigest()
 	return httpcaddyfile.App{Name: "password_reset", Value: caddyconfig.JSON(app, nil)}, nil
 }
 

@@ -30,6 +30,9 @@ const fullBlock = `password_reset {
 	friendly_name "Example App"
 	support_email support@example.com
 	support_url https://example.com/help
+	languages fr en de
+	default_language en
+	texts /etc/caddy/texts.json
 	smtp smtp.example.com:587 {
 		security starttls
 		username {env.SMTP_USER}
@@ -113,11 +116,14 @@ func TestParseFullBlock(t *testing.T) {
 		t.Fatalf("parse: %v", err)
 	}
 	want := App{
-		PublicURL:    "https://app.example.com/auth",
-		StorageRaw:   json.RawMessage(`{"backend":"badger","path":"/var/lib/caddy/password_reset","sync_writes":false}`),
-		FriendlyName: "Example App",
-		SupportEmail: "support@example.com",
-		SupportURL:   "https://example.com/help",
+		PublicURL:       "https://app.example.com/auth",
+		StorageRaw:      json.RawMessage(`{"backend":"badger","path":"/var/lib/caddy/password_reset","sync_writes":false}`),
+		FriendlyName:    "Example App",
+		SupportEmail:    "support@example.com",
+		SupportURL:      "https://example.com/help",
+		Languages:       []string{"fr", "en", "de"},
+		DefaultLanguage: "en",
+		TextsFile:       "/etc/caddy/texts.json",
 		SMTP: &SMTPConfig{
 			Address:   "smtp.example.com:587",
 			Security:  "starttls",
@@ -157,8 +163,33 @@ func TestParseFullBlock(t *testing.T) {
 			TextFile:               "/etc/caddy/reset.txt",
 		}},
 	}
+	want.FilesDigest = want.filesDigest() // of the files named, which do not exist here
 	if g, w := canonical(t, got), canonical(t, want); g != w {
 		t.Errorf("parsed app:\n%s\nwant:\n%s", g, w)
+	}
+}
+
+// TestFilesDigestFollowsTheFiles: the digest changes with a file's content
+// and with the files named, and is empty when no file is named.
+func TestFilesDigestFollowsTheFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reset.html")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := App{Emails: []EmailConfig{{Template: "reset_email", HTMLFile: path}}}
+	write("<p>one</p>")
+	one := app.filesDigest()
+	write("<p>two</p>")
+	two := app.filesDigest()
+	app.TextsFile = path
+	both := app.filesDigest()
+	if one == "" || one == two || two == both {
+		t.Errorf("digests %q, %q, %q: want three different ones", one, two, both)
+	}
+	if d := (&App{}).filesDigest(); d != "" {
+		t.Errorf("no file named: digest %q, want none", d)
 	}
 }
 

@@ -196,3 +196,31 @@ func TestTemplateFromFile(t *testing.T) {
 		t.Errorf("derived text part: %s", msg.Text)
 	}
 }
+
+// TestReloadAppliesAnEditedTemplateFile: an html_file edited after the config
+// loaded is what the next mail says once the same Caddyfile is loaded again,
+// as `caddy reload` does: the adapter puts the file's digest in the JSON, so
+// the edited file makes a changed config (Caddy skips an unchanged one).
+func TestReloadAppliesAnEditedTemplateFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reset.html")
+	write := func(greeting string) {
+		body := `<p>` + greeting + ` {{ user.name }}: <a href="{{ url }}">choose a password</a>.</p>`
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mailSays := func(s *stack, want string) {
+		t.Helper()
+		after := s.box.LastID()
+		s.requestReset("alice@example.com")
+		if msg := s.box.WaitMail(t, "alice@example.com", after); !strings.Contains(msg.HTML, want) {
+			t.Errorf("mail: want %q in\n%s", want, msg.HTML)
+		}
+	}
+	write("Ahoy")
+	s := newStack(t, "\t\temail reset_email {\n\t\t\thtml_file "+path+"\n\t\t}")
+	mailSays(s, "Ahoy Alice Liddell")
+	write("Bonjour")
+	s.load() // the same Caddyfile, as `caddy reload` sends it
+	mailSays(s, "Bonjour Alice Liddell")
+}
