@@ -224,6 +224,11 @@ func (a *App) serviceConfig(ctx caddy.Context) (service.Config, error) {
 	}
 	for _, ec := range a.Emails {
 		t, err := buildEmail(ec, cfg.Site.Languages.Default())
+		if err == nil {
+			// Compiled here, in Provision, so that caddy validate refuses
+			// what caddy run would: the store seeds it only in Start.
+			_, err = emailtemplates.Check(t)
+		}
 		if err != nil {
 			return service.Config{}, fmt.Errorf("email %s: %w", ec.Template, err)
 		}
