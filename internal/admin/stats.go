@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"time"
 
 	"github.com/caddy-password-reset/caddy-password-reset/internal/queue"
 )
@@ -14,6 +15,9 @@ type QueueStats struct {
 	// email past the user's limit, mail past the hourly budget.
 	Postponed int `json:"postponed"`
 	Failed    int `json:"failed"` // gave up; kept until requeued
+	// OldestPending is when the oldest pending item was put (zero: none
+	// pending): how long the queue has not drained.
+	OldestPending time.Time `json:"oldest_pending,omitzero"`
 }
 
 // Stats is the state of the service's queues.
@@ -40,6 +44,7 @@ func countQueue(ctx context.Context, q *queue.Queue) (QueueStats, error) {
 		switch {
 		case it.State == queue.Failed:
 			qs.Failed++
+			return nil
 		case it.Postponed != "":
 			qs.Pending++
 			qs.Postponed++
@@ -48,6 +53,9 @@ func countQueue(ctx context.Context, q *queue.Queue) (QueueStats, error) {
 			qs.Retrying++
 		default:
 			qs.Pending++
+		}
+		if qs.OldestPending.IsZero() || it.CreatedAt.Before(qs.OldestPending) {
+			qs.OldestPending = it.CreatedAt
 		}
 		return nil
 	})

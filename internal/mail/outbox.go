@@ -35,6 +35,31 @@ type Outbox struct {
 	store  storage.Store
 	sealer *keyring.Sealer
 	now    func() time.Time
+	// observe, if set, is told of each message's events (MailQueued...).
+	observe func(kind, event string)
+}
+
+// The events of a message that Observe reports.
+const (
+	MailQueued  = "queued"  // put in the outbox (reported once its transaction committed)
+	MailSent    = "sent"    // the relay accepted it
+	MailRetried = "retried" // an attempt failed; it is tried again after a backoff
+	MailFailed  = "failed"  // failed for good (the relay refused it, or retries ran out)
+)
+
+// Observe sets fn to be told of each message's events, by the message's kind
+// (an email template's name) and the event: for metrics. Set it before the
+// worker starts; fn must not block.
+func (o *Outbox) Observe(fn func(kind, event string)) { o.observe = fn }
+
+// Queued reports that a message of kind, put with PutComposed, is in the
+// outbox: call it once the transaction committed.
+func (o *Outbox) Queued(kind string) { o.note(kind, MailQueued) }
+
+func (o *Outbox) note(kind, event string) {
+	if o.observe != nil {
+		o.observe(kind, event)
+	}
 }
 
 // SealPurpose is the keyring purpose of the outbox's sealer: NewOutbox takes
@@ -105,6 +130,9 @@ type Composed struct {
 	to                             []string
 	raw                            []byte
 }
+
+// Kind is the message's kind, as given to Compose.
+func (c *Composed) Kind() string { return c.kind }
 
 // Compose fixes m's Message-ID and Date and composes it. A message that cannot
 // be composed (an address the envelope cannot carry, say) never will be: the
@@ -223,7 +251,7 @@ func (o *Outbox) Worker(t Transport, onSent func(ctx context.Context, kind strin
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &queue.Worker{
+	w := &queue.Worker{
 		Queue:       o.queue,
 		Concurrency: OutboxConcurrency,
 		MaxRun:      2 * time.Minute,
@@ -231,26 +259,38 @@ func (o *Outbox) Worker(t Transport, onSent func(ctx context.Context, kind strin
 		MaxBackoff:  time.Minute,
 		MaxAge:      72 * time.Hour,
 		Logger:      logger,
-		Handler: func(ctx context.Context, it *queue.Item) error {
-			return o.deliver(ctx, t, onSent, logger, it)
-		},
 	}
+	w.Handler = func(ctx context.Context, it *queue.Item) error {
+		kind, sent, err := o.deliver(ctx, t, onSent, logger, it)
+		switch {
+		case sent:
+			o.note(kind, MailSent)
+		case queue.IsPermanent(err) || o.now().Sub(it.Since()) > w.MaxAge:
+			o.note(kind, MailFailed)
+		case ctx.Err() == nil:
+			o.note(kind, MailRetried)
+		}
+		return err
+	}
+	return w
 }
 
-func (o *Outbox) deliver(ctx context.Context, t Transport, onSent func(context.Context, string), logger *slog.Logger, it *queue.Item) error {
+// deliver sends the item's message; sent reports whether the relay took it
+// (even if its record then failed).
+func (o *Outbox) deliver(ctx context.Context, t Transport, onSent func(context.Context, string), logger *slog.Logger, it *queue.Item) (kind string, sent bool, err error) {
 	rec, raw, err := o.message(it)
 	if err != nil {
 		// Retrying cannot help until an operator restores the key; the item
 		// stays in the outbox as failed, to be retried from the dashboard then.
 		logger.Error("mail cannot be opened; it stays in the outbox as failed",
 			slog.String("kind", rec.Kind), slog.String("message_id", rec.MessageID), slog.Any("error", err))
-		return queue.Permanent(err)
+		return rec.Kind, false, queue.Permanent(err)
 	}
 	if err := t.Send(ctx, rec.From, rec.To, raw); err != nil {
 		if IsPermanent(err) {
-			return queue.Permanent(err)
+			return rec.Kind, false, queue.Permanent(err)
 		}
-		return err
+		return rec.Kind, false, err
 	}
 	if onSent != nil {
 		onSent(ctx, rec.Kind)
@@ -261,11 +301,11 @@ func (o *Outbox) deliver(ctx context.Context, t Transport, onSent func(context.C
 		// could not be written. The lease expiring would resend it: say so loudly.
 		logger.Error("mail sent but not recorded; it may be sent again",
 			slog.String("message_id", rec.MessageID), slog.Any("error", err))
-		return queue.ErrLeaseLost
+		return rec.Kind, true, queue.ErrLeaseLost
 	}
 	logger.Info("mail sent", slog.String("kind", rec.Kind), slog.String("message_id", rec.MessageID),
 		slog.Int("attempt", it.Attempts))
-	return nil
+	return rec.Kind, true, nil
 }
 
 // message returns the item's record and its composed message: as they were

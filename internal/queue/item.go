@@ -57,6 +57,10 @@ type Item struct {
 func (it *Item) Local() any { return it.local }
 
 // since is when the item's current round of attempts began.
+// Since is when the item's round of retries began: when it was put, or last
+// requeued by an operator. A worker gives up on it MaxAge after.
+func (it *Item) Since() time.Time { return it.since() }
+
 func (it *Item) since() time.Time {
 	if it.RequeuedAt.After(it.CreatedAt) {
 		return it.RequeuedAt

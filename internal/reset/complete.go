@@ -390,6 +390,7 @@ func (s *Service) finishTicket(ctx context.Context, key string, claimed *tickets
 		return s.cfg.Outbox.PutComposed(tx, mailID, notice, queue.High, nil)
 	})
 	if err == nil && mailID != "" {
+		s.cfg.Outbox.Queued(notice.Kind())
 		s.cfg.Outbox.NotifyPriority(mailID, queue.High)
 	}
 	return err

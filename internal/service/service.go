@@ -41,7 +41,11 @@ type Config struct {
 	Keys      *keyring.Keyring
 	Transport mail.Transport
 	OnEvent   func(ctx context.Context, name string, data map[string]any)
-	Logger    *slog.Logger
+	// OnMail, if set, is told of each email's events by its kind (the
+	// template's name) and the event (mail.MailQueued, MailSent, MailRetried,
+	// MailFailed): for metrics. It must not block.
+	OnMail func(kind, event string)
+	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -77,6 +81,9 @@ func New(cfg Config) (*Services, error) {
 		templates: emailtemplates.NewStore(cfg.Store, cfg.Emails, cfg.Site.Langs(), cfg.Now),
 		audit:     audit.New(cfg.Store, cfg.AuditRetention, cfg.Now),
 		limiter:   ratelimit.New(cfg.Store, cfg.Now),
+	}
+	if cfg.OnMail != nil {
+		parts.outbox.Observe(cfg.OnMail)
 	}
 	site := cfg.Site
 	flow, err := reset.New(reset.Config{
