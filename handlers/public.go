@@ -56,6 +56,7 @@ type Public struct {
 	inbound  map[string]InboundVerifier
 	// selfOrigin is the public URL's origin: its own pages need no CORS entry.
 	selfOrigin string
+	metrics    Metrics // nil: nothing counted
 }
 
 // PublicConfig configures the public handler.
@@ -67,6 +68,8 @@ type PublicConfig struct {
 	// Inbound verifies the app's calls to the plugin (revoke_tickets), by
 	// connection name: the connections whose store takes such calls.
 	Inbound map[string]InboundVerifier
+	// Metrics, if set, counts the requests by route and outcome.
+	Metrics Metrics
 }
 
 // NewPublic returns the public handler of the flow svc.
@@ -83,7 +86,7 @@ func NewPublic(svc *reset.Service, cfg PublicConfig) (*Public, error) {
 	}
 	public := svc.Site().PublicURL
 	p := &Public{
-		svc: svc, pages: pages, log: cfg.Logger, clientIP: cfg.ClientIP, inbound: cfg.Inbound,
+		svc: svc, pages: pages, log: cfg.Logger, clientIP: cfg.ClientIP, inbound: cfg.Inbound, metrics: cfg.Metrics,
 		csrf:       csrf{secure: public.Scheme == "https"},
 		mux:        http.NewServeMux(),
 		resetPath:  externalPath(public, PathReset),
@@ -120,12 +123,16 @@ func (p *Public) Owns(path string) bool {
 // 404 page rather than the app's answer, so the plugin's namespace stays its own.
 func (p *Public) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, pattern := p.mux.Handler(r)
+	if p.metrics != nil {
+		rec := &outcomeRecorder{ResponseWriter: w}
+		defer p.count(rec, pattern)
+		w = rec
+	}
 	if pattern == "" {
 		p.noRoute(w, r, h)
 		return
 	}
 	p.mux.ServeHTTP(w, r) // not h: the mux sets the path's wildcards ({file}) for the route
-
 }
 
 // noRoute answers a path that is no route (404), or a route's other method (405,
