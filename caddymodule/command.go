@@ -101,6 +101,7 @@ func checkHooks(ctx context.Context, w io.Writer, configFile, adapter, only, ema
 		if cc.UsersRaw == nil || (only != "" && cc.Name != only) {
 			continue
 		}
+		checked++
 		mod, err := cctx.LoadModule(cc, "UsersRaw")
 		if err != nil {
 			fmt.Fprintf(w, "connection %s: the user store's config is refused: %v\n", cc.Name, err)
@@ -113,7 +114,6 @@ func checkHooks(ctx context.Context, w io.Writer, configFile, adapter, only, ema
 			continue
 		}
 		up.upstream.Connection = cc.Name
-		checked++
 		if !checkGetUser(ctx, w, up, cc.Name, email) {
 			ok = false
 		}

@@ -109,6 +109,8 @@ func TestCheckHooks(t *testing.T) {
 		{"a blocked user", app.URL, good, "carol@example.com", 0, []string{"blocked (gets no email)"}},
 		{"another secret", app.URL, "CHECK_SECRET=not-the-apps-secret-0123", "alice@example.com", 1,
 			[]string{"problem:", "the hook secrets differ"}},
+		{"a secret the config refuses", app.URL, "CHECK_SECRET=short", "alice@example.com", 1,
+			[]string{"the user store's config is refused", "secret must be at least 16 characters"}},
 		{"the app down", down, good, "alice@example.com", 1, []string{"problem: not reachable"}},
 		{"a slow app", signedApp(t, 200, `{"user_id":"u1","email":"a@example.com"}`, 1500*time.Millisecond), good, "a@example.com", 1,
 			[]string{"problem: too slow", "1s"}},

@@ -77,6 +77,7 @@ type AuthError struct {
 // writeAuthError answers err in the Authentication API's shape.
 func writeAuthError(w http.ResponseWriter, log *slog.Logger, err error) {
 	f := faultOf(log, err)
+	noteFault(w, f)
 	setRetryHeaders(w.Header(), f)
 	writeJSON(w, statusOf(f.Kind), AuthError{Code: f.Code, Description: f.Message})
 }

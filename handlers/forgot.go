@@ -85,6 +85,7 @@ func (p *Public) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 // address the user can fix, a page for a limit or an outage.
 func (p *Public) forgotFailed(w http.ResponseWriter, r *http.Request, form templates.PageData, email string, err error) {
 	f := faultOf(p.log, err)
+	noteFault(w, f)
 	switch f.Kind {
 	case fault.RateLimited:
 		setRetryHeaders(w.Header(), f)

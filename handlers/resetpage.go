@@ -194,6 +194,7 @@ func (p *Public) completeReset(r *http.Request, token string, fields map[string]
 // cannot be used.
 func (p *Public) resetFailed(w http.ResponseWriter, r *http.Request, token, uiLocales string, err error) {
 	f := faultOf(p.log, err)
+	noteFault(w, f)
 	setRetryHeaders(w.Header(), f) // on the form shown again too: the app may be down
 	var rules []templates.RuleLine
 	switch f.Kind {
@@ -234,6 +235,7 @@ func (p *Public) refProblem(w http.ResponseWriter, r *http.Request, ref, uiLocal
 		return
 	}
 	f := faultOf(p.log, err)
+	noteFault(w, f)
 	forgot, appName, known := "forgot", "", ""
 	if info != nil {
 		forgot += "?" + url.Values{"client_id": {info.ClientID}, "connection": {info.Connection}}.Encode()

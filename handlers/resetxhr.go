@@ -145,6 +145,7 @@ func (p *Public) resetSubmitXHR(w http.ResponseWriter, r *http.Request) {
 // Retry-After.
 func (p *Public) writeResetError(w http.ResponseWriter, r *http.Request, token string, err error) {
 	f := faultOf(p.log, err)
+	noteFault(w, f)
 	setRetryHeaders(w.Header(), f)
 	var pe *reset.PolicyError
 	if errors.As(err, &pe) {
@@ -182,6 +183,7 @@ func (p *Public) refProblemXHR(w http.ResponseWriter, r *http.Request, ref strin
 		return
 	}
 	f := faultOf(p.log, err)
+	noteFault(w, f)
 	setRetryHeaders(w.Header(), f)
 	known := ""
 	if info != nil {

@@ -76,6 +76,7 @@ func readRevoke(r *http.Request) ([]byte, map[string]string, error) {
 // error shape.
 func (p *Public) answerRevokeError(w http.ResponseWriter, call *hook.Call, err error) {
 	f := faultOf(p.log, err)
+	noteFault(w, f)
 	setRetryHeaders(w.Header(), f)
 	w.Header().Set("Cache-Control", "no-store")
 	if err := call.AnswerJSON(w, statusOf(f.Kind), AuthError{Code: f.Code, Description: f.Message}); err != nil {
