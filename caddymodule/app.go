@@ -113,6 +113,7 @@ type App struct {
 	EncryptionKey string `json:"encryption_key,omitempty"`
 
 	svc     *service.Services
+	store   storage.Store // for the admin API's backup
 	inbound map[string]handlers.InboundVerifier
 	sender  *mail.Sender
 	logger  *zap.Logger
@@ -156,6 +157,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("smtp: %w", err)
 	}
 	cfg.Store, cfg.ExclusiveStore, cfg.Transport, cfg.Logger = store, exclusive, a.sender, a.slogger
+	a.store = store
 	if cfg.OnEvent, err = a.eventEmitter(ctx); err != nil {
 		return err
 	}

@@ -38,9 +38,20 @@ func init() {
       prints the headers the plugin sends with that body, for a known-answer
       test of a hook written in another language
 
+  caddy password-reset ticket --email alice@example.com
+      prints a password-change link (no email), from the running Caddy
+
+  caddy password-reset outbox [list [--state failed] | retry <id>]
+      lists the running Caddy's outbox, or sends a failed mail again
+
+  caddy password-reset backup --to reset.backup
+  caddy password-reset restore --from reset.backup --storage 'badger <dir>'
+      a consistent copy of the running Caddy's store, and reading one back into
+      a store no Caddy uses
+
 Run "caddy password-reset <command> --help" for a command's flags.`,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(checkHooksCommand(), signCommand())
+			cmd.AddCommand(checkHooksCommand(), signCommand(), ticketCommand(), outboxCommand(), backupCommand(), restoreCommand())
 		},
 	})
 }

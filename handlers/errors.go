@@ -16,6 +16,15 @@ import (
 
 // statusOf is the HTTP status of an error of kind. An error that is not a fault
 // (a bug) is a 500.
+// StatusOf is the HTTP status of an error of the services, for the HTTP
+// surfaces outside this package (Caddy's admin API).
+func StatusOf(err error) int {
+	if f, ok := fault.As(err); ok {
+		return statusOf(f.Kind)
+	}
+	return http.StatusInternalServerError
+}
+
 func statusOf(k fault.Kind) int {
 	switch k {
 	case fault.Invalid, fault.Refused:

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -85,6 +86,13 @@ type Record struct {
 	Value []byte
 	// ExpiresAt is when the key's TTL lets the store delete it; zero: never.
 	ExpiresAt time.Time
+}
+
+// Backuper is implemented by a store that can write a consistent copy of
+// itself while it serves (Backup) and read one back (Restore).
+type Backuper interface {
+	Backup(w io.Writer) error
+	Restore(r io.Reader) error
 }
 
 // Exporter is implemented by a store that can list every live key with its

@@ -46,7 +46,7 @@ func Copy(ctx context.Context, src storage.Exporter, dst storage.Store, opts Opt
 		opts.Now = time.Now
 	}
 	if !opts.Overwrite {
-		empty, err := isEmpty(ctx, dst)
+		empty, err := IsEmpty(ctx, dst)
 		if err != nil {
 			return Result{}, fmt.Errorf("read the target: %w", err)
 		}
@@ -87,7 +87,8 @@ func Copy(ctx context.Context, src storage.Exporter, dst storage.Store, opts Opt
 	return res, err
 }
 
-func isEmpty(ctx context.Context, s storage.Store) (bool, error) {
+// IsEmpty reports whether s holds no key.
+func IsEmpty(ctx context.Context, s storage.Store) (bool, error) {
 	empty := true
 	err := s.View(ctx, func(tx storage.Tx) error {
 		return tx.Scan("", "", func(string, []byte) error {
