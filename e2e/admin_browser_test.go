@@ -110,7 +110,31 @@ func TestBrowserAdminDashboard(t *testing.T) {
 	if row := b.text(`tr[data-state]`); !strings.Contains(row, "a***@example.com") {
 		t.Errorf("outbox row %q", row)
 	}
+	b.noWordBrokenAt(900)
 	b.checkNoConsole()
+}
+
+// noWordBrokenAt lays the page out width pixels wide and fails if a table
+// header or a state badge breaks inside a word ("Atte|mpts"): a cell of n words
+// takes at most n lines.
+func (b *browser) noWordBrokenAt(width int64) {
+	b.t.Helper()
+	b.do("narrow the viewport", chromedp.EmulateViewport(width, 800))
+	// A header whose only words are for screen readers (.sr, one pixel wide)
+	// is not laid out for the eye.
+	broken, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("th, .badge")].filter(el => !el.querySelector(".sr")).filter(el => {
+		const words = el.textContent.trim().split(/\s+/).filter(Boolean).length;
+		const r = document.createRange();
+		r.selectNodeContents(el);
+		const lines = new Set([...r.getClientRects()].map(q => Math.round(q.top))).size;
+		return words > 0 && lines > words;
+	}).map(el => el.textContent.trim())`))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if len(broken) > 0 {
+		b.t.Errorf("at %dpx these break inside a word: %q", width, broken)
+	}
 }
 
 // screenshot writes the whole page to name in $DASHBOARD_SCREENSHOTS, if set.

@@ -81,7 +81,7 @@ func (s *Service) ListOutbox(ctx context.Context, state string, limit int) ([]Ou
 	if state == "" || state == MailSent {
 		err := s.cfg.Outbox.Sent(ctx, func(id string, rec mail.Outboxed) error {
 			m := outboxMessage(id, rec)
-			m.State, m.SentAt = MailSent, rec.SentAt
+			m.State, m.SentAt, m.Attempts, m.CreatedAt = MailSent, rec.SentAt, rec.Attempts, rec.QueuedAt
 			out = append(out, m)
 			return nil
 		})

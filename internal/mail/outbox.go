@@ -82,6 +82,10 @@ type Outboxed struct {
 	Raw    []byte    `json:"raw,omitempty"`
 	Kind   string    `json:"kind"` // which email: "reset_email", ...
 	SentAt time.Time `json:"sent_at,omitzero"`
+	// QueuedAt and Attempts, for a sent mail: when it was queued, and how many
+	// delivery attempts it took (since its last retry by an operator).
+	QueuedAt time.Time `json:"queued_at,omitzero"`
+	Attempts int       `json:"attempts,omitempty"`
 
 	// open is the composed message in clear, kept in memory only, for an
 	// item handed to this process's worker as it was put (queue.Reserve): it
@@ -295,7 +299,7 @@ func (o *Outbox) deliver(ctx context.Context, t Transport, onSent func(context.C
 	if onSent != nil {
 		onSent(ctx, rec.Kind)
 	}
-	rec.SentAt = o.now()
+	rec.SentAt, rec.QueuedAt, rec.Attempts = o.now(), it.CreatedAt, it.Attempts
 	if err := o.recordSent(ctx, it, rec); err != nil {
 		// The server has the message; it must not be sent again, but the record
 		// could not be written. The lease expiring would resend it: say so loudly.
