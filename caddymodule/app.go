@@ -161,6 +161,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if cfg.OnEvent, err = a.eventEmitter(ctx); err != nil {
 		return err
 	}
+	if err = a.provisionMetrics(ctx, &cfg); err != nil {
+		return err
+	}
 	if a.svc, err = service.New(cfg); err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.public, err = handlers.NewPublic(svc.Flow, handlers.PublicConfig{
-		Logger: ctx.Slogger(), ClientIP: clientIP, Inbound: app.inbound,
+		Logger: ctx.Slogger(), ClientIP: clientIP, Inbound: app.inbound, Metrics: publicMetrics{},
 	})
 	if err != nil {
 		return err

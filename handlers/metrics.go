@@ -55,22 +55,25 @@ const (
 	OutcomeError         = "error"       // anything else (a bug)
 )
 
+// passwordRefusedCode is the code of a password policy's refusals (Auth0's).
+const passwordRefusedCode = "invalid_password"
+
 // routeNames names the mux's patterns (NewPublic's).
 var routeNames = map[string]string{
-	"POST " + PathChangePassword:           RouteChangePassword,
-	"OPTIONS " + PathChangePassword:        RouteChangePassword,
-	"POST " + PathChallenge:                RouteChallenge,
-	"OPTIONS " + PathChallenge:             RouteChallenge,
+	"POST " + PathChangePassword:             RouteChangePassword,
+	"OPTIONS " + PathChangePassword:          RouteChangePassword,
+	"POST " + PathChallenge:                  RouteChallenge,
+	"OPTIONS " + PathChallenge:               RouteChallenge,
 	"GET " + pathClientPrefix + "{file}":     RouteClientFile,
 	"OPTIONS " + pathClientPrefix + "{file}": RouteClientFile,
-	"GET " + PathReset:                     RouteResetPage,
-	"POST " + PathReset:                    RouteResetSubmit,
-	"GET " + PathCancel:                    RouteCancelPage,
-	"POST " + PathCancel:                   RouteCancelSubmit,
-	"POST " + PathRevoke:                   RouteRevoke,
-	"GET " + PathForgot:                    RouteForgotPage,
-	"POST " + PathForgot:                   RouteForgotSubmit,
-	"GET " + pathAssets:                    RouteAssets,
+	"GET " + PathReset:                       RouteResetPage,
+	"POST " + PathReset:                      RouteResetSubmit,
+	"GET " + PathCancel:                      RouteCancelPage,
+	"POST " + PathCancel:                     RouteCancelSubmit,
+	"POST " + PathRevoke:                     RouteRevoke,
+	"GET " + PathForgot:                      RouteForgotPage,
+	"POST " + PathForgot:                     RouteForgotSubmit,
+	"GET " + pathAssets:                      RouteAssets,
 }
 
 // success is the outcome of a route's request answered 2xx or 3xx.
@@ -126,8 +129,8 @@ func (o *outcomeRecorder) outcome(route string) string {
 		}
 		switch f.Kind {
 		case fault.Invalid, fault.TooLarge:
-			if route == RouteResetSubmit && f.Detail != nil {
-				return OutcomeRefused // a policy's refusal carries its rules
+			if f.Code == passwordRefusedCode {
+				return OutcomeRefused
 			}
 			return OutcomeInvalid
 		case fault.Refused:

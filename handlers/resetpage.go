@@ -258,6 +258,7 @@ func (p *Public) pageProblem(w http.ResponseWriter, r *http.Request, token, uiLo
 // renderProblem renders f's page text with its status; a ticket's error offers
 // a new link (forgot).
 func (p *Public) renderProblem(w http.ResponseWriter, lang *templates.Lang, f *fault.Error, appName, forgot string) {
+	noteFault(w, f)
 	text, ok := lang.Problem(f.Code)
 	if !ok {
 		text, _ = lang.Problem(reset.ErrUnavailable.Code)

@@ -105,6 +105,7 @@ func (s *Service) CreateTicket(ctx context.Context, a Actor, req TicketRequest) 
 	if err != nil {
 		return nil, s.storeErr("issue admin ticket", err)
 	}
+	s.cfg.Flow.NoteTicket(reset.TicketIssued)
 	s.log.Info("admin ticket created", "actor", a.Name, "connection", conn.Name)
 	return &IssuedTicket{URL: s.site.TicketURL(token), ExpiresAt: t.ExpiresAt, Lifetime: ttl,
 		LifetimeText: lifetimeWords(ttl), UserID: user.UserID, Email: user.Email}, nil

@@ -61,6 +61,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/text/unicode/norm"
@@ -181,6 +183,19 @@ var slots = sync.OnceValue(func() chan struct{} {
 	return make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
 })
 
+// Observe sets fn to be told, after each hash that ran, how long it waited
+// for a hashing slot and how long argon2id then ran: for metrics. fn is the
+// process's, as the slots are; nil stops telling. fn must not block.
+func Observe(fn func(wait, run time.Duration)) {
+	if fn == nil {
+		observer.Store(nil)
+		return
+	}
+	observer.Store(&fn)
+}
+
+var observer atomic.Pointer[func(wait, run time.Duration)]
+
 // testHookRunning, when set by a test, is called with +1 when a hash starts
 // (holding its slot) and -1 when it ends (before releasing the slot).
 var testHookRunning func(delta int)
@@ -192,6 +207,7 @@ func derive(ctx context.Context, password string, salt []byte, p Params, keyLen 
 		return nil, fmt.Errorf("passhash: not started: %w", err)
 	}
 	s := slots()
+	start := time.Now()
 	select {
 	case s <- struct{}{}:
 	case <-ctx.Done():
@@ -202,8 +218,13 @@ func derive(ctx context.Context, password string, salt []byte, p Params, keyLen 
 		testHookRunning(+1)
 		defer testHookRunning(-1)
 	}
+	got := time.Now()
 	pw := []byte(norm.NFC.String(password))
-	return argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, keyLen), nil
+	key := argon2.IDKey(pw, salt, p.Time, p.Memory, p.Threads, keyLen)
+	if fn := observer.Load(); fn != nil {
+		(*fn)(got.Sub(start), time.Since(got))
+	}
+	return key, nil
 }
 
 var b64 = base64.RawStdEncoding.Strict()

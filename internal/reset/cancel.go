@@ -88,6 +88,7 @@ func (s *Service) CancelTicket(ctx context.Context, ref, ip string) error {
 	if err != nil {
 		return s.storeErr("cancel ticket", err)
 	}
+	s.NoteTicket(TicketCancelled)
 	s.log.Info("reset link cancelled by its recipient", "connection", t.Connection)
 	return nil
 }

@@ -194,10 +194,12 @@ func (s *Service) CompleteReset(ctx context.Context, form ResetForm) (*Completio
 		s.log.Error("password changed but ticket not marked used", "error", err)
 	}
 	if !confirmed {
+		s.NoteTicket(TicketUnconfirmed)
 		s.log.Warn("change_password hook gave no valid answer; the ticket was closed as used",
 			"connection", t.Connection, "client_id", t.ClientID)
 		return nil, ErrTicketUnconfirmed
 	}
+	s.NoteTicket(TicketCompleted)
 	s.emit(ctx, EventCompleted, map[string]any{
 		"connection": t.Connection, "client_id": t.ClientID, "user_id": t.UserID, "source": t.Source,
 	})

@@ -404,6 +404,7 @@ func (s *Service) issueAndMail(ctx context.Context, it *queue.Item, j *job, conn
 		s.admit.pass(mailID, it.ID)
 		return err
 	}
+	s.NoteTicket(TicketIssued)
 	s.cfg.Outbox.Queued(composed.Kind())
 	if res != nil {
 		res.Start()

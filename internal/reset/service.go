@@ -48,6 +48,9 @@ type Config struct {
 	// "password_reset.completed" (the app should end the user's sessions). The
 	// Caddy module emits these through Caddy's events app. Nil: nothing.
 	OnEvent func(ctx context.Context, name string, data map[string]any)
+	// OnTicket, if set, is told of each ticket's event (TicketIssued...), for
+	// metrics. It must not block.
+	OnTicket func(event string)
 
 	// MaxAccepted bounds the reset requests accepted and not yet finished
 	// (see admission); AcceptWait is how long a request waits for room before
@@ -169,6 +172,22 @@ func (s *Service) Stop() {
 
 // Site returns the configuration the flow serves.
 func (s *Service) Site() *Site { return s.site }
+
+// The tickets' events that OnTicket is told of.
+const (
+	TicketIssued      = "issued"      // an emailed link or an admin ticket made
+	TicketCompleted   = "completed"   // a password set with it
+	TicketUnconfirmed = "unconfirmed" // used, the app's change_password hook not confirming the change
+	TicketCancelled   = "cancelled"   // cancelled by its recipient ("this wasn't me")
+)
+
+// NoteTicket tells OnTicket, if set, of a ticket's event: the flow's own, and
+// the admin service's tickets.
+func (s *Service) NoteTicket(event string) {
+	if s.cfg.OnTicket != nil {
+		s.cfg.OnTicket(event)
+	}
+}
 
 // emit tells OnEvent, if set.
 func (s *Service) emit(ctx context.Context, name string, data map[string]any) {

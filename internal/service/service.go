@@ -45,7 +45,9 @@ type Config struct {
 	// template's name) and the event (mail.MailQueued, MailSent, MailRetried,
 	// MailFailed): for metrics. It must not block.
 	OnMail func(kind, event string)
-	Logger *slog.Logger
+	// OnTicket, if set, is told of each ticket's event (reset.TicketIssued...).
+	OnTicket func(event string)
+	Logger   *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -90,7 +92,7 @@ func New(cfg Config) (*Services, error) {
 		Site: &site, Limits: cfg.Limits, Store: cfg.Store, ExclusiveStore: cfg.ExclusiveStore,
 		Jobs: parts.jobs, Outbox: parts.outbox, Templates: parts.templates, Audit: parts.audit, Limiter: parts.limiter,
 		MaxAccepted: cfg.MaxAccepted, AcceptWait: cfg.AcceptWait,
-		Transport: cfg.Transport, OnEvent: cfg.OnEvent, Logger: cfg.Logger, Now: cfg.Now,
+		Transport: cfg.Transport, OnEvent: cfg.OnEvent, OnTicket: cfg.OnTicket, Logger: cfg.Logger, Now: cfg.Now,
 	})
 	if err != nil {
 		return nil, err

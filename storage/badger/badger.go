@@ -139,7 +139,8 @@ func (o Options) validate() error {
 }
 
 // View runs fn in a read-only transaction.
-func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
+func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) (err error) {
+	defer storage.RecordTransaction(storage.KindView, time.Now(), &err)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("badgerstore: view: %w", err)
 	}
@@ -158,7 +159,8 @@ func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
 // Update runs fn in a read-write transaction and commits it if fn returns nil and
 // ctx is still live. An error from fn is returned as is. A commit that lost a race
 // on a key fn read returns an error wrapping storage.ErrConflict.
-func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) (err error) {
+	defer storage.RecordTransaction(storage.KindUpdate, time.Now(), &err)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("badgerstore: update: %w", err)
 	}
@@ -170,7 +172,7 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 	t := &tx{txn: txn}
-	err := fn(t)
+	err = fn(t)
 	t.end()
 	if err != nil {
 		return err

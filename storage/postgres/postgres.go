@@ -209,7 +209,8 @@ func (s *Store) Shared() bool { return true }
 
 // View runs fn in a read-only transaction on one snapshot (REPEATABLE READ
 // READ ONLY), begun with fn's first read.
-func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
+func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) (err error) {
+	defer storage.RecordTransaction(storage.KindView, time.Now(), &err)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("postgres: view: %w", err)
 	}
@@ -220,7 +221,7 @@ func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
 
 	t := &tx{s: s, ctx: ctx}
 	defer t.release()
-	err := fn(t)
+	err = fn(t)
 	t.done = true
 	if err != nil {
 		return err
@@ -232,7 +233,8 @@ func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
 // and ctx is still live. An error from fn is returned as is. A transaction
 // that read a key another one changed since its snapshot returns an error
 // wrapping storage.ErrConflict; nothing of it was written.
-func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) (err error) {
+	defer storage.RecordTransaction(storage.KindUpdate, time.Now(), &err)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("postgres: update: %w", err)
 	}
@@ -243,7 +245,7 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 
 	t := &tx{s: s, ctx: ctx, write: true}
 	defer t.release()
-	err := fn(updateTx{t})
+	err = fn(updateTx{t})
 	t.done = true
 	if err != nil {
 		return err
