@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -60,7 +59,7 @@ func (s *Service) ListOutbox(ctx context.Context, state string, limit int) ([]Ou
 				return err
 			}
 			m := outboxMessage(it.ID, rec)
-			m.Attempts, m.LastError, m.CreatedAt = it.Attempts, maskEmails(it.LastError), it.CreatedAt
+			m.Attempts, m.LastError, m.CreatedAt = it.Attempts, mail.MaskAddresses(it.LastError), it.CreatedAt
 			switch {
 			case it.State == queue.Failed:
 				m.State = MailFailed
@@ -100,27 +99,9 @@ func (s *Service) ListOutbox(ctx context.Context, state string, limit int) ([]Ou
 func outboxMessage(id string, rec mail.Outboxed) OutboxMessage {
 	m := OutboxMessage{ID: id, Template: rec.Kind, Subject: rec.Subject}
 	for _, to := range rec.To {
-		m.To = append(m.To, MaskEmail(to))
+		m.To = append(m.To, mail.MaskAddress(to))
 	}
 	return m
-}
-
-// MaskEmail hides an address's local part but its first character:
-// alice@example.com is a***@example.com.
-func MaskEmail(addr string) string {
-	at := strings.LastIndexByte(addr, '@')
-	if at <= 0 {
-		return "***"
-	}
-	first := []rune(addr[:at])[0]
-	return string(first) + "***" + addr[at:]
-}
-
-var emailInText = regexp.MustCompile(`[^\s<>()"',;:]+@[A-Za-z0-9.-]+`)
-
-// maskEmails masks every address in a relay's error message.
-func maskEmails(s string) string {
-	return emailInText.ReplaceAllStringFunc(s, MaskEmail)
 }
 
 // RetryMail queues a failed email again, due at once.

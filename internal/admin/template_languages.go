@@ -177,6 +177,7 @@ func (s *Service) storeVariant(ctx context.Context, a Actor, name string, lang *
 		desc = fmt.Sprintf("Email template %s in %s restored: version %d is a copy of version %d", name, lang.Tag(), vv.Version, restoredFrom)
 	}
 	s.record(ctx, audit.Entry{Type: audit.TemplateChanged, Description: desc, Target: name}.By(a))
+	s.templateChanged(ctx, a, name, lang.Tag(), vv.Version, source)
 	return vv, nil
 }
 

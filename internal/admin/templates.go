@@ -210,6 +210,7 @@ func (s *Service) CreateTemplate(ctx context.Context, a Actor, p TemplatePatch, 
 	}
 	s.record(ctx, audit.Entry{Type: audit.TemplateChanged, Target: canon,
 		Description: fmt.Sprintf("Email template %s created: version %d", canon, tv.Version)}.By(a))
+	s.templateChanged(ctx, a, canon, "", tv.Version, source)
 	return tv, nil
 }
 
@@ -223,7 +224,18 @@ func (s *Service) storeTemplate(ctx context.Context, a Actor, name string, t Tem
 		desc = fmt.Sprintf("Email template %s restored: version %d is a copy of version %d", name, tv.Version, restoredFrom)
 	}
 	s.record(ctx, audit.Entry{Type: audit.TemplateChanged, Description: desc, Target: name}.By(a))
+	s.templateChanged(ctx, a, name, "", tv.Version, source)
 	return tv, nil
+}
+
+// templateChanged tells the events app of a template's new version (lang:
+// "" for the template itself, else the language of its variant).
+func (s *Service) templateChanged(ctx context.Context, a Actor, name, lang string, version int, source string) {
+	if lang == "" {
+		lang = s.site.Langs().Default().Tag()
+	}
+	s.flow.Emit(ctx, reset.EventTemplateChanged, map[string]any{"template": name, "language": lang,
+		"version": version, "source": source, "actor": a.Name})
 }
 
 // RestoreTemplate makes a copy of an earlier version the current one.

@@ -171,6 +171,8 @@ func (s *Service) SetPassword(ctx context.Context, a Actor, userID, connName, pa
 		return nil, "", fail(fault.Unavailable, "temporarily_unavailable", "The app behind connection %s did not set the password; try again shortly.", conn.Name)
 	}
 	s.recordPasswordSet(ctx, a, conn, user, hist, confirmed)
+	s.flow.Emit(ctx, reset.EventPasswordSet, map[string]any{"connection": conn.Name, "user_id": user.UserID,
+		"actor": a.Name, "confirmed": confirmed})
 	if !confirmed {
 		return nil, "", fail(fault.Unconfirmed, "password_unconfirmed",
 			"The app behind connection %s did not confirm the change (no valid answer): the password may have changed. The user's open reset links were cancelled.", conn.Name)

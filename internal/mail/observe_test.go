@@ -2,6 +2,7 @@ package mail_test
 
 import (
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,10 +33,13 @@ func TestOutboxObserverSeesEachEvent(t *testing.T) {
 	o := mail.NewOutbox(store, keys(t, secretA).Sealer(mail.SealPurpose), nil)
 	var mu sync.Mutex
 	events := map[string]int{}
-	o.Observe(func(kind, event string) {
+	o.Observe(func(e mail.Event) {
 		mu.Lock()
 		defer mu.Unlock()
-		events[kind+" "+event]++
+		events[e.Kind+" "+e.Event]++
+		if e.Event == mail.MailFailed && (e.ID == "" || e.Attempts != 1 || !strings.Contains(e.Error, "550") || strings.Contains(e.Error, "gone@")) {
+			t.Errorf("failed event %+v: want its id, 1 attempt and the 550, the address masked", e)
+		}
 	})
 	for _, to := range []string{"ok@example.com", "gone@example.com", "later@example.com"} {
 		put(t, store, o, linkMessage(to))

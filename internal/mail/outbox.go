@@ -36,7 +36,7 @@ type Outbox struct {
 	sealer *keyring.Sealer
 	now    func() time.Time
 	// observe, if set, is told of each message's events (MailQueued...).
-	observe func(kind, event string)
+	observe func(Event)
 }
 
 // The events of a message that Observe reports.
@@ -47,18 +47,29 @@ const (
 	MailFailed  = "failed"  // failed for good (the relay refused it, or retries ran out)
 )
 
-// Observe sets fn to be told of each message's events, by the message's kind
-// (an email template's name) and the event: for metrics. Set it before the
-// worker starts; fn must not block.
-func (o *Outbox) Observe(fn func(kind, event string)) { o.observe = fn }
+// Event is one event of a message in the outbox.
+type Event struct {
+	Kind  string // the email template's name
+	Event string // MailQueued, MailSent, MailRetried or MailFailed
+	// ID is the outbox item's, Attempts its delivery attempts so far, and
+	// Error the last attempt's error with its addresses masked (MailRetried,
+	// MailFailed); all empty for MailQueued.
+	ID       string
+	Attempts int
+	Error    string
+}
+
+// Observe sets fn to be told of each message's events: for metrics and
+// Caddy's events. Set it before the worker starts; fn must not block.
+func (o *Outbox) Observe(fn func(Event)) { o.observe = fn }
 
 // Queued reports that a message of kind, put with PutComposed, is in the
 // outbox: call it once the transaction committed.
-func (o *Outbox) Queued(kind string) { o.note(kind, MailQueued) }
+func (o *Outbox) Queued(kind string) { o.note(Event{Kind: kind, Event: MailQueued}) }
 
-func (o *Outbox) note(kind, event string) {
+func (o *Outbox) note(e Event) {
 	if o.observe != nil {
-		o.observe(kind, event)
+		o.observe(e)
 	}
 }
 
@@ -266,14 +277,21 @@ func (o *Outbox) Worker(t Transport, onSent func(ctx context.Context, kind strin
 	}
 	w.Handler = func(ctx context.Context, it *queue.Item) error {
 		kind, sent, err := o.deliver(ctx, t, onSent, logger, it)
+		e := Event{Kind: kind, ID: it.ID, Attempts: it.Attempts}
+		if err != nil {
+			e.Error = MaskAddresses(err.Error())
+		}
 		switch {
 		case sent:
-			o.note(kind, MailSent)
+			e.Event = MailSent
 		case queue.IsPermanent(err) || o.now().Sub(it.Since()) > w.MaxAge:
-			o.note(kind, MailFailed)
+			e.Event = MailFailed
 		case ctx.Err() == nil:
-			o.note(kind, MailRetried)
+			e.Event = MailRetried
+		default:
+			return err
 		}
+		o.note(e)
 		return err
 	}
 	return w

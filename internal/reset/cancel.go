@@ -89,6 +89,7 @@ func (s *Service) CancelTicket(ctx context.Context, ref, ip string) error {
 		return s.storeErr("cancel ticket", err)
 	}
 	s.NoteTicket(TicketCancelled)
+	s.emit(ctx, EventTicketCancelled, map[string]any{"connection": t.Connection, "client_id": t.ClientID, "user_id": t.UserID})
 	s.log.Info("reset link cancelled by its recipient", "connection", t.Connection)
 	return nil
 }

@@ -131,6 +131,20 @@ type ResetForm struct {
 // the user's sessions (the change_password hook also says so).
 const EventCompleted = "password_reset.completed"
 
+// The other events of the flow and the admin service, for Caddy's events app
+// (README "Events").
+const (
+	EventTicketCancelled = "password_reset.ticket_cancelled" // its recipient cancelled a link ("this wasn't me")
+	EventPasswordSet     = "password_reset.password_set"     // an admin set a user's password
+	EventTemplateChanged = "password_reset.template_changed" // an email template got a new version
+	EventMailFailed      = "password_reset.mail_failed"      // an email failed for good
+	EventMailRetrying    = "password_reset.mail_retrying"    // an email's attempts reached MailRetryingAfter
+)
+
+// MailRetryingAfter is the number of failed attempts after which an email
+// still being retried is an event.
+const MailRetryingAfter = 3
+
 // CompleteReset sets a new password with a ticket. In order: the rate limits (per
 // ticket and per IP, so a ticket cannot hammer the app's hook); the form and the
 // policy (a weak password does not use the ticket up); the app is asked again

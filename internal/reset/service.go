@@ -189,6 +189,25 @@ func (s *Service) NoteTicket(event string) {
 	}
 }
 
+// NoteMail turns an outbox event into Caddy's events: an email failed for
+// good, or still retried after MailRetryingAfter attempts (once).
+func (s *Service) NoteMail(e mail.Event) {
+	name := ""
+	switch {
+	case e.Event == mail.MailFailed:
+		name = EventMailFailed
+	case e.Event == mail.MailRetried && e.Attempts == MailRetryingAfter:
+		name = EventMailRetrying
+	default:
+		return
+	}
+	s.emit(context.Background(), name, map[string]any{"template": e.Kind, "id": e.ID, "attempts": e.Attempts, "error": e.Error})
+}
+
+// Emit tells OnEvent, if set, of the event name with data: for the admin
+// service's events (see the Event constants).
+func (s *Service) Emit(ctx context.Context, name string, data map[string]any) { s.emit(ctx, name, data) }
+
 // emit tells OnEvent, if set.
 func (s *Service) emit(ctx context.Context, name string, data map[string]any) {
 	if s.cfg.OnEvent != nil {

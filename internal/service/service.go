@@ -84,9 +84,6 @@ func New(cfg Config) (*Services, error) {
 		audit:     audit.New(cfg.Store, cfg.AuditRetention, cfg.Now),
 		limiter:   ratelimit.New(cfg.Store, cfg.Now),
 	}
-	if cfg.OnMail != nil {
-		parts.outbox.Observe(cfg.OnMail)
-	}
 	site := cfg.Site
 	flow, err := reset.New(reset.Config{
 		Site: &site, Limits: cfg.Limits, Store: cfg.Store, ExclusiveStore: cfg.ExclusiveStore,
@@ -97,6 +94,12 @@ func New(cfg Config) (*Services, error) {
 	if err != nil {
 		return nil, err
 	}
+	parts.outbox.Observe(func(e mail.Event) {
+		if cfg.OnMail != nil {
+			cfg.OnMail(e.Kind, e.Event)
+		}
+		flow.NoteMail(e)
+	})
 	adm, err := admin.New(admin.Config{
 		Flow: flow, Store: cfg.Store, Keys: cfg.Keys, Jobs: parts.jobs, Outbox: parts.outbox,
 		Templates: parts.templates, Audit: parts.audit, Limiter: parts.limiter, Logger: cfg.Logger.With("service", "admin"), Now: cfg.Now,
