@@ -100,4 +100,3 @@ func TestTemplateVersionsAndRestore(t *testing.T) {
 		t.Errorf("unknown template: %v", err)
 	}
 }
-

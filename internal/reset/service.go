@@ -206,7 +206,9 @@ func (s *Service) NoteMail(e mail.Event) {
 
 // Emit tells OnEvent, if set, of the event name with data: for the admin
 // service's events (see the Event constants).
-func (s *Service) Emit(ctx context.Context, name string, data map[string]any) { s.emit(ctx, name, data) }
+func (s *Service) Emit(ctx context.Context, name string, data map[string]any) {
+	s.emit(ctx, name, data)
+}
 
 // emit tells OnEvent, if set.
 func (s *Service) emit(ctx context.Context, name string, data map[string]any) {
