@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-password-reset/caddy-password-reset/handlers"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/service"
 )
 
 func init() {
@@ -34,7 +35,8 @@ type AdminHandler struct {
 	// password.
 	NoToken bool `json:"no_token,omitempty"`
 
-	admin *handlers.Admin
+	app   *App
+	admin *handlers.Admin // built when the app starts
 }
 
 // AdminTokenConfig is one admin token.
@@ -58,10 +60,7 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("password_reset app: %w", err)
 	}
 	app := appModule.(*App)
-	svc, err := app.Services()
-	if err != nil {
-		return err
-	}
+	h.app = app
 	repl := caddy.NewReplacer()
 	provider, err := app.emailProvider()
 	if err != nil {
@@ -74,8 +73,17 @@ func (h *AdminHandler) Provision(ctx caddy.Context) error {
 	for _, t := range h.Tokens {
 		cfg.Tokens = append(cfg.Tokens, handlers.AdminToken{Name: t.Name, Secret: repl.ReplaceAll(t.Secret, "")})
 	}
-	h.admin, err = handlers.NewAdmin(svc.Admin, cfg)
-	return err
+	// Checked now, so that caddy validate refuses a weak token; served once
+	// the app has started and built the services.
+	if _, err := handlers.NewAdmin(nil, cfg); err != nil {
+		return err
+	}
+	app.whenStarted(func(svc *service.Services) error {
+		admin, err := handlers.NewAdmin(svc.Admin, cfg)
+		h.admin = admin
+		return err
+	})
+	return nil
 }
 
 // emailProvider is the relay the Management API shows: its address and user as
@@ -108,6 +116,9 @@ func authUser(r *http.Request) string {
 func (h *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if !handlers.OwnsAdmin(r.URL.Path) {
 		return next.ServeHTTP(w, r)
+	}
+	if err := h.app.waitStarted(r.Context()); err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
 	h.admin.ServeHTTP(w, r)
 	return nil

@@ -70,8 +70,11 @@ func (a *adminAPI) method(m string, h caddy.AdminHandlerFunc) caddy.AdminHandler
 		if r.Method != m {
 			return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method not allowed: %s (want %s)", r.Method, m)}
 		}
-		if a.app == nil || a.app.svc == nil {
+		if a.app == nil {
 			return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errors.New("the running config has no password_reset block")}
+		}
+		if a.app.services() == nil {
+			return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("the password_reset app has not started")}
 		}
 		return h(w, r)
 	}
@@ -95,9 +98,9 @@ func (a *adminAPI) ticket(w http.ResponseWriter, r *http.Request) error {
 		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("want {\"email\", \"connection\", \"client_id\", \"ttl_seconds\"}: %w", err)}
 	}
 	if req.Connection == "" {
-		req.Connection = a.app.svc.Flow.Site().DefaultConnection()
+		req.Connection = a.app.services().Flow.Site().DefaultConnection()
 	}
-	issued, err := a.app.svc.Admin.CreateTicket(r.Context(), cliActor, admin.TicketRequest{
+	issued, err := a.app.services().Admin.CreateTicket(r.Context(), cliActor, admin.TicketRequest{
 		Email: req.Email, ConnectionID: req.Connection, ClientID: req.ClientID,
 		TTL: time.Duration(req.TTLSeconds) * time.Second,
 	})
@@ -109,7 +112,7 @@ func (a *adminAPI) ticket(w http.ResponseWriter, r *http.Request) error {
 
 // outbox lists the outbox, newest first: ?state= picks one state.
 func (a *adminAPI) outbox(w http.ResponseWriter, r *http.Request) error {
-	msgs, err := a.app.svc.Admin.ListOutbox(r.Context(), r.URL.Query().Get("state"), admin.MaxOutboxList)
+	msgs, err := a.app.services().Admin.ListOutbox(r.Context(), r.URL.Query().Get("state"), admin.MaxOutboxList)
 	if err != nil {
 		return apiError(err)
 	}
@@ -127,7 +130,7 @@ func (a *adminAPI) retry(w http.ResponseWriter, r *http.Request) error {
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10)).Decode(&req); err != nil || req.ID == "" {
 		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: errors.New(`want {"id": "<the message's id>"}`)}
 	}
-	if err := a.app.svc.Admin.RetryMail(r.Context(), cliActor, req.ID); err != nil {
+	if err := a.app.services().Admin.RetryMail(r.Context(), cliActor, req.ID); err != nil {
 		return apiError(err)
 	}
 	return writeAdminJSON(w, map[string]string{"retried": req.ID})

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
@@ -113,12 +114,18 @@ type App struct {
 	EncryptionKey string `json:"encryption_key,omitempty"`
 
 	svc     *service.Services
-	store   storage.Store // for the admin API's backup
-	inbound map[string]handlers.InboundVerifier
-	sender  *mail.Sender
-	logger  *zap.Logger
-	slogger *slog.Logger
-	ctx     caddy.Context
+	store   storage.Store  // for the admin API's backup
+	cfg     service.Config // built by Provision; the store and keys are added by Start
+	storage StoreProvider
+	// started is closed once Start built the services and the handlers'
+	// HTTP sides (see whenStarted).
+	started  chan struct{}
+	starters []func(*service.Services) error
+	inbound  map[string]handlers.InboundVerifier
+	sender   *mail.Sender
+	logger   *zap.Logger
+	slogger  *slog.Logger
+	ctx      caddy.Context
 
 	resetPage *templates.ResetPage // ResetPage compiled; nil: the built-in form
 }
@@ -131,12 +138,14 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision checks the configuration, opens the store and builds the service. It
-// sends nothing and starts no worker: `caddy validate` provisions too.
+// Provision checks the whole configuration, as `caddy validate` does too: it
+// refuses what Start would, and opens no store, creates no file and sends
+// nothing. Start opens the store and the key, and builds the services.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx, a.logger, a.slogger = ctx, ctx.Logger(), ctx.Slogger()
-	store, exclusive, err := a.loadStorage(ctx)
-	if err != nil {
+	a.started = make(chan struct{})
+	var err error
+	if a.storage, err = a.loadStorage(ctx); err != nil {
 		return err
 	}
 	cfg, err := a.serviceConfig(ctx)
@@ -146,7 +155,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.resetPage, err = loadResetPage(a.ResetPage); err != nil {
 		return err
 	}
-	if cfg.Keys, err = a.loadKeys(storage.IsShared(store)); err != nil {
+	if err := a.checkKeys(a.storage.Shared()); err != nil {
 		return err
 	}
 	smtp, err := a.smtpConfig()
@@ -156,30 +165,97 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.sender, err = mail.NewSender(smtp, a.slogger.With("component", "smtp")); err != nil {
 		return fmt.Errorf("smtp: %w", err)
 	}
-	cfg.Store, cfg.ExclusiveStore, cfg.Transport, cfg.Logger = store, exclusive, a.sender, a.slogger
-	a.store = store
+	cfg.Transport, cfg.Logger = a.sender, a.slogger
 	if cfg.OnEvent, err = a.eventEmitter(ctx); err != nil {
 		return err
 	}
 	if err = a.provisionMetrics(ctx, &cfg); err != nil {
 		return err
 	}
-	if a.svc, err = service.New(cfg); err != nil {
-		return err
-	}
+	a.cfg = cfg
 	return nil
 }
 
-// keyFileName is the key file's name in Caddy's data directory: beside the
-// default Badger directory (password_reset), not in it, so that a copy of the
-// store does not carry the key that opens what it seals.
-const keyFileName = "password_reset.key"
+// whenStarted has fn build a handler's HTTP side once Start has built the
+// services: fn's error fails Start. Call it from a handler's Provision.
+func (a *App) whenStarted(fn func(*service.Services) error) { a.starters = append(a.starters, fn) }
 
-// loadKeys returns the keyring of encryption_key, or of the key file in Caddy's
-// data directory (made if missing). Errors name the file, never the key. A store
-// shared by several nodes needs encryption_key: each node's own key file would
-// seal mail that the other nodes cannot open.
-func (a *App) loadKeys(sharedStore bool) (*keyring.Keyring, error) {
+// waitStarted waits until the app has started, for a request that arrives in
+// the moment between Caddy starting the HTTP server and this app (Caddy starts
+// apps in no fixed order).
+func (a *App) waitStarted(ctx context.Context) error {
+	select {
+	case <-a.started:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(startWait):
+		return errors.New("the password_reset app has not started")
+	}
+}
+
+// Services returns the flow and the admin service of the running app (for
+// tests that reach into a Caddy running in process); an error before Start.
+func (a *App) Services() (*service.Services, error) {
+	if svc := a.services(); svc != nil {
+		return svc, nil
+	}
+	return nil, errors.New("the password_reset app has not started")
+}
+
+// services returns the services once the app has started, else nil. Start
+// writes them before it closes started, so a reader that saw it closed sees
+// them (the metrics' scrapes and the admin API run beside Start).
+func (a *App) services() *service.Services {
+	select {
+	case <-a.started:
+		return a.svc
+	default:
+		return nil
+	}
+}
+
+// startWait bounds how long a request waits for the app to start.
+const startWait = 30 * time.Second
+
+// open opens the store and the key and builds the services and the handlers'
+// HTTP sides.
+func (a *App) open() error {
+	store, err := a.storage.Open()
+	if err != nil {
+		return err
+	}
+	cfg := a.cfg
+	cfg.Store = store
+	if e, ok := a.storage.(exclusiveStore); ok {
+		cfg.ExclusiveStore = e.JustOpened()
+	}
+	if cfg.Keys, err = a.loadKeys(a.storage.Shared()); err != nil {
+		return err
+	}
+	svc, err := service.New(cfg)
+	if err != nil {
+		return err
+	}
+	for _, build := range a.starters {
+		if err := build(svc); err != nil {
+			return err
+		}
+	}
+	a.store, a.svc = store, svc
+	return nil
+}
+
+// checkKeys refuses what loadKeys would refuse without reading or creating
+// the key file, for Provision.
+func (a *App) checkKeys(sharedStore bool) error {
+	_, err := a.secretKeys(sharedStore)
+	return err
+}
+
+// secretKeys returns the keyring of encryption_key; nil, nil without one
+// (the key file is then the key), which a shared store refuses.
+func (a *App) secretKeys(sharedStore bool) (*keyring.Keyring, error) {
 	if a.EncryptionKey != "" {
 		secret := caddy.NewReplacer().ReplaceAll(a.EncryptionKey, "")
 		if secret == "" {
@@ -195,6 +271,22 @@ func (a *App) loadKeys(sharedStore bool) (*keyring.Keyring, error) {
 		return nil, errors.New("encryption_key is required with a storage shared by several nodes " +
 			"(the same secret on every node, e.g. {env.PASSWORD_RESET_KEY}): mail queued by one node is sent by any")
 	}
+	return nil, nil
+}
+
+// keyFileName is the key file's name in Caddy's data directory: beside the
+// default Badger directory (password_reset), not in it, so that a copy of the
+// store does not carry the key that opens what it seals.
+const keyFileName = "password_reset.key"
+
+// loadKeys returns the keyring of encryption_key, or of the key file in Caddy's
+// data directory (made if missing). Errors name the file, never the key. A store
+// shared by several nodes needs encryption_key: each node's own key file would
+// seal mail that the other nodes cannot open.
+func (a *App) loadKeys(sharedStore bool) (*keyring.Keyring, error) {
+	if keys, err := a.secretKeys(sharedStore); keys != nil || err != nil {
+		return keys, err
+	}
 	path := filepath.Join(caddy.AppDataDir(), keyFileName)
 	_, statErr := os.Stat(path)
 	keys, err := keyring.LoadOrCreate(path)
@@ -209,24 +301,20 @@ func (a *App) loadKeys(sharedStore bool) (*keyring.Keyring, error) {
 	return keys, nil
 }
 
-// loadStorage provisions the storage module; exclusive reports whether the store
-// was just opened by this config and no other process can use it.
-func (a *App) loadStorage(ctx caddy.Context) (store storage.Store, exclusive bool, err error) {
+// loadStorage provisions the storage module, which opens nothing yet.
+func (a *App) loadStorage(ctx caddy.Context) (StoreProvider, error) {
 	if a.StorageRaw == nil {
 		a.StorageRaw = json.RawMessage(`{"backend":"badger"}`)
 	}
 	mod, err := ctx.LoadModule(a, "StorageRaw")
 	if err != nil {
-		return nil, false, fmt.Errorf("loading storage module: %w", err)
+		return nil, fmt.Errorf("loading storage module: %w", err)
 	}
 	provider, ok := mod.(StoreProvider)
 	if !ok {
-		return nil, false, fmt.Errorf("storage module %T does not provide a store", mod)
+		return nil, fmt.Errorf("storage module %T does not provide a store", mod)
 	}
-	if e, ok := mod.(exclusiveStore); ok {
-		exclusive = e.JustOpened()
-	}
-	return provider.Store(), exclusive, nil
+	return provider, nil
 }
 
 // eventEmitter hands the service's events to Caddy's events app, where the
@@ -251,9 +339,13 @@ func (a *App) Start() error {
 	if err := a.checkAdminHosts(); err != nil {
 		return err
 	}
+	if err := a.open(); err != nil {
+		return err
+	}
 	if err := a.svc.Start(a.ctx); err != nil {
 		return fmt.Errorf("start password reset service: %w", err)
 	}
+	close(a.started)
 	a.logger.Info("password reset service started", zap.String("public_url", a.PublicURL))
 	return nil
 }
@@ -288,14 +380,6 @@ func (a *App) Stop() error {
 		return a.sender.Close()
 	}
 	return nil
-}
-
-// Services returns the flow and the admin service, for the handlers.
-func (a *App) Services() (*service.Services, error) {
-	if a.svc == nil {
-		return nil, errors.New("password_reset app is not provisioned")
-	}
-	return a.svc, nil
 }
 
 // Interface guards.

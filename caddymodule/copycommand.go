@@ -129,5 +129,12 @@ func openStorage(ctx caddy.Context, directive string) (openedStorage, error) {
 	if !ok {
 		return openedStorage{}, fmt.Errorf("storage %s does not provide a store", name)
 	}
-	return openedStorage{module: mod, store: provider.Store()}, nil
+	store, err := provider.Open()
+	if err != nil {
+		if c, ok := mod.(caddy.CleanerUpper); ok {
+			c.Cleanup() //nolint:errcheck // the open error is the one to report
+		}
+		return openedStorage{}, err
+	}
+	return openedStorage{module: mod, store: store}, nil
 }

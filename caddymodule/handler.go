@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-password-reset/caddy-password-reset/handlers"
+	"github.com/caddy-password-reset/caddy-password-reset/internal/service"
 )
 
 func init() {
@@ -19,7 +20,8 @@ func init() {
 // request goes on to the next handler (the app). The configuration lives in the
 // password_reset app.
 type Handler struct {
-	public *handlers.Public
+	app    *App
+	public *handlers.Public // built when the app starts
 }
 
 // CaddyModule returns the Caddy module information.
@@ -36,23 +38,24 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("password_reset app: %w", err)
 	}
-	app := appModule.(*App)
-	svc, err := app.Services()
-	if err != nil {
-		return err
-	}
-	h.public, err = handlers.NewPublic(svc.Flow, handlers.PublicConfig{
-		Logger: ctx.Slogger(), ClientIP: clientIP, Inbound: app.inbound, Metrics: publicMetrics{},
+	h.app = appModule.(*App)
+	logger := ctx.Slogger()
+	// The services exist once the app has started (it opens the store then):
+	// the HTTP side is built then.
+	h.app.whenStarted(func(svc *service.Services) error {
+		public, err := handlers.NewPublic(svc.Flow, handlers.PublicConfig{
+			Logger: logger, ClientIP: clientIP, Inbound: h.app.inbound, Metrics: publicMetrics{},
+		})
+		if err != nil {
+			return err
+		}
+		public.UseResetPage(h.app.resetPage)
+		h.public = public
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	h.public.UseResetPage(app.resetPage)
 	return nil
 }
 
-// clientIP is the client's address as Caddy determined it, honouring the server's
-// trusted_proxies setting rather than a header any client can send.
 func clientIP(r *http.Request) string {
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
 		return ip
@@ -62,6 +65,9 @@ func clientIP(r *http.Request) string {
 
 // ServeHTTP serves the plugin's routes and passes everything else on.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if err := h.app.waitStarted(r.Context()); err != nil {
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
 	if !h.public.Owns(r.URL.Path) {
 		handlers.StripAdminCookies(r)
 		return next.ServeHTTP(w, r)

@@ -219,7 +219,7 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
-	svc := c.app.svc
+	svc := c.app.services()
 	if svc == nil {
 		return
 	}

@@ -40,7 +40,9 @@ type PostgresStorage struct {
 	TablePrefix string `json:"table_prefix,omitempty"`
 
 	store  *pgstore.Store
-	key    string
+	opts   pgstore.Options // resolved by Provision
+	pool   string          // the pool's key: a hash, since the DSN holds the password
+	key    string          // pool, once Open connected or shared the connections
 	logger *zap.Logger
 }
 
@@ -65,7 +67,8 @@ func (p pooledPostgres) Destruct() error { return p.Close() }
 // unreachable database fails the config load with an error instead of hanging it.
 const postgresOpenTimeout = 30 * time.Second
 
-// Provision connects to the database and creates or migrates its tables.
+// Provision checks the configuration; it connects to nothing (see
+// StoreProvider).
 func (p *PostgresStorage) Provision(ctx caddy.Context) error {
 	p.logger = ctx.Logger()
 	dsn := caddy.NewReplacer().ReplaceAll(p.DSN, "")
@@ -75,28 +78,36 @@ func (p *PostgresStorage) Provision(ctx caddy.Context) error {
 	if p.MaxConns < 0 {
 		return fmt.Errorf("storage postgres: max_conns %d: want a positive number", p.MaxConns)
 	}
-	opts := pgstore.Options{DSN: dsn, MaxConns: int32(p.MaxConns), TablePrefix: p.TablePrefix, Logger: p.logger}
-	// The pool's key is a hash: the DSN holds the password.
+	p.opts = pgstore.Options{DSN: dsn, MaxConns: int32(p.MaxConns), TablePrefix: p.TablePrefix, Logger: p.logger}
 	sum := sha256.Sum256([]byte(dsn + "\x00" + p.TablePrefix))
-	key := "postgres/" + hex.EncodeToString(sum[:])
-	val, _, err := postgresPool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		open, cancel := context.WithTimeout(ctx, postgresOpenTimeout)
+	p.pool = "postgres/" + hex.EncodeToString(sum[:])
+	return nil
+}
+
+// Open connects to the database and creates or migrates its tables, or
+// shares the connections of a running config on the same database.
+func (p *PostgresStorage) Open() (storage.Store, error) {
+	if p.key != "" {
+		return p.store, nil
+	}
+	val, _, err := postgresPool.LoadOrNew(p.pool, func() (caddy.Destructor, error) {
+		open, cancel := context.WithTimeout(context.Background(), postgresOpenTimeout)
 		defer cancel()
-		s, err := pgstore.Open(open, opts)
+		s, err := pgstore.Open(open, p.opts)
 		if err != nil {
 			return nil, err
 		}
 		return pooledPostgres{s}, nil
 	})
 	if err != nil {
-		return fmt.Errorf("open storage: %w", err)
+		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	p.key, p.store = key, val.(pooledPostgres).Store
-	return nil
+	p.key, p.store = p.pool, val.(pooledPostgres).Store
+	return p.store, nil
 }
 
-// Store returns the open store.
-func (p *PostgresStorage) Store() storage.Store { return p.store }
+// Shared is true: every node of a cluster uses the database.
+func (p *PostgresStorage) Shared() bool { return true }
 
 // Cleanup releases this config's use of the pool; the last user closes it.
 func (p *PostgresStorage) Cleanup() error {

@@ -16,9 +16,15 @@ func init() {
 }
 
 // StoreProvider is implemented by the modules in the password_reset.storage
-// namespace: each gives the app a storage.Store.
+// namespace: each gives the app a storage.Store. Provision checks the
+// module's configuration and touches no store; Open opens it (or shares the
+// one a running config opened), when the app starts: so `caddy validate`
+// takes no lock, connects to no database and creates nothing on disk.
 type StoreProvider interface {
-	Store() storage.Store
+	Open() (storage.Store, error)
+	// Shared reports whether several processes use the store (the nodes of a
+	// cluster), which needs encryption_key.
+	Shared() bool
 }
 
 // exclusiveStore is implemented by a storage module that can tell whether it has
@@ -48,8 +54,9 @@ type BadgerStorage struct {
 	SyncWrites *bool `json:"sync_writes,omitempty"`
 
 	store  *badgerstore.Store
-	key    string
-	fresh  bool // this config opened the database (no running config shares it)
+	abs    string // the directory, resolved by Provision
+	key    string // the pool's key once Open shared or opened the database
+	fresh  bool   // this config opened the database (no running config shares it)
 	logger *zap.Logger
 }
 
@@ -61,7 +68,8 @@ func (BadgerStorage) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision opens the database, or shares the one a running config already opened.
+// Provision resolves the database's directory; it opens nothing (see
+// StoreProvider).
 func (b *BadgerStorage) Provision(ctx caddy.Context) error {
 	b.logger = ctx.Logger()
 	path := caddy.NewReplacer().ReplaceAll(b.Path, "")
@@ -72,24 +80,35 @@ func (b *BadgerStorage) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("storage path %q: %w", path, err)
 	}
+	b.abs = abs
+	return nil
+}
+
+// Open opens the database, or shares the one a running config already
+// opened: Badger locks its directory, and a reload starts the new config
+// before it stops the old one.
+func (b *BadgerStorage) Open() (storage.Store, error) {
+	if b.key != "" {
+		return b.store, nil
+	}
 	sync := b.SyncWrites == nil || *b.SyncWrites
-	val, loaded, err := badgerPool.LoadOrNew(abs, func() (caddy.Destructor, error) {
-		s, err := badgerstore.Open(badgerstore.Options{Dir: abs, SyncWrites: sync, Logger: b.logger})
+	val, loaded, err := badgerPool.LoadOrNew(b.abs, func() (caddy.Destructor, error) {
+		s, err := badgerstore.Open(badgerstore.Options{Dir: b.abs, SyncWrites: sync, Logger: b.logger})
 		if err != nil {
 			return nil, err
 		}
 		return pooledStore{s}, nil
 	})
 	if err != nil {
-		return fmt.Errorf("open storage: %w", err)
+		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	b.key, b.store, b.fresh = abs, val.(pooledStore).Store, !loaded
-	b.logger.Debug("storage ready", zap.String("path", abs), zap.Bool("reused", loaded))
-	return nil
+	b.key, b.store, b.fresh = b.abs, val.(pooledStore).Store, !loaded
+	b.logger.Debug("storage ready", zap.String("path", b.abs), zap.Bool("reused", loaded))
+	return b.store, nil
 }
 
-// Store returns the open store.
-func (b *BadgerStorage) Store() storage.Store { return b.store }
+// Shared is false: one process opens a Badger directory.
+func (b *BadgerStorage) Shared() bool { return false }
 
 // JustOpened reports whether this config opened the database rather than
 // sharing a running config's: Badger locks its directory, so no live worker of
@@ -99,7 +118,7 @@ func (b *BadgerStorage) JustOpened() bool { return b.fresh }
 // Cleanup releases this config's use of the database; the last user closes it.
 func (b *BadgerStorage) Cleanup() error {
 	if b.key == "" {
-		return nil // Provision did not get as far as the pool
+		return nil // never opened (caddy validate), or Open failed
 	}
 	_, err := badgerPool.Delete(b.key)
 	b.key = ""

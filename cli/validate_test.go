@@ -5,6 +5,7 @@ package cli
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,5 +102,47 @@ func TestValidateRefusesBrokenTemplates(t *testing.T) {
 	}
 	if out, valid := validate(t, caddyfile(t.TempDir(), `subject "Hello {{ user.name }}"`)); !valid {
 		t.Errorf("a good template: caddy validate refused it:\n%s", out)
+	}
+}
+
+// TestValidateBesideARunningCaddy: caddy validate on the config a running
+// Caddy uses (the same Badger directory) says it is valid, and a config
+// validated on a fresh machine leaves nothing on disk: no store directory,
+// no key file. Validating opens no store.
+func TestValidateBesideARunningCaddy(t *testing.T) {
+	r := startCaddy(t)
+	config := filepath.Join(t.TempDir(), "Caddyfile")
+	// The running Caddy's own config, with another admin port: validate does
+	// not listen, but the check is of the store.
+	if err := os.WriteFile(config, []byte(r.cfg.Caddyfile()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(caddyBin, "validate", "--config", config, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(r.caddy.Dir, "config"),
+		"XDG_DATA_HOME="+filepath.Join(r.caddy.Dir, "data"), "TESTENV_HOOK_SECRET="+testenv.HookSecret)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Valid configuration") {
+		t.Errorf("caddy validate beside the running Caddy: %v\n%s", err, out)
+	}
+	if status := opens(t, "http://"+r.site()+"/lo/forgot"); status != http.StatusOK {
+		t.Errorf("the running Caddy after the validate: %d", status)
+	}
+
+	// A fresh machine, and the key file as the key (no encryption_key).
+	dir := t.TempDir()
+	fresh := strings.Replace(caddyfile(dir, `subject "Hello {{ user.name }}"`), "\t\tencryption_key 0123456789abcdef0123456789abcdef\n", "", 1)
+	path := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(path, []byte(fresh), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(caddyBin, "validate", "--config", path, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "Valid configuration") {
+		t.Fatalf("caddy validate on a fresh machine: %v\n%s", err, out)
+	}
+	for _, path := range []string{filepath.Join(dir, "store"), filepath.Join(dir, "data", "caddy", "password_reset.key")} {
+		if _, err := os.Stat(path); !os.IsNotExist(err) {
+			t.Errorf("caddy validate made %s (%v)", path, err)
+		}
 	}
 }
