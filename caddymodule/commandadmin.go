@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,7 +138,7 @@ func listOutbox(cmd *cobra.Command) error {
 	state, _ := cmd.Flags().GetString("state")
 	uri := "/password-reset/outbox"
 	if state != "" {
-		uri += "?state=" + state
+		uri += "?" + url.Values{"state": {state}}.Encode()
 	}
 	var msgs []admin.OutboxMessage
 	if err := adminJSON(cmd, http.MethodGet, uri, nil, &msgs); err != nil {

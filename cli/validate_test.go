@@ -4,7 +4,6 @@
 package cli
 
 import (
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,17 +16,7 @@ import (
 
 var caddyBin string
 
-func TestMain(m *testing.M) {
-	root, err := testenv.Root()
-	if err == nil {
-		caddyBin, err = testenv.Build(root)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cli:", err)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testenv.MainWithCaddy(m, "cli", &caddyBin) }
 
 // caddyfile is a complete config whose reset_email block has extra lines.
 func caddyfile(dir, email string) string {

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,17 +22,7 @@ import (
 
 var caddyBin string
 
-func TestMain(m *testing.M) {
-	root, err := testenv.Root()
-	if err == nil {
-		caddyBin, err = testenv.Build(root)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "cluster:", err)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testenv.MainWithCaddy(m, "cluster", &caddyBin) }
 
 // encryptionKey is the key every node shares, as a cluster must.
 const encryptionKey = "cluster-test-encryption-key-0123456789abcdef"

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,17 +26,7 @@ var poll = testenv.Poll{Timeout: 3 * time.Minute, Every: 10 * time.Millisecond}
 
 var caddyBin string
 
-func TestMain(m *testing.M) {
-	root, err := testenv.Root()
-	if err == nil {
-		caddyBin, err = testenv.Build(root)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "faults:", err)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testenv.MainWithCaddy(m, "faults", &caddyBin) }
 
 // stack is bin/caddy with the plugin in front of the bench app, mailing to a sink.
 type stack struct {

@@ -124,19 +124,11 @@ func isWrite(method string) bool {
 // apiRecorder keeps the status of an answer and the start of an error's body,
 // for the audit entry of the call.
 type apiRecorder struct {
-	http.ResponseWriter
-	status int
-	body   []byte
+	statusRecorder
+	body []byte
 }
 
 const maxRecordedBody = 1 << 10
-
-func (w *apiRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
 
 func (w *apiRecorder) Write(p []byte) (int, error) {
 	if w.status == 0 {
@@ -145,7 +137,7 @@ func (w *apiRecorder) Write(p []byte) (int, error) {
 	if w.status >= 400 && len(w.body) < maxRecordedBody {
 		w.body = append(w.body, p[:min(len(p), maxRecordedBody-len(w.body))]...)
 	}
-	return w.ResponseWriter.Write(p)
+	return w.statusRecorder.Write(p)
 }
 
 // call is the recorded call: method, path, status and error code.
@@ -169,7 +161,7 @@ func (a *Admin) serveRecorded(w http.ResponseWriter, r *http.Request, actor admi
 		a.api.ServeHTTP(w, r)
 		return
 	}
-	rec := &apiRecorder{ResponseWriter: w}
+	rec := &apiRecorder{statusRecorder: statusRecorder{ResponseWriter: w}}
 	a.api.ServeHTTP(rec, r)
 	a.svc.RecordAPICall(r.Context(), actor, rec.call(r))
 }

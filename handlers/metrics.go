@@ -89,26 +89,31 @@ func success(route string) string {
 	return OutcomeOK
 }
 
+// statusRecorder is a ResponseWriter that keeps the status it answered.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
 // outcomeRecorder is the ResponseWriter of a counted request: it keeps the
 // status and the fault the answer was written for.
 type outcomeRecorder struct {
-	http.ResponseWriter
-	status int
-	fault  *fault.Error
-}
-
-func (o *outcomeRecorder) WriteHeader(status int) {
-	if o.status == 0 {
-		o.status = status
-	}
-	o.ResponseWriter.WriteHeader(status)
-}
-
-func (o *outcomeRecorder) Write(b []byte) (int, error) {
-	if o.status == 0 {
-		o.status = http.StatusOK
-	}
-	return o.ResponseWriter.Write(b)
+	statusRecorder
+	fault *fault.Error
 }
 
 // Unwrap lets http.ResponseController reach the server's writer.

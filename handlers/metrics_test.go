@@ -36,7 +36,7 @@ func TestRequestOutcomes(t *testing.T) {
 		{RouteChangePassword, 413, nil, OutcomeInvalid},
 		{RouteChangePassword, 500, errServer, OutcomeError},
 	} {
-		rec := &outcomeRecorder{status: c.status, fault: c.fault}
+		rec := &outcomeRecorder{statusRecorder: statusRecorder{status: c.status}, fault: c.fault}
 		if got := rec.outcome(c.route); got != c.want {
 			t.Errorf("%s answered %d for %v: %q, want %q", c.route, c.status, c.fault, got, c.want)
 		}

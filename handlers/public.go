@@ -124,7 +124,7 @@ func (p *Public) Owns(path string) bool {
 func (p *Public) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, pattern := p.mux.Handler(r)
 	if p.metrics != nil {
-		rec := &outcomeRecorder{ResponseWriter: w}
+		rec := &outcomeRecorder{statusRecorder: statusRecorder{ResponseWriter: w}}
 		defer p.count(rec, pattern)
 		w = rec
 	}

@@ -165,3 +165,18 @@ func Build(root string) (string, error) {
 	}
 	return filepath.Join(root, "bin", "caddy"), nil
 }
+
+// MainWithCaddy is the TestMain of a package whose tests run bin/caddy: it
+// builds it (Build), sets *bin to its path and runs the tests; a failed build
+// ends the run with the error, named after pkg.
+func MainWithCaddy(m *testing.M, pkg string, bin *string) {
+	root, err := Root()
+	if err == nil {
+		*bin, err = Build(root)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, pkg+":", err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
